@@ -1,0 +1,197 @@
+"""The engine's OS process: spawning it, keeping a bounded tail of its stderr, and stopping it for sure.
+
+Nothing here knows JSON-RPC. :class:`EngineProcess` is owned by the port actor; its stderr drain is one daemon
+thread that keeps only the last ``stderr_tail_bytes`` (default 256 KiB).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import signal
+import subprocess
+import threading
+from collections.abc import Callable, Iterator
+
+from ..engine import EngineLaunch
+
+__all__ = ["DEFAULT_STDERR_TAIL_BYTES", "EngineProcess", "StderrTail"]
+
+DEFAULT_STDERR_TAIL_BYTES = 256 * 1024
+
+
+class StderrTail:
+    """The last ``limit`` bytes written to stderr; thread-safe."""
+
+    __slots__ = ("_buf", "_limit", "_lock", "truncated")
+
+    def __init__(self, limit: int = DEFAULT_STDERR_TAIL_BYTES) -> None:
+        self._limit = limit
+        self._buf = bytearray()
+        self._lock = threading.Lock()
+        self.truncated = False
+
+    def feed(self, chunk: bytes) -> None:
+        """Append a chunk, forgetting the oldest bytes past the limit."""
+        with self._lock:
+            self._buf += chunk
+            excess = len(self._buf) - self._limit
+            if excess > 0:
+                del self._buf[:excess]
+                self.truncated = True
+
+    def text(self, max_chars: int | None = None) -> str:
+        """The tail decoded as UTF-8 (lossy), optionally only its last ``max_chars`` characters."""
+        with self._lock:
+            data = bytes(self._buf)
+        text = data.decode("utf-8", errors="replace")
+        return text if max_chars is None else text[-max_chars:]
+
+    def summary(self, lines: int = 40, max_chars: int = 2000) -> str:
+        """The last ``lines`` lines, at most ``max_chars`` characters: what error messages carry."""
+        return "\n".join(self.text().splitlines()[-lines:])[-max_chars:]
+
+
+class EngineProcess:
+    """One ``codex app-server`` child process with piped stdio, in its own session (process group).
+
+    Two daemon threads serve it: the stdout reader, which hands every chunk it reads to ``on_stdout`` and calls
+    ``on_stdout_end`` once when stdout ends, and the stderr drain. Both wait in ``poll()`` on their pipe and on
+    a wake-up pipe, so :meth:`stop` can end them even if a stray grandchild keeps the engine's pipes open.
+    """
+
+    def __init__(
+        self,
+        launch: EngineLaunch,
+        *,
+        on_stdout: Callable[[bytes], None],
+        on_stdout_end: Callable[[], None],
+        read_size: int = 256 * 1024,
+        stderr_tail_bytes: int = DEFAULT_STDERR_TAIL_BYTES,
+    ) -> None:
+        self.stderr_tail = StderrTail(stderr_tail_bytes)
+        self._on_stdout = on_stdout
+        self._on_stdout_end = on_stdout_end
+        self._read_size = read_size
+        self._popen = subprocess.Popen(
+            list(launch.argv),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=launch.cwd,
+            env=launch.env,
+            bufsize=0,
+            start_new_session=True,
+        )
+        self._wake_r, self._wake_w = os.pipe()
+        self._stopped = False
+        pid = self._popen.pid
+        self._stdout_thread = threading.Thread(
+            target=self._read_stdout, name=f"codex-port-reader-{pid}", daemon=True
+        )
+        self._stderr_thread = threading.Thread(
+            target=self._drain_stderr, name=f"codex-port-stderr-{pid}", daemon=True
+        )
+        self._stdout_thread.start()
+        self._stderr_thread.start()
+
+    @property
+    def pid(self) -> int:
+        """The engine's process id."""
+        return self._popen.pid
+
+    def poll(self) -> int | None:
+        """The exit status if the engine has exited, else ``None``."""
+        return self._popen.poll()
+
+    def wait_exit(self, timeout: float) -> int | None:
+        """Wait up to ``timeout`` seconds for the exit status; ``None`` if still running."""
+        try:
+            return self._popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def write(self, data: bytes) -> None:
+        """Write all of ``data`` to stdin (raises ``OSError``/``ValueError`` once the pipe is gone)."""
+        stdin = self._popen.stdin
+        assert stdin is not None
+        view = memoryview(data)
+        while view:
+            written = stdin.write(view)
+            view = view[written or 0 :]
+
+    def _chunks(self, fd: int) -> Iterator[bytes]:
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        poller.register(self._wake_r, select.POLLIN)
+        while True:
+            events = poller.poll()
+            if any(ready == self._wake_r for ready, _ in events):
+                return
+            try:
+                chunk = os.read(fd, self._read_size)
+            except OSError:
+                return
+            if not chunk:
+                return
+            yield chunk
+
+    def _read_stdout(self) -> None:
+        stdout = self._popen.stdout
+        assert stdout is not None
+        try:
+            for chunk in self._chunks(stdout.fileno()):
+                self._on_stdout(chunk)
+        finally:
+            self._on_stdout_end()
+
+    def _drain_stderr(self) -> None:
+        stderr = self._popen.stderr
+        assert stderr is not None
+        for chunk in self._chunks(stderr.fileno()):
+            self.stderr_tail.feed(chunk)
+
+    def join_stderr(self, timeout: float) -> None:
+        """Wait for the stderr drain to reach EOF (so the tail is complete)."""
+        if threading.current_thread() is not self._stderr_thread:
+            self._stderr_thread.join(timeout)
+
+    def stop(self, *, grace: float = 2.0, term_grace: float = 1.0, drain: float = 0.5) -> int:
+        """Stop the engine for sure and release every resource; returns the exit status.
+
+        Close stdin (the engine exits on EOF) and wait ``grace`` seconds; then SIGTERM and wait ``term_grace``;
+        then SIGKILL the whole process group. The child is always reaped. The reader threads get ``drain``
+        seconds to read what is left; then they are woken, joined, and every pipe is closed. Idempotent.
+        """
+        if self._stopped:
+            return self._popen.wait()
+        self._stopped = True
+        stdin = self._popen.stdin
+        if stdin is not None:
+            with contextlib.suppress(OSError, ValueError):
+                stdin.close()
+        code = self.wait_exit(grace)
+        if code is None:
+            with contextlib.suppress(ProcessLookupError):
+                self._popen.send_signal(signal.SIGTERM)
+            code = self.wait_exit(term_grace)
+        if code is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self._popen.pid, signal.SIGKILL)
+            code = self._popen.wait()
+        current = threading.current_thread()
+        for thread in (self._stdout_thread, self._stderr_thread):
+            if thread is not current:
+                thread.join(drain)
+        os.write(self._wake_w, b"x")
+        for thread in (self._stdout_thread, self._stderr_thread):
+            if thread is not current:
+                thread.join()
+        for stream in (self._popen.stdout, self._popen.stderr):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
+        os.close(self._wake_r)
+        os.close(self._wake_w)
+        return code

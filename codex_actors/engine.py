@@ -1,0 +1,185 @@
+"""Finding and verifying the engine binary, and building the argv and environment it is launched with.
+
+The pin (the engine version and the sha256 of each binary this project has checked) lives here and only here.
+Launching follows the official SDK exactly: ``[bin, --config kv ..., "app-server", "--listen", "stdio://"]``,
+``os.environ`` overlaid with ``CodexConfig.env``, and the pinned wheel's helper directory (``rg``) prepended to
+``PATH`` only when the pinned binary is used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import CodexConfig
+
+__all__ = [
+    "ENGINE_PIN",
+    "EngineInfo",
+    "EngineLaunch",
+    "EnginePin",
+    "build_launch",
+    "engine_info",
+    "pinned_engine_path",
+    "resolve_engine_binary",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class EnginePin:
+    """The engine this project is built and tested against."""
+
+    package: str
+    version: str
+    #: sha256 of the binary, by the wheel's target triple (``codex-package.json`` ``target``).
+    sha256: dict[str, str]
+
+
+ENGINE_PIN = EnginePin(
+    package="openai-codex-cli-bin",
+    version="0.163.0",
+    sha256={
+        "x86_64-unknown-linux-musl": ("399ff69c431c066e40de318fba45c2b07f45a76b19939d247ee4828fc70c4215"),
+    },
+)
+
+_MISSING_RUNTIME = (
+    "Unable to locate the pinned Codex runtime. Install the published SDK build with its "
+    f"{ENGINE_PIN.package} dependency, or set CodexConfig.codex_bin explicitly."
+)
+
+
+def pinned_engine_path() -> Path:
+    """The binary shipped by the pinned ``openai-codex-cli-bin`` wheel.
+
+    Raises ``FileNotFoundError`` when the wheel is not installed or is broken.
+    """
+    try:
+        from codex_cli_bin import bundled_codex_path
+    except ImportError as exc:
+        raise FileNotFoundError(_MISSING_RUNTIME) from exc
+    return Path(bundled_codex_path())
+
+
+def _pinned_path_dirs() -> tuple[Path, ...]:
+    try:
+        from codex_cli_bin import bundled_path_dir
+    except ImportError:  # pragma: no cover - the wheel is a hard dependency
+        return ()
+    path_dir = bundled_path_dir()
+    return () if path_dir is None else (Path(path_dir),)
+
+
+def resolve_engine_binary(config: CodexConfig) -> Path:
+    """``config.codex_bin`` when set (it must exist and be executable), else the pinned binary."""
+    if config.codex_bin is None:
+        return pinned_engine_path()
+    path = Path(config.codex_bin)
+    if not path.exists():
+        raise FileNotFoundError(
+            f"Codex binary not found at {path}. Set CodexConfig.codex_bin to a valid binary path."
+        )
+    if not path.is_file() or not os.access(path, os.X_OK):
+        raise FileNotFoundError(
+            f"Codex binary at {path} is not an executable file. Set CodexConfig.codex_bin to a valid binary path."
+        )
+    return path
+
+
+@dataclass(frozen=True, slots=True)
+class EngineLaunch:
+    """Everything ``subprocess.Popen`` needs to start one engine."""
+
+    argv: tuple[str, ...]
+    env: dict[str, str]
+    cwd: str | None
+
+
+def _prepend_path(env: dict[str, str], dirs: tuple[Path, ...]) -> None:
+    if not dirs:
+        return
+    first = [str(d) for d in dirs]
+    rest = [p for p in env.get("PATH", "").split(os.pathsep) if p and p not in first]
+    env["PATH"] = os.pathsep.join([*first, *rest])
+
+
+def build_launch(config: CodexConfig) -> EngineLaunch:
+    """The argv, env and cwd for ``codex app-server --listen stdio://`` as ``config`` asks."""
+    env = dict(os.environ)
+    if config.env:
+        env.update(config.env)
+    if config.launch_args_override is not None:
+        return EngineLaunch(tuple(config.launch_args_override), env, config.cwd)
+    binary = resolve_engine_binary(config)
+    if config.codex_bin is None:
+        _prepend_path(env, _pinned_path_dirs())
+    argv = [str(binary)]
+    for override in config.config_overrides:
+        argv += ["--config", override]
+    argv += ["app-server", "--listen", "stdio://"]
+    return EngineLaunch(tuple(argv), env, config.cwd)
+
+
+@dataclass(frozen=True, slots=True)
+class EngineInfo:
+    """What ``codex-actors doctor`` reports about one binary."""
+
+    path: Path
+    version: str | None
+    sha256: str
+    target: str | None
+    expected_sha256: str | None
+
+    @property
+    def matches_pin(self) -> bool:
+        """True when the version is the pinned one and the sha256 is the pinned one for its target."""
+        if self.version != ENGINE_PIN.version:
+            return False
+        if self.expected_sha256 is not None:
+            return self.sha256 == self.expected_sha256
+        return self.sha256 in ENGINE_PIN.sha256.values()
+
+
+def _sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _version_of(path: Path) -> str | None:
+    try:
+        out = subprocess.run(
+            [str(path), "--version"], capture_output=True, text=True, timeout=30, check=False
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    parts = out.split()
+    return parts[-1] if parts else None
+
+
+def _target_of(path: Path) -> str | None:
+    manifest = path.parent.parent / "codex-package.json"
+    try:
+        target = json.loads(manifest.read_text(encoding="utf-8")).get("target")
+    except (OSError, ValueError):
+        return None
+    return target if isinstance(target, str) else None
+
+
+def engine_info(path: Path | None = None) -> EngineInfo:
+    """Version, sha256 and pin status of ``path`` (default: the pinned binary)."""
+    binary = pinned_engine_path() if path is None else path
+    target = _target_of(binary)
+    return EngineInfo(
+        path=binary,
+        version=_version_of(binary),
+        sha256=_sha256_of(binary),
+        target=target,
+        expected_sha256=None if target is None else ENGINE_PIN.sha256.get(target),
+    )

@@ -1,0 +1,119 @@
+"""Run the real Codex engine offline against a scripted model.
+
+Only the model is mocked: :class:`ScriptedModel` is a Responses-API server on 127.0.0.1 that answers each model
+request with the next queued reply, built with :func:`reply`, :func:`message`, :func:`exec_command`... The engine
+(its sandbox, shell, patches and approvals) is the real one, pointed at the model by an isolated ``CODEX_HOME``
+(:func:`write_offline_home`, :func:`offline_config`, :class:`OfflineEngine`).
+
+Example, with ``codex exec`` (the pinned engine binary comes with the ``openai-codex-cli-bin`` wheel)::
+
+    import os
+    import subprocess
+
+    import codex_cli_bin
+
+    from codex_actors.testing import OfflineEngine, exec_command, message, reply
+
+    with OfflineEngine() as offline:
+        offline.model.enqueue(
+            reply(exec_command("echo hi")),  # 1st model request: run a command
+            message("done"),  # 2nd (it carries the command's output): answer
+        )
+        subprocess.run(
+            [codex_cli_bin.bundled_codex_path(), "exec", "--json", "--skip-git-repo-check", "go"],
+            cwd=offline.workspace,
+            env={**os.environ, **offline.env},
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=60,
+            check=True,
+        )
+        first, second = offline.model.requests
+        assert "hi" in second.tool_output()
+        offline.model.assert_done()
+"""
+
+from __future__ import annotations
+
+from .home import (
+    DEFAULT_MODEL,
+    OfflineEngine,
+    offline_config,
+    offline_env,
+    offline_toml,
+    write_offline_home,
+)
+from .scripted_model import RecordedRequest, ScriptedModel
+from .sse import (
+    CustomToolCall,
+    Delay,
+    Event,
+    Failed,
+    FunctionCall,
+    Gate,
+    HttpError,
+    IdAllocator,
+    Message,
+    OutputItem,
+    Reasoning,
+    Reply,
+    ReplyLike,
+    Step,
+    StreamedMessage,
+    Usage,
+    apply_patch,
+    as_reply,
+    delay,
+    encode_event,
+    event,
+    exec_command,
+    failed,
+    http_error,
+    message,
+    output_item,
+    reasoning,
+    reply,
+    streamed_message,
+    tool_call,
+)
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "CustomToolCall",
+    "Delay",
+    "Event",
+    "Failed",
+    "FunctionCall",
+    "Gate",
+    "HttpError",
+    "IdAllocator",
+    "Message",
+    "OfflineEngine",
+    "OutputItem",
+    "Reasoning",
+    "RecordedRequest",
+    "Reply",
+    "ReplyLike",
+    "ScriptedModel",
+    "Step",
+    "StreamedMessage",
+    "Usage",
+    "apply_patch",
+    "as_reply",
+    "delay",
+    "encode_event",
+    "event",
+    "exec_command",
+    "failed",
+    "http_error",
+    "message",
+    "offline_config",
+    "offline_env",
+    "offline_toml",
+    "output_item",
+    "reasoning",
+    "reply",
+    "streamed_message",
+    "tool_call",
+    "write_offline_home",
+]
