@@ -82,9 +82,9 @@ class Router:
         requests: RequestSink | None = None,
         events: EventSink | None = None,
     ) -> None:
-        self.default: NotificationSink = default or NotificationBuffer()
+        self.default: NotificationSink = NotificationBuffer() if default is None else default
         self.requests: RequestSink | None = requests
-        self.events: EventSink = events or _ignore_event
+        self.events: EventSink = _ignore_event if events is None else events
         self._threads: dict[str, NotificationSink] = {}
 
     def bind_thread(self, thread_id: str, sink: NotificationSink) -> None:

@@ -103,7 +103,7 @@ class ScriptedModel:
 
     Use it as a context manager (``with ScriptedModel() as model:``) or call :meth:`start` and :meth:`close`.
     Point the engine at :attr:`url` (see :func:`~codex_actors.testing.write_offline_home`), queue replies with
-    :meth:`enqueue`, and read what the engine sent in :attr:`requests`.
+    :meth:`enqueue`, and read what the engine sent in :attr:`requests` (or :meth:`wait_for_requests`).
 
     Endpoints: ``POST /v1/responses`` answers the next reply; ``GET /v1/models`` a stub list; a WebSocket
     attempt (``GET /v1/responses``) 426, so the built-in provider falls back to HTTP at once; anything else 404
@@ -117,6 +117,7 @@ class ScriptedModel:
         self._default = as_reply(default) if default is not None else None
         self._requests: list[RecordedRequest] = []
         self._unexpected: list[RecordedRequest] = []
+        self._model_requests: list[RecordedRequest] = []
         self._closing = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -213,20 +214,34 @@ class ScriptedModel:
             return list(self._requests)
 
     @property
+    def model_requests(self) -> list[RecordedRequest]:
+        """The model requests (``POST /v1/responses``) so far, in order: one per reply taken.
+
+        With the offline home these are all the requests; the built-in provider also sends a WebSocket attempt
+        (``GET /v1/responses``, answered 426) before each, which only :attr:`requests` shows.
+        """
+        with self._cond:
+            return list(self._model_requests)
+
+    @property
     def unexpected_requests(self) -> list[RecordedRequest]:
         """Requests that found no scripted reply (answered 500) or hit an unknown path (answered 404)."""
         with self._cond:
             return list(self._unexpected)
 
     def wait_for_requests(self, count: int, timeout: float = 5.0) -> list[RecordedRequest]:
-        """Block until at least ``count`` requests arrived and return them; :class:`TimeoutError` otherwise."""
+        """Block until at least ``count`` model requests arrived and return :attr:`model_requests`.
+
+        Raises :class:`TimeoutError` if they did not arrive within ``timeout`` seconds.
+        """
         with self._cond:
-            if not self._cond.wait_for(lambda: len(self._requests) >= count, timeout):
+            if not self._cond.wait_for(lambda: len(self._model_requests) >= count, timeout):
                 got = [f"{r.method} {r.path}" for r in self._requests]
                 raise TimeoutError(
-                    f"expected {count} requests to the scripted model within {timeout} s, got {len(got)}: {got}"
+                    f"expected {count} model requests within {timeout} s, "
+                    f"got {len(self._model_requests)} (all requests: {got})"
                 )
-            return list(self._requests)
+            return list(self._model_requests)
 
     def assert_done(self) -> None:
         """Raise :class:`AssertionError` if replies are still queued or any request was unexpected."""
@@ -253,7 +268,8 @@ class ScriptedModel:
         """Record a model request and pop its reply (None when the script has run out), with its number."""
         with self._cond:
             self._requests.append(request)
-            number = sum(1 for r in self._requests if r.method == "POST")
+            self._model_requests.append(request)
+            number = len(self._model_requests)
             if self._queue:
                 answer: Reply | HttpError | None = self._queue.popleft()
             elif self._default is not None:
@@ -266,7 +282,7 @@ class ScriptedModel:
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else ("serving " + self.url if self._server else "not started")
-        return f"<ScriptedModel {state}, {self.pending} pending, {len(self.requests)} requests>"
+        return f"<ScriptedModel {state}, {self.pending} pending, {len(self.model_requests)} model requests>"
 
 
 class _Server(ThreadingHTTPServer):

@@ -17,6 +17,7 @@ import dataclasses
 import itertools
 import json
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
@@ -309,16 +310,15 @@ class Gate:
         This is what the server calls; tests use :meth:`open` and :attr:`reached`.
         """
         self.reached.set()
-        remaining = self.timeout
+        deadline = time.monotonic() + self.timeout
         while not self._opened.is_set():
             if abort.is_set():
                 return False
+            remaining = deadline - time.monotonic()
             if remaining <= 0:
                 self.timed_out = True
                 return True
-            slice_ = min(poll, remaining)
-            self._opened.wait(slice_)
-            remaining -= slice_
+            self._opened.wait(min(poll, remaining))
         return not abort.is_set()
 
     def __repr__(self) -> str:

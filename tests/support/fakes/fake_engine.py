@@ -1,0 +1,151 @@
+#!/usr/bin/env python3
+"""A scriptable stand-in for `codex app-server` on stdio, for faults the real engine cannot be made to show.
+
+It answers `initialize` like the real engine, then obeys test methods:
+
+  test/echo            reply with the params
+  test/malformed       write a non-JSON line, then reply {"ok": true}
+  test/huge            write one line of params.size bytes (default 20 MB), then reply {"ok": true}
+  test/split           write the reply one byte at a time
+  test/die             write params.stderr to stderr and exit with params.code (default 3), no reply
+  test/hang            never reply
+  test/server-request  send a server request (params.method) and reply with what the client answered
+  test/notify          write params.count notifications of params.method with params.params, then reply
+  test/flood           write params.count item/agentMessage/delta notifications for a turn, then turn/completed
+
+Everything else is answered with a -32600 error, like the real engine's unknown-variant answer.
+Environment: FAKE_ENGINE_IGNORE_EOF=1 keeps running after stdin closes; FAKE_ENGINE_IGNORE_TERM=1 ignores
+SIGTERM (so only SIGKILL stops it); FAKE_ENGINE_INIT=garbage|empty|die changes the initialize answer.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+
+out = sys.stdout.buffer
+
+
+def send(obj: object) -> None:
+    out.write(json.dumps(obj).encode() + b"\n")
+    out.flush()
+
+
+def read_message() -> dict | None:
+    line = sys.stdin.buffer.readline()
+    if not line:
+        return None
+    return json.loads(line)
+
+
+def main() -> int:
+    if os.environ.get("FAKE_ENGINE_IGNORE_TERM") == "1":
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    next_server_id = 0
+    while True:
+        msg = read_message()
+        if msg is None:
+            if os.environ.get("FAKE_ENGINE_IGNORE_EOF") == "1":
+                while True:
+                    time.sleep(60)
+            return 0
+        method = msg.get("method")
+        mid = msg.get("id")
+        params = msg.get("params") or {}
+        if mid is None:
+            continue  # a notification (initialized)
+        if method == "initialize":
+            mode = os.environ.get("FAKE_ENGINE_INIT")
+            if mode == "garbage":
+                out.write(b"this is not json\n")
+                out.flush()
+            elif mode == "die":
+                sys.stderr.write("fake engine: refusing to start\n")
+                return 7
+            elif mode == "empty":
+                send({"id": mid, "result": {}})
+            else:
+                send({"method": "configWarning", "params": {"summary": "fake"}, "emittedAtMs": 1})
+                send(
+                    {
+                        "id": mid,
+                        "result": {
+                            "userAgent": "fake_engine/0.163.0 (test)",
+                            "codexHome": "/nonexistent",
+                            "platformFamily": "unix",
+                            "platformOs": "linux",
+                        },
+                    }
+                )
+        elif method == "test/echo":
+            send({"id": mid, "result": params})
+        elif method == "test/malformed":
+            out.write(b"{this is not json at all\n")
+            out.write(b"[1, 2, 3]\n")
+            out.flush()
+            send({"id": mid, "result": {"ok": True}})
+        elif method == "test/huge":
+            size = int(params.get("size", 20 * 1024 * 1024))
+            payload = b'{"method":"huge","params":{"blob":"' + b"x" * size + b'"}}\n'
+            out.write(payload)
+            out.flush()
+            send({"id": mid, "result": {"ok": True}})
+        elif method == "test/split":
+            data = json.dumps({"id": mid, "result": {"split": True}}).encode() + b"\n"
+            for i in range(len(data)):
+                out.write(data[i : i + 1])
+                out.flush()
+        elif method == "test/die":
+            sys.stderr.write(str(params.get("stderr", "fake engine: dying on request")) + "\n")
+            sys.stderr.flush()
+            os._exit(int(params.get("code", 3)))
+        elif method == "test/hang":
+            pass
+        elif method == "test/server-request":
+            send({"id": next_server_id, "method": params.get("method", "item/tool/call"), "params": {}})
+            next_server_id += 1
+            answer = read_message()
+            send({"id": mid, "result": {"answer": answer}})
+        elif method == "test/notify":
+            for _ in range(int(params.get("count", 1))):
+                send({"method": params["method"], "params": params.get("params", {}), "emittedAtMs": 1})
+            send({"id": mid, "result": {"ok": True}})
+        elif method == "test/flood":
+            count = int(params.get("count", 1000))
+            thread_id = params.get("threadId", "thr_1")
+            turn_id = params.get("turnId", "turn_1")
+            send({"id": mid, "result": {"ok": True}})
+            line = (
+                json.dumps(
+                    {
+                        "method": "item/agentMessage/delta",
+                        "params": {"threadId": thread_id, "turnId": turn_id, "itemId": "msg_1", "delta": "x"},
+                    }
+                ).encode()
+                + b"\n"
+            )
+            batch = line * 256
+            full, rest = divmod(count, 256)
+            for _ in range(full):
+                out.write(batch)
+            out.write(line * rest)
+            done = {
+                "method": "turn/completed",
+                "params": {"threadId": thread_id, "turn": {"id": turn_id, "items": [], "status": "completed"}},
+            }
+            out.write(json.dumps(done).encode() + b"\n")
+            out.flush()
+        else:
+            send(
+                {
+                    "id": mid,
+                    "error": {"code": -32600, "message": f"Invalid request: unknown variant `{method}`"},
+                }
+            )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
