@@ -99,7 +99,7 @@ def test_a_shell_command_turn_end_to_end(offline: OfflineEngine) -> None:
     assert commands[0]["status"] == "completed"
     assert commands[0]["exitCode"] == 0
     assert "hi-from-the-shell" in commands[0]["aggregatedOutput"]
-    first, second = offline.model.requests
+    _first, second = offline.model.requests
     assert "hi-from-the-shell" in second.tool_output()
     agent = [i for i in completed_items(collector) if i["type"] == "agentMessage"]
     assert agent[-1]["text"] == "The command printed hi-from-the-shell."

@@ -80,7 +80,7 @@ def test_encoders() -> None:
 
 def test_structs_encode_as_params() -> None:
     class Params(msgspec.Struct, omit_defaults=True):
-        threadId: str  # noqa: N815
+        threadId: str
         cwd: str | None = None
 
     assert (
