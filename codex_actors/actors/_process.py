@@ -56,8 +56,8 @@ class StderrTail:
 class EngineProcess:
     """One ``codex app-server`` child process with piped stdio, in its own session (process group).
 
-    Two daemon threads serve it: the stdout reader, which hands every chunk it reads to ``on_stdout`` and calls
-    ``on_stdout_end`` once when stdout ends, and the stderr drain. Both wait in ``poll()`` on their pipe and on
+    Two daemon threads serve it, from :meth:`start_reading` on: the stdout reader, which hands every chunk it
+    reads to ``on_stdout`` and calls ``on_stdout_end`` once when stdout ends, and the stderr drain. Both wait in ``poll()`` on their pipe and on
     a wake-up pipe, so :meth:`stop` can end them even if a stray grandchild keeps the engine's pipes open.
     """
 
@@ -93,6 +93,9 @@ class EngineProcess:
         self._stderr_thread = threading.Thread(
             target=self._drain_stderr, name=f"codex-port-stderr-{pid}", daemon=True
         )
+
+    def start_reading(self) -> None:
+        """Start the stdout reader and the stderr drain (once the owner is ready for callbacks)."""
         self._stdout_thread.start()
         self._stderr_thread.start()
 
@@ -181,13 +184,14 @@ class EngineProcess:
                 os.killpg(self._popen.pid, signal.SIGKILL)
             code = self._popen.wait()
         current = threading.current_thread()
-        for thread in (self._stdout_thread, self._stderr_thread):
-            if thread is not current:
-                thread.join(drain)
+        threads = [
+            t for t in (self._stdout_thread, self._stderr_thread) if t.ident is not None and t is not current
+        ]
+        for thread in threads:
+            thread.join(drain)
         os.write(self._wake_w, b"x")
-        for thread in (self._stdout_thread, self._stderr_thread):
-            if thread is not current:
-                thread.join()
+        for thread in threads:
+            thread.join()
         for stream in (self._popen.stdout, self._popen.stderr):
             if stream is not None:
                 with contextlib.suppress(OSError):

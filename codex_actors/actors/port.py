@@ -155,6 +155,7 @@ class EnginePort(pykka.ThreadingActor):
         self._process: EngineProcess | None = None
         self._splitter = LineSplitter(self._options.max_line_bytes)
         self._closing = threading.Event()
+        self._gone_lock = threading.Lock()
         self._exit_code: int | None = None
         self._closed_error: TransportClosedError | None = None
 
@@ -202,6 +203,7 @@ class EnginePort(pykka.ThreadingActor):
             read_size=self._options.read_size,
             stderr_tail_bytes=self._options.stderr_tail_bytes,
         )
+        self._process.start_reading()
         config = self._config
         params = {
             "clientInfo": {
@@ -246,8 +248,7 @@ class EnginePort(pykka.ThreadingActor):
         try:
             self._process.write(line)
         except (OSError, ValueError):
-            self._pending.pop(request_id)
-            _fail(reply, self._transport_error())
+            self._engine_gone()  # fails this request too, with the exit code and stderr tail
 
     def _write(self, line: bytes) -> None:
         if self._closed_error is not None or self._process is None:
@@ -255,6 +256,7 @@ class EnginePort(pykka.ThreadingActor):
         try:
             self._process.write(line)
         except (OSError, ValueError):
+            self._engine_gone()
             raise self._transport_error() from None
 
     def _write_or_log(self, line: bytes) -> None:
@@ -276,8 +278,9 @@ class EnginePort(pykka.ThreadingActor):
 
     def _shutdown(self) -> None:
         self._closing.set()
-        if self._closed_error is None:
-            self._closed_error = TransportClosedError(NOT_RUNNING)
+        with self._gone_lock:
+            if self._closed_error is None:
+                self._closed_error = TransportClosedError(NOT_RUNNING)
         process = self._process
         if process is not None:
             self._exit_code = process.stop(grace=self._options.close_grace, term_grace=self._options.term_grace)
@@ -350,17 +353,21 @@ class EnginePort(pykka.ThreadingActor):
 
     def _on_stdout_end(self) -> None:
         self._dispatch(self._splitter.finish().lines)
-        if self._closing.is_set():
-            return
-        process = self._process
-        assert process is not None
-        exit_code = process.wait_exit(1.0)
-        process.join_stderr(0.5)
-        tail = process.stderr_tail.summary()
-        error = TransportClosedError(
-            f"Codex process closed stdout. stderr_tail={tail}", exit_code=exit_code, stderr_tail=tail
-        )
-        self._closed_error = error
+        if not self._closing.is_set():
+            self._engine_gone()
+
+    def _engine_gone(self) -> None:
+        """The engine died or quit on its own: record why, fail every waiter, report it. Any thread; once."""
+        with self._gone_lock:
+            process = self._process
+            if self._closed_error is not None or process is None:
+                return
+            exit_code = process.wait_exit(1.0)
+            process.join_stderr(0.5)
+            tail = process.stderr_tail.summary()
+            self._closed_error = TransportClosedError(
+                f"Codex process closed stdout. stderr_tail={tail}", exit_code=exit_code, stderr_tail=tail
+            )
         for future in self._pending.close():
             _fail(future, self._transport_error())
         self._router.events(EngineExitedEvent(process.pid, exit_code, process.stderr_tail.text()))

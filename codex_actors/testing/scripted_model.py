@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import socketserver
 import threading
 from collections import deque
 from collections.abc import Mapping
@@ -194,8 +195,9 @@ class ScriptedModel:
         single step (a one-step reply) or a str (a plain message). Returns the queued replies with their ids
         filled in, so ``model.enqueue(exec_command("ls"))[0].call_ids`` tells the call id the engine will see.
         """
-        resolved = [as_reply(value).resolve(self._ids) for value in replies]
-        with self._cond:
+        converted = [as_reply(value) for value in replies]
+        with self._cond:  # ids follow queue order even when several threads enqueue
+            resolved = [value.resolve(self._ids) for value in converted]
             self._queue.extend(resolved)
         return resolved
 
@@ -295,6 +297,12 @@ class _Server(ThreadingHTTPServer):
         self._active: dict[threading.Thread, socket.socket] = {}
         self._active_lock = threading.Lock()
         super().__init__(("127.0.0.1", 0), _Handler)
+
+    def server_bind(self) -> None:
+        """Bind without HTTPServer's ``socket.getfqdn`` (a name lookup): stay hermetic and fast."""
+        socketserver.TCPServer.server_bind(self)
+        self.server_name = "127.0.0.1"
+        self.server_port = int(self.server_address[1])
 
     def process_request(self, request: Any, client_address: Any) -> None:
         thread = threading.Thread(

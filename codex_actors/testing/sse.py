@@ -452,6 +452,11 @@ class HttpError:
     body: Mapping[str, Any] | str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
 
+    @property
+    def call_ids(self) -> list[str]:
+        """Always empty (an HTTP error calls no tools); here so any queued reply has ``call_ids``."""
+        return []
+
     def resolve(self, ids: IdAllocator) -> HttpError:
         """Nothing to fill in; returns itself."""
         return self

@@ -109,7 +109,9 @@ def open_fds() -> int:
 
 
 def test_encode_event_frames_type_and_compact_json() -> None:
-    assert encode_event({"type": "x.y", "a": [1, "é"]}) == b'event: x.y\ndata: {"type":"x.y","a":[1,"\\u00e9"]}\n\n'
+    assert (
+        encode_event({"type": "x.y", "a": [1, "é"]}) == b'event: x.y\ndata: {"type":"x.y","a":[1,"\\u00e9"]}\n\n'
+    )
 
 
 def test_message_reply_order_and_usage() -> None:
@@ -176,7 +178,11 @@ def test_streamed_message_added_deltas_done() -> None:
 
 def test_reasoning_item() -> None:
     item = reply(reasoning("thinking hard")).events()[1]["item"]
-    assert item == {"type": "reasoning", "id": "rs_1", "summary": [{"type": "summary_text", "text": "thinking hard"}]}
+    assert item == {
+        "type": "reasoning",
+        "id": "rs_1",
+        "summary": [{"type": "summary_text", "text": "thinking hard"}],
+    }
 
 
 def test_exec_command_is_a_function_call_with_cmd_json() -> None:
@@ -281,7 +287,7 @@ def test_url_port_and_lifecycle() -> None:
 def test_replies_are_served_in_order_with_ids_per_instance() -> None:
     with ScriptedModel() as model:
         queued = model.enqueue(exec_command("ls"), "second", reply(exec_command("pwd")))
-        assert [getattr(r, "call_ids", None) for r in queued] == [["call_1"], [], ["call_2"]]
+        assert [r.call_ids for r in queued] == [["call_1"], [], ["call_2"]]
         assert model.pending == 3
         first = post_events(model)
         assert first[1]["item"]["call_id"] == "call_1"
@@ -325,7 +331,9 @@ def test_default_reply_when_the_queue_is_empty() -> None:
 
 
 def test_http_error_reply() -> None:
-    with ScriptedModel(http_error(429, {"error": {"message": "slow down"}}, headers={"Retry-After": "7"})) as model:
+    with ScriptedModel(
+        http_error(429, {"error": {"message": "slow down"}}, headers={"Retry-After": "7"})
+    ) as model:
         status, headers, body = request(model)
         assert status == 429
         assert headers["retry-after"] == "7"
@@ -456,7 +464,7 @@ def test_models_websocket_and_unknown_paths() -> None:
     with ScriptedModel() as model:
         status, _, body = request(model, "GET", "/v1/models", body=None)
         assert status == 200 and json.loads(body)["data"] == []
-        status, headers, _ = request(
+        status, _, _ = request(
             model, "GET", "/v1/responses", body=None, headers={"Connection": "Upgrade", "Upgrade": "websocket"}
         )
         assert status == 426
@@ -636,3 +644,4 @@ def test_offline_engine_cleans_up(tmp_path: Path) -> None:
 
 def test_http_error_is_a_reply_type() -> None:
     assert isinstance(as_reply(http_error(500)), HttpError)
+    assert http_error(500).call_ids == []
