@@ -57,8 +57,9 @@ class EngineProcess:
     """One ``codex app-server`` child process with piped stdio, in its own session (process group).
 
     Two daemon threads serve it, from :meth:`start_reading` on: the stdout reader, which hands every chunk it
-    reads to ``on_stdout`` and calls ``on_stdout_end`` once when stdout ends, and the stderr drain. Both wait in ``poll()`` on their pipe and on
-    a wake-up pipe, so :meth:`stop` can end them even if a stray grandchild keeps the engine's pipes open.
+    reads to ``on_stdout`` and calls ``on_stdout_end`` once when stdout ends, and the stderr drain. Both wait
+    in ``poll()`` on their pipe and on a wake-up pipe, so :meth:`stop` can end them even if a stray grandchild
+    keeps the engine's pipes open.
     """
 
     def __init__(

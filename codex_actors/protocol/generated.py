@@ -8960,7 +8960,7 @@ class McpElicitationConstOption(_Base, kw_only=True):
     title: str
 
 
-# Untyped (a member is free-form JSON): McpElicitationEnumSchema is Any.
+# Untyped (a member is free-form JSON or untyped): McpElicitationEnumSchema is Any.
 McpElicitationEnumSchema: TypeAlias = Any
 
 
@@ -9009,7 +9009,7 @@ class McpElicitationObjectType(str, enum.Enum):
     object = "object"
 
 
-# Untyped (a member is free-form JSON): McpElicitationPrimitiveSchema is Any.
+# Untyped (a member is free-form JSON or untyped): McpElicitationPrimitiveSchema is Any.
 McpElicitationPrimitiveSchema: TypeAlias = Any
 
 

@@ -12,6 +12,7 @@ import contextlib
 import json
 import socket
 import socketserver
+import sys
 import threading
 from collections import deque
 from collections.abc import Mapping
@@ -321,6 +322,11 @@ class _Server(ThreadingHTTPServer):
         finally:
             with self._active_lock:
                 self._active.pop(threading.current_thread(), None)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Stay quiet about connections the engine dropped (or close() cut); report anything else."""
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)
 
     def abort_connections(self) -> list[threading.Thread]:
         """Shut down every open connection's socket; return their handler threads (to join)."""

@@ -28,7 +28,11 @@ def test_demo_runs_a_real_shell_command_offline() -> None:
 
 def test_demo_as_a_command() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "codex_actors.cli", "demo"], capture_output=True, text=True, timeout=120, check=False
+        [sys.executable, "-m", "codex_actors.cli", "demo"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     assert "final answer:" in done.stdout
