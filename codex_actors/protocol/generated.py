@@ -29,12 +29,11 @@ class _Base(msgspec.Struct, kw_only=True, omit_defaults=True, frozen=True):
     """Base of every generated Struct."""
 
 
-# A path that is guaranteed to be absolute and normalized (though it is not guaranteed to be
-# canonicalized or exist on the filesystem).
+# A path that is guaranteed to be absolute and normalized (though it is not guaranteed to be canonicalized or exist
+# on the filesystem).
 #
-# IMPORTANT: When deserializing an `AbsolutePathBuf`, a base path must be set using
-# [AbsolutePathBufGuard::new]. If no base path is set, the deserialization will fail unless the path
-# being deserialized is already absolute.
+# IMPORTANT: When deserializing an `AbsolutePathBuf`, a base path must be set using [AbsolutePathBufGuard::new]. If
+# no base path is set, the deserialization will fail unless the path being deserialized is already absolute.
 AbsolutePathBuf: TypeAlias = str
 
 
@@ -75,9 +74,7 @@ class ChatgptAccount(_Base, kw_only=True, tag_field="type", tag="chatgpt"):
 class AmazonBedrockAccount(_Base, kw_only=True, tag_field="type", tag="amazonBedrock"):
     """``Account`` variant ``type: "amazonBedrock"``."""
 
-    uses_codex_managed_credentials: bool | None = msgspec.field(
-        default=None, name="usesCodexManagedCredentials"
-    )
+    uses_codex_managed_credentials: bool | None = msgspec.field(default=None, name="usesCodexManagedCredentials")
 
 
 Account: TypeAlias = ApiKeyAccount | ChatgptAccount | AmazonBedrockAccount
@@ -139,18 +136,14 @@ class RateLimitSnapshot(_Base, kw_only=True):
     """Wire type ``RateLimitSnapshot``."""
 
     credits: CreditsSnapshot | None = None
-    individual_limit: SpendControlLimitSnapshot | None = msgspec.field(
-        default=None, name="individualLimit"
-    )
+    individual_limit: SpendControlLimitSnapshot | None = msgspec.field(default=None, name="individualLimit")
     limit_id: str | None = msgspec.field(default=None, name="limitId")
     limit_name: str | None = msgspec.field(default=None, name="limitName")
     # Normal model whose display name and reasoning options describe this quota alias.
     normal_model_slug: str | None = msgspec.field(default=None, name="normalModelSlug")
     plan_type: PlanType | None = msgspec.field(default=None, name="planType")
     primary: RateLimitWindow | None = None
-    rate_limit_reached_type: RateLimitReachedType | None = msgspec.field(
-        default=None, name="rateLimitReachedType"
-    )
+    rate_limit_reached_type: RateLimitReachedType | None = msgspec.field(default=None, name="rateLimitReachedType")
     secondary: RateLimitWindow | None = None
     # Backend-reported spend-control state. `None` is unavailable, not a sparse-update recovery.
     spend_control_reached: bool | None = msgspec.field(default=None, name="spendControlReached")
@@ -159,9 +152,9 @@ class RateLimitSnapshot(_Base, kw_only=True):
 class AccountRateLimitsUpdatedNotification(_Base, kw_only=True):
     """Sparse rolling rate-limit update.
 
-    Clients should merge available values into the most recent `account/rateLimits/read`
-    response or refetch that snapshot. Nullable account metadata may be unavailable in a
-    rolling update and does not clear a previously observed value.
+    Clients should merge available values into the most recent `account/rateLimits/read` response or refetch
+    that snapshot. Nullable account metadata may be unavailable in a rolling update and does not clear a
+    previously observed value.
     """
 
     rate_limits: RateLimitSnapshot = msgspec.field(name="rateLimits")
@@ -201,8 +194,8 @@ class AuthMode(str, enum.Enum):
     chatgpt = "chatgpt"
     # [UNSTABLE] FOR OPENAI INTERNAL USE ONLY - DO NOT USE.
     #
-    # ChatGPT auth tokens are supplied by an external host app and are only stored in memory. Token
-    # refresh must be handled by the external host app.
+    # ChatGPT auth tokens are supplied by an external host app and are only stored in memory. Token refresh must be
+    # handled by the external host app.
     chatgpt_auth_tokens = "chatgptAuthTokens"
     # Backend auth supplied as request headers.
     headers = "headers"
@@ -226,11 +219,10 @@ class AccountUpdatedNotification(_Base, kw_only=True):
 class ActivePermissionProfile(_Base, kw_only=True):
     """Wire type ``ActivePermissionProfile``."""
 
-    # Parent profile identifier from the selected permissions profile's `extends` setting, when
-    # present.
+    # Parent profile identifier from the selected permissions profile's `extends` setting, when present.
     extends: str | None = None
-    # Identifier from `default_permissions` or the implicit built-in default, such as `:workspace`
-    # or a user-defined `[permissions.<id>]` profile.
+    # Identifier from `default_permissions` or the implicit built-in default, such as `:workspace` or a
+    # user-defined `[permissions.<id>]` profile.
     id: str
 
 
@@ -383,9 +375,7 @@ class AdditionalNetworkPermissions(_Base, kw_only=True):
 class AdditionalPermissionProfile(_Base, kw_only=True):
     """Wire type ``AdditionalPermissionProfile``."""
 
-    file_system: AdditionalFileSystemPermissions | None = msgspec.field(
-        default=None, name="fileSystem"
-    )
+    file_system: AdditionalFileSystemPermissions | None = msgspec.field(default=None, name="fileSystem")
     # Partial overlay used for per-command permission requests.
     network: AdditionalNetworkPermissions | None = None
 
@@ -423,24 +413,20 @@ class InputTextAgentMessageInputContent(_Base, kw_only=True, tag_field="type", t
     text: str
 
 
-class EncryptedContentAgentMessageInputContent(
-    _Base, kw_only=True, tag_field="type", tag="encrypted_content"
-):
+class EncryptedContentAgentMessageInputContent(_Base, kw_only=True, tag_field="type", tag="encrypted_content"):
     """``AgentMessageInputContent`` variant ``type: "encrypted_content"``."""
 
     encrypted_content: str
 
 
-AgentMessageInputContent: TypeAlias = (
-    InputTextAgentMessageInputContent | EncryptedContentAgentMessageInputContent
-)
+AgentMessageInputContent: TypeAlias = InputTextAgentMessageInputContent | EncryptedContentAgentMessageInputContent
 
 
 class InternalChatMessageMetadataPassthrough(_Base, kw_only=True):
     """Internal Responses API passthrough metadata copied into underlying chat messages.
 
-    Responses API strongly types this payload. Do not modify it without first getting API
-    approval and making the corresponding Responses API change.
+    Responses API strongly types this payload. Do not modify it without first getting API approval and making
+    the corresponding Responses API change.
     """
 
     turn_id: str | None = None
@@ -475,8 +461,8 @@ class MemoryCitation(_Base, kw_only=True):
 class MessagePhase(str, enum.Enum):
     """Classifies assistant text as commentary, a partial answer, or a terminal answer.
 
-    Providers do not emit this consistently, so callers must treat `None` as "phase unknown"
-    and keep compatibility behavior for legacy models.
+    Providers do not emit this consistently, so callers must treat `None` as "phase unknown" and keep
+    compatibility behavior for legacy models.
     """
 
     # Mid-turn assistant text (for example preamble/progress narration).
@@ -535,11 +521,10 @@ class AppBranding(_Base, kw_only=True):
 
 
 class ApprovalsReviewer(str, enum.Enum):
-    """Configures who approval requests are routed to for review. Examples include sandbox
-    escapes, blocked network access, MCP approval prompts, and ARC escalations. Defaults to
-    `user`. `auto_review` uses a carefully prompted subagent to gather relevant context and
-    apply a risk-based decision framework before approving or denying the request. The legacy
-    value `guardian_subagent` is accepted for compatibility.
+    """Configures who approval requests are routed to for review. Examples include sandbox escapes, blocked
+    network access, MCP approval prompts, and ARC escalations. Defaults to `user`. `auto_review` uses a
+    carefully prompted subagent to gather relevant context and apply a risk-based decision framework before
+    approving or denying the request. The legacy value `guardian_subagent` is accepted for compatibility.
     """
 
     user = "user"
@@ -609,15 +594,11 @@ class AppMetadata(_Base, kw_only=True):
 
     categories: list[str] | None = None
     developer: str | None = None
-    first_party_requires_install: bool | None = msgspec.field(
-        default=None, name="firstPartyRequiresInstall"
-    )
+    first_party_requires_install: bool | None = msgspec.field(default=None, name="firstPartyRequiresInstall")
     review: AppReview | None = None
     screenshots: list[AppScreenshot] | None = None
     seo_description: str | None = msgspec.field(default=None, name="seoDescription")
-    show_in_composer_when_unlinked: bool | None = msgspec.field(
-        default=None, name="showInComposerWhenUnlinked"
-    )
+    show_in_composer_when_unlinked: bool | None = msgspec.field(default=None, name="showInComposerWhenUnlinked")
     sub_categories: list[str] | None = msgspec.field(default=None, name="subCategories")
     version: str | None = None
     version_id: str | None = msgspec.field(default=None, name="versionId")
@@ -636,8 +617,7 @@ class AppInfo(_Base, kw_only=True):
     id: str
     install_url: str | None = msgspec.field(default=None, name="installUrl")
     is_accessible: bool | None = msgspec.field(default=None, name="isAccessible")
-    # Whether this app is enabled in config.toml. Example: ```toml [apps.bad_app] enabled = false
-    # ```
+    # Whether this app is enabled in config.toml. Example: ```toml [apps.bad_app] enabled = false ```
     is_enabled: bool | None = msgspec.field(default=None, name="isEnabled")
     labels: dict[str, str] | None = None
     logo_url: str | None = msgspec.field(default=None, name="logoUrl")
@@ -756,8 +736,8 @@ class ApplyPatchApprovalParams(_Base, kw_only=True):
     call_id: str = msgspec.field(name="callId")
     conversation_id: ThreadId = msgspec.field(name="conversationId")
     file_changes: dict[str, FileChange] = msgspec.field(name="fileChanges")
-    # When set, the agent is asking the user to allow writes under this root for the remainder of
-    # the session (unclear if this is honored today).
+    # When set, the agent is asking the user to allow writes under this root for the remainder of the session
+    # (unclear if this is honored today).
     grant_root: str | None = msgspec.field(default=None, name="grantRoot")
     # Optional explanatory reason (e.g. request for extra write access).
     reason: str | None = None
@@ -768,16 +748,15 @@ class ReviewDecisionValue(str, enum.Enum):
 
     # User has approved this command and the agent should execute it.
     approved = "approved"
-    # User has approved this request and wants future prompts in the same session-scoped approval
-    # cache to be automatically approved for the remainder of the session.
+    # User has approved this request and wants future prompts in the same session-scoped approval cache to be
+    # automatically approved for the remainder of the session.
     approved_for_session = "approved_for_session"
-    # User has approved this MCP tool call and wants to amend its policy so matching future calls
-    # are automatically approved across sessions.
+    # User has approved this MCP tool call and wants to amend its policy so matching future calls are automatically
+    # approved across sessions.
     approved_mcp_policy_amendment = "approved_mcp_policy_amendment"
     # Automatic approval review timed out before reaching a decision.
     timed_out = "timed_out"
-    # User has denied this command and the agent should not do anything until the user's next
-    # command.
+    # User has denied this command and the agent should not do anything until the user's next command.
     abort = "abort"
 
 
@@ -816,11 +795,11 @@ class ReviewDecisionObjectNetworkPolicyAmendment(_Base, kw_only=True):
 class ReviewDecisionObject(_Base, kw_only=True):
     """The object variants of ``ReviewDecision``: exactly one field is set."""
 
-    # User has approved this command and wants to apply the proposed execpolicy amendment so future
-    # matching commands are permitted.
+    # User has approved this command and wants to apply the proposed execpolicy amendment so future matching
+    # commands are permitted.
     approved_execpolicy_amendment: ReviewDecisionObjectApprovedExecpolicyAmendment | None = None
-    # User has denied this command and the agent should not execute it, but it should continue the
-    # session and try something else.
+    # User has denied this command and the agent should not execute it, but it should continue the session and try
+    # something else.
     denied: ReviewDecisionObjectDenied | None = None
     # User chose to persist a network policy rule (allow/deny) for future requests to the same host.
     network_policy_amendment: ReviewDecisionObjectNetworkPolicyAmendment | None = None
@@ -836,9 +815,7 @@ class ApplyPatchApprovalResponse(_Base, kw_only=True):
     decision: ReviewDecision
 
 
-class ApplyPatchGuardianApprovalReviewAction(
-    _Base, kw_only=True, tag_field="type", tag="applyPatch"
-):
+class ApplyPatchGuardianApprovalReviewAction(_Base, kw_only=True, tag_field="type", tag="applyPatch"):
     """``GuardianApprovalReviewAction`` variant ``type: "applyPatch"``."""
 
     cwd: LegacyAppPathString
@@ -864,8 +841,7 @@ class AppsConfig(_Base, kw_only=True):
 class AppsInstalledParams(_Base, kw_only=True):
     """Read the committed installed connector runtime snapshot."""
 
-    # When true and Apps are permitted, refresh and publish the hosted connector runtime tool
-    # snapshot first.
+    # When true and Apps are permitted, refresh and publish the hosted connector runtime tool snapshot first.
     force_refresh: bool | None = msgspec.field(default=None, name="forceRefresh")
     # Optional loaded thread id used to evaluate effective app configuration.
     thread_id: str | None = msgspec.field(default=None, name="threadId")
@@ -874,15 +850,13 @@ class AppsInstalledParams(_Base, kw_only=True):
 class InstalledApp(_Base, kw_only=True):
     """Installed connector runtime state."""
 
-    # Whether the connector is enabled and has a non-synthetic, model-visible tool allowed by
-    # effective MCP and app/tool policy in the committed runtime snapshot.
+    # Whether the connector is enabled and has a non-synthetic, model-visible tool allowed by effective MCP and
+    # app/tool policy in the committed runtime snapshot.
     callable: bool
-    # Effective enabled state after applying global, workspace, local, and managed configuration at
-    # read time.
+    # Effective enabled state after applying global, workspace, local, and managed configuration at read time.
     enabled: bool
     id: str
-    # Best-effort name carried by the runtime tool catalog. Canonical app metadata remains owned by
-    # `app/read`.
+    # Best-effort name carried by the runtime tool catalog. Canonical app metadata remains owned by `app/read`.
     runtime_name: str | None = msgspec.field(default=None, name="runtimeName")
 
 
@@ -909,16 +883,16 @@ class AppsListResponse(_Base, kw_only=True):
     """EXPERIMENTAL - app list response."""
 
     data: list[AppInfo]
-    # Opaque cursor to pass to the next call to continue after the last item. If None, there are no
-    # more items to return.
+    # Opaque cursor to pass to the next call to continue after the last item. If None, there are no more items to
+    # return.
     next_cursor: str | None = msgspec.field(default=None, name="nextCursor")
 
 
 class AppsReadParams(_Base, kw_only=True):
     """EXPERIMENTAL - read metadata for specific apps/connectors."""
 
-    # App ids to read. The server accepts at most 100 ids and deduplicates repeated ids while
-    # preserving their first-request order.
+    # App ids to read. The server accepts at most 100 ids and deduplicates repeated ids while preserving their
+    # first-request order.
     app_ids: list[str] = msgspec.field(name="appIds")
     # When true, include display-only public tool summaries in the returned metadata.
     include_tools: bool | None = msgspec.field(default=None, name="includeTools")
@@ -1001,9 +975,7 @@ class AuthRecoveryNotification(_Base, kw_only=True):
 
 
 class AutoCompactTokenLimitScope(str, enum.Enum):
-    """Selects which part of the active context is charged against
-    `model_auto_compact_token_limit`.
-    """
+    """Selects which part of the active context is charged against `model_auto_compact_token_limit`."""
 
     # Count the full active context against the limit.
     total = "total"
@@ -1053,8 +1025,8 @@ class BedrockCheckGovCloudRequirementsResponse(_Base, kw_only=True):
 
     # Whether the active Bedrock authentication resolves to a GovCloud region.
     is_gov_cloud: bool = msgspec.field(name="isGovCloud")
-    # Whether GovCloud is selected and the managed requirements miss the baseline. A false value is
-    # not a general certification of the network configuration.
+    # Whether GovCloud is selected and the managed requirements miss the baseline. A false value is not a general
+    # certification of the network configuration.
     should_warn: bool = msgspec.field(name="shouldWarn")
 
 
@@ -1072,9 +1044,7 @@ class BedrockEnvironmentCredential(_Base, kw_only=True):
 class BedrockDiscoverResponse(_Base, kw_only=True):
     """Wire type ``BedrockDiscoverResponse``."""
 
-    environment_credentials: list[BedrockEnvironmentCredential] = msgspec.field(
-        name="environmentCredentials"
-    )
+    environment_credentials: list[BedrockEnvironmentCredential] = msgspec.field(name="environmentCredentials")
     profiles: list[BedrockAwsProfile]
 
 
@@ -1098,15 +1068,11 @@ class BedrockSetupResponse(_Base, kw_only=True):
     """Wire type ``BedrockSetupResponse``."""
 
 
-class WholeItemThreadRealtimeBemItemPresentation(
-    _Base, kw_only=True, tag_field="type", tag="wholeItem"
-):
+class WholeItemThreadRealtimeBemItemPresentation(_Base, kw_only=True, tag_field="type", tag="wholeItem"):
     """``ThreadRealtimeBemItemPresentation`` variant ``type: "wholeItem"``."""
 
 
-class InlineMarkdownThreadRealtimeBemItemPresentation(
-    _Base, kw_only=True, tag_field="type", tag="inlineMarkdown"
-):
+class InlineMarkdownThreadRealtimeBemItemPresentation(_Base, kw_only=True, tag_field="type", tag="inlineMarkdown"):
     """``ThreadRealtimeBemItemPresentation`` variant ``type: "inlineMarkdown"``."""
 
 
@@ -1126,9 +1092,7 @@ ThreadRealtimeBemItemPresentation: TypeAlias = (
 )
 
 
-class BemItemPromotedThreadRealtimeItem(
-    _Base, kw_only=True, tag_field="type", tag="bemItemPromoted"
-):
+class BemItemPromotedThreadRealtimeItem(_Base, kw_only=True, tag_field="type", tag="bemItemPromoted"):
     """``ThreadRealtimeItem`` variant ``type: "bemItemPromoted"``."""
 
     id: str
@@ -1197,9 +1161,7 @@ class BrowserUseRequirements(_Base, kw_only=True):
     )
     allow_history_access: bool | None = msgspec.field(default=None, name="allowHistoryAccess")
     allow_webmcp: bool | None = msgspec.field(default=None, name="allowWebmcp")
-    default_origin_policy: BrowserUseOriginPolicy | None = msgspec.field(
-        default=None, name="defaultOriginPolicy"
-    )
+    default_origin_policy: BrowserUseOriginPolicy | None = msgspec.field(default=None, name="defaultOriginPolicy")
     disable_auto_review: bool | None = msgspec.field(default=None, name="disableAutoReview")
     extension: BrowserUseExtensionRequirements | None = None
     origins: dict[str, BrowserUseOriginPolicy] | None = None
@@ -1268,11 +1230,10 @@ class ChatgptAuthTokensRefreshParams(_Base, kw_only=True):
 
     # Workspace/account identifier that Codex was previously using.
     #
-    # Clients that manage multiple accounts/workspaces can use this as a hint to refresh the token
-    # for the correct workspace.
+    # Clients that manage multiple accounts/workspaces can use this as a hint to refresh the token for the correct
+    # workspace.
     #
-    # This may be `null` when the prior auth state did not include a workspace identifier
-    # (`chatgpt_account_id`).
+    # This may be `null` when the prior auth state did not include a workspace identifier (`chatgpt_account_id`).
     previous_account_id: str | None = msgspec.field(default=None, name="previousAccountId")
     reason: ChatgptAuthTokensRefreshReason
 
@@ -1317,8 +1278,8 @@ class InitializeCapabilities(_Base, kw_only=True):
 
     # Opt into receiving experimental API methods and fields.
     experimental_api: bool | None = msgspec.field(default=None, name="experimentalApi")
-    # Use explicit gateway OAuth login instead of automatic browser authorization. Applies to this
-    # app-server's gateway runtime; later connections cannot undo it.
+    # Use explicit gateway OAuth login instead of automatic browser authorization. Applies to this app-server's
+    # gateway runtime; later connections cannot undo it.
     explicit_gateway_oauth: bool | None = msgspec.field(default=None, name="explicitGatewayOauth")
     # MCP extension settings declared by the app-server client.
     extensions: dict[str, Any] | None = None
@@ -1328,11 +1289,8 @@ class InitializeCapabilities(_Base, kw_only=True):
     mcp_server_openai_form_elicitation: bool | None = msgspec.field(
         default=None, name="mcpServerOpenaiFormElicitation"
     )
-    # Exact notification method names that should be suppressed for this connection (for example
-    # `thread/started`).
-    opt_out_notification_methods: list[str] | None = msgspec.field(
-        default=None, name="optOutNotificationMethods"
-    )
+    # Exact notification method names that should be suppressed for this connection (for example `thread/started`).
+    opt_out_notification_methods: list[str] | None = msgspec.field(default=None, name="optOutNotificationMethods")
     # Opt into `attestation/generate` requests for upstream `x-oai-attestation`.
     request_attestation: bool | None = msgspec.field(default=None, name="requestAttestation")
 
@@ -1355,9 +1313,7 @@ class ServerDiagnosticsParams(_Base, kw_only=True):
     """Wire type ``ServerDiagnosticsParams``."""
 
 
-class ClientRequestServerDiagnostics(
-    _Base, kw_only=True, tag_field="method", tag="server/diagnostics"
-):
+class ClientRequestServerDiagnostics(_Base, kw_only=True, tag_field="method", tag="server/diagnostics"):
     """Read content-free, process-local diagnostics."""
 
     id: RequestId
@@ -1367,9 +1323,7 @@ class ClientRequestServerDiagnostics(
 UserVerificationStatusParams: TypeAlias = dict[str, Any]
 
 
-class ClientRequestUserVerificationStatus(
-    _Base, kw_only=True, tag_field="method", tag="userVerification/status"
-):
+class ClientRequestUserVerificationStatus(_Base, kw_only=True, tag_field="method", tag="userVerification/status"):
     """``ClientRequest`` variant ``method: "userVerification/status"``."""
 
     id: RequestId
@@ -1379,9 +1333,7 @@ class ClientRequestUserVerificationStatus(
 UserVerificationEnrollParams: TypeAlias = dict[str, Any]
 
 
-class ClientRequestUserVerificationEnroll(
-    _Base, kw_only=True, tag_field="method", tag="userVerification/enroll"
-):
+class ClientRequestUserVerificationEnroll(_Base, kw_only=True, tag_field="method", tag="userVerification/enroll"):
     """``ClientRequest`` variant ``method: "userVerification/enroll"``."""
 
     id: RequestId
@@ -1391,9 +1343,7 @@ class ClientRequestUserVerificationEnroll(
 UserVerificationDeleteParams: TypeAlias = dict[str, Any]
 
 
-class ClientRequestUserVerificationDelete(
-    _Base, kw_only=True, tag_field="method", tag="userVerification/delete"
-):
+class ClientRequestUserVerificationDelete(_Base, kw_only=True, tag_field="method", tag="userVerification/delete"):
     """``ClientRequest`` variant ``method: "userVerification/delete"``."""
 
     id: RequestId
@@ -1411,9 +1361,7 @@ class UserVerificationVerifyParams(_Base, kw_only=True):
     title: str
 
 
-class ClientRequestUserVerificationVerify(
-    _Base, kw_only=True, tag_field="method", tag="userVerification/verify"
-):
+class ClientRequestUserVerificationVerify(_Base, kw_only=True, tag_field="method", tag="userVerification/verify"):
     """``ClientRequest`` variant ``method: "userVerification/verify"``."""
 
     id: RequestId
@@ -1421,16 +1369,14 @@ class ClientRequestUserVerificationVerify(
 
 
 class UserVerificationCancelParams(_Base, kw_only=True):
-    """Cancels a native verification RPC issued on this connection, not an elicitation. Use a
-    fresh request ID for each operation and a distinct ID for this cancellation RPC.
+    """Cancels a native verification RPC issued on this connection, not an elicitation. Use a fresh request ID
+    for each operation and a distinct ID for this cancellation RPC.
     """
 
     request_id: RequestId = msgspec.field(name="requestId")
 
 
-class ClientRequestUserVerificationCancel(
-    _Base, kw_only=True, tag_field="method", tag="userVerification/cancel"
-):
+class ClientRequestUserVerificationCancel(_Base, kw_only=True, tag_field="method", tag="userVerification/cancel"):
     """``ClientRequest`` variant ``method: "userVerification/cancel"``."""
 
     id: RequestId
@@ -1500,8 +1446,8 @@ class CustomMultiAgentMode(_Base, kw_only=True):
     custom: str
 
 
-# Controls the effective multi-agent delegation instructions for a turn. `custom` means the
-# configured mode hint defines the policy instead of a built-in policy.
+# Controls the effective multi-agent delegation instructions for a turn. `custom` means the configured mode hint
+# defines the policy instead of a built-in policy.
 MultiAgentMode: TypeAlias = MultiAgentModeValue | CustomMultiAgentMode
 
 
@@ -1543,38 +1489,34 @@ ThreadSource: TypeAlias = str
 class ThreadStartParams(_Base, kw_only=True):
     """Wire type ``ThreadStartParams``."""
 
-    # Allow a provider with an authoritative static model catalog to replace an unavailable
-    # requested model with its default.
-    allow_provider_model_fallback: bool | None = msgspec.field(
-        default=None, name="allowProviderModelFallback"
-    )
+    # Allow a provider with an authoritative static model catalog to replace an unavailable requested model with
+    # its default.
+    allow_provider_model_fallback: bool | None = msgspec.field(default=None, name="allowProviderModelFallback")
     approval_policy: AskForApproval | None = msgspec.field(default=None, name="approvalPolicy")
     # Override where approval requests are routed for review on this thread and subsequent turns.
-    approvals_reviewer: ApprovalsReviewer | None = msgspec.field(
-        default=None, name="approvalsReviewer"
-    )
+    approvals_reviewer: ApprovalsReviewer | None = msgspec.field(default=None, name="approvalsReviewer")
     base_instructions: str | None = msgspec.field(default=None, name="baseInstructions")
     config: dict[str, Any] | None = None
     cwd: str | None = None
-    # Initial Daybreak choice for this persistent thread. Omitted or null leaves it unset. This does
-    # not select a turn's `cyberAccessProgram` or grant access. Not supported for ephemeral threads.
+    # Initial Daybreak choice for this persistent thread. Omitted or null leaves it unset. This does not select a
+    # turn's `cyberAccessProgram` or grant access. Not supported for ephemeral threads.
     daybreak_enabled: bool | None = msgspec.field(default=None, name="daybreakEnabled")
     developer_instructions: str | None = msgspec.field(default=None, name="developerInstructions")
     dynamic_tools: list[DynamicToolSpec] | None = msgspec.field(default=None, name="dynamicTools")
     # Optional sticky environments for this thread.
     #
-    # Omitted selects the default environment when environment access is enabled. Empty disables
-    # environment access for turns that do not provide a turn override. Non-empty selects the first
-    # environment as the current turn environment.
+    # Omitted selects the default environment when environment access is enabled. Empty disables environment access
+    # for turns that do not provide a turn override. Non-empty selects the first environment as the current turn
+    # environment.
     environments: list[TurnEnvironmentParams] | None = None
     ephemeral: bool | None = None
-    # If true, opt into emitting raw Responses API items on the event stream. This is for internal
-    # use only (e.g. Codex Cloud).
+    # If true, opt into emitting raw Responses API items on the event stream. This is for internal use only (e.g.
+    # Codex Cloud).
     experimental_raw_events: bool | None = msgspec.field(default=None, name="experimentalRawEvents")
     # Persisted thread history contract to use for this new thread.
     history_mode: ThreadHistoryMode | None = msgspec.field(default=None, name="historyMode")
-    # Test-only experimental field used to validate experimental gating and schema filtering
-    # behavior in a stable way.
+    # Test-only experimental field used to validate experimental gating and schema filtering behavior in a stable
+    # way.
     mock_experimental_field: str | None = msgspec.field(default=None, name="mockExperimentalField")
     model: str | None = None
     model_provider: str | None = msgspec.field(default=None, name="modelProvider")
@@ -1584,8 +1526,8 @@ class ThreadStartParams(_Base, kw_only=True):
     permissions: str | None = None
     # @deprecated `friendly` and `pragmatic` no longer select a style.
     personality: Personality | None = None
-    # Optional project identity for this new thread. Durable threads persist the assignment;
-    # ephemeral threads expose it only in live responses.
+    # Optional project identity for this new thread. Durable threads persist the assignment; ephemeral threads
+    # expose it only in live responses.
     project_id: str | None = msgspec.field(default=None, name="projectId")
     # Replace the thread's runtime workspace roots. Paths must be absolute.
     runtime_workspace_roots: list[AbsolutePathBuf] | None = msgspec.field(
@@ -1598,9 +1540,7 @@ class ThreadStartParams(_Base, kw_only=True):
     )
     service_name: str | None = msgspec.field(default=None, name="serviceName")
     service_tier: str | None = msgspec.field(default=None, name="serviceTier")
-    session_start_source: ThreadStartSource | None = msgspec.field(
-        default=None, name="sessionStartSource"
-    )
+    session_start_source: ThreadStartSource | None = msgspec.field(default=None, name="sessionStartSource")
     # Optional client-supplied analytics source classification for this thread.
     thread_source: ThreadSource | None = msgspec.field(default=None, name="threadSource")
 
@@ -1669,9 +1609,7 @@ class MessageResponseItem(_Base, kw_only=True, tag_field="type", tag="message"):
     status: str | None = None
 
 
-class ReasoningTextReasoningItemContent(
-    _Base, kw_only=True, tag_field="type", tag="reasoning_text"
-):
+class ReasoningTextReasoningItemContent(_Base, kw_only=True, tag_field="type", tag="reasoning_text"):
     """``ReasoningItemContent`` variant ``type: "reasoning_text"``."""
 
     text: str
@@ -1686,9 +1624,7 @@ class TextReasoningItemContent(_Base, kw_only=True, tag_field="type", tag="text"
 ReasoningItemContent: TypeAlias = ReasoningTextReasoningItemContent | TextReasoningItemContent
 
 
-class SummaryTextReasoningItemReasoningSummary(
-    _Base, kw_only=True, tag_field="type", tag="summary_text"
-):
+class SummaryTextReasoningItemReasoningSummary(_Base, kw_only=True, tag_field="type", tag="summary_text"):
     """``ReasoningItemReasoningSummary`` variant ``type: "summary_text"``."""
 
     text: str
@@ -1767,17 +1703,13 @@ class ToolSearchCallResponseItem(_Base, kw_only=True, tag_field="type", tag="too
     status: str | None = None
 
 
-class InputTextFunctionCallOutputContentItem(
-    _Base, kw_only=True, tag_field="type", tag="input_text"
-):
+class InputTextFunctionCallOutputContentItem(_Base, kw_only=True, tag_field="type", tag="input_text"):
     """``FunctionCallOutputContentItem`` variant ``type: "input_text"``."""
 
     text: str
 
 
-class InputImageFunctionCallOutputContentItem(
-    _Base, kw_only=True, tag_field="type", tag="input_image"
-):
+class InputImageFunctionCallOutputContentItem(_Base, kw_only=True, tag_field="type", tag="input_image"):
     """``FunctionCallOutputContentItem`` variant ``type: "input_image"``.
 
     Alternatives (set one): ``image_url``, ``file_id``.
@@ -1788,9 +1720,7 @@ class InputImageFunctionCallOutputContentItem(
     image_url: str | None = None
 
 
-class InputAudioFunctionCallOutputContentItem(
-    _Base, kw_only=True, tag_field="type", tag="input_audio"
-):
+class InputAudioFunctionCallOutputContentItem(_Base, kw_only=True, tag_field="type", tag="input_audio"):
     """``FunctionCallOutputContentItem`` variant ``type: "input_audio"``."""
 
     audio_url: str
@@ -1804,8 +1734,8 @@ class EncryptedContentFunctionCallOutputContentItem(
     encrypted_content: str
 
 
-# Responses API compatible content items that can be returned by a tool call. This is a subset of
-# ContentItem with the types we support as function call outputs.
+# Responses API compatible content items that can be returned by a tool call. This is a subset of ContentItem with
+# the types we support as function call outputs.
 FunctionCallOutputContentItem: TypeAlias = (
     InputTextFunctionCallOutputContentItem
     | InputImageFunctionCallOutputContentItem
@@ -1817,9 +1747,7 @@ FunctionCallOutputContentItem: TypeAlias = (
 FunctionCallOutputBody: TypeAlias = str | list[FunctionCallOutputContentItem]
 
 
-class FunctionCallOutputResponseItem(
-    _Base, kw_only=True, tag_field="type", tag="function_call_output"
-):
+class FunctionCallOutputResponseItem(_Base, kw_only=True, tag_field="type", tag="function_call_output"):
     """``ResponseItem`` variant ``type: "function_call_output"``."""
 
     call_id: str | None = None
@@ -1843,9 +1771,7 @@ class CustomToolCallResponseItem(_Base, kw_only=True, tag_field="type", tag="cus
     status: str | None = None
 
 
-class CustomToolCallOutputResponseItem(
-    _Base, kw_only=True, tag_field="type", tag="custom_tool_call_output"
-):
+class CustomToolCallOutputResponseItem(_Base, kw_only=True, tag_field="type", tag="custom_tool_call_output"):
     """``ResponseItem`` variant ``type: "custom_tool_call_output"``."""
 
     call_id: str
@@ -1879,9 +1805,7 @@ class OpenPageResponsesApiWebSearchAction(_Base, kw_only=True, tag_field="type",
     url: str | None = None
 
 
-class FindInPageResponsesApiWebSearchAction(
-    _Base, kw_only=True, tag_field="type", tag="find_in_page"
-):
+class FindInPageResponsesApiWebSearchAction(_Base, kw_only=True, tag_field="type", tag="find_in_page"):
     """``ResponsesApiWebSearchAction`` variant ``type: "find_in_page"``."""
 
     pattern: str | None = None
@@ -1910,9 +1834,7 @@ class WebSearchCallResponseItem(_Base, kw_only=True, tag_field="type", tag="web_
     status: str | None = None
 
 
-class ImageGenerationCallResponseItem(
-    _Base, kw_only=True, tag_field="type", tag="image_generation_call"
-):
+class ImageGenerationCallResponseItem(_Base, kw_only=True, tag_field="type", tag="image_generation_call"):
     """``ResponseItem`` variant ``type: "image_generation_call"``."""
 
     encrypted_content: str | None = None
@@ -1941,23 +1863,17 @@ class ConfigurationReasoning(_Base, kw_only=True):
     effort: ReasoningEffort
 
 
-class ConfigurationUpdateResponseItem(
-    _Base, kw_only=True, tag_field="type", tag="configuration_update"
-):
+class ConfigurationUpdateResponseItem(_Base, kw_only=True, tag_field="type", tag="configuration_update"):
     """A durable input control interpreted by the backend at its position in history."""
 
     reasoning: ConfigurationReasoning
 
 
-class CompactionTriggerResponseItem(
-    _Base, kw_only=True, tag_field="type", tag="compaction_trigger"
-):
+class CompactionTriggerResponseItem(_Base, kw_only=True, tag_field="type", tag="compaction_trigger"):
     """``ResponseItem`` variant ``type: "compaction_trigger"``."""
 
 
-class ContextCompactionResponseItem(
-    _Base, kw_only=True, tag_field="type", tag="context_compaction"
-):
+class ContextCompactionResponseItem(_Base, kw_only=True, tag_field="type", tag="context_compaction"):
     """``ResponseItem`` variant ``type: "context_compaction"``."""
 
     encrypted_content: str | None = None
@@ -2021,53 +1937,48 @@ class ThreadResumeInitialTurnsPageParams(_Base, kw_only=True):
 
 
 class ThreadResumeParams(_Base, kw_only=True):
-    """There are three ways to resume a thread: 1. By thread_id: load the thread from disk by
-    thread_id and resume it. 2. By history: instantiate the thread from memory and resume it.
-    3. By path: load the thread from disk by path and resume it.
+    """There are three ways to resume a thread: 1. By thread_id: load the thread from disk by thread_id and
+    resume it. 2. By history: instantiate the thread from memory and resume it. 3. By path: load the thread
+    from disk by path and resume it.
 
-    For non-running threads, the precedence is: history > non-empty path > thread_id. If using
-    history or a non-empty path for a non-running thread, the thread_id param will be ignored.
+    For non-running threads, the precedence is: history > non-empty path > thread_id. If using history or a
+    non-empty path for a non-running thread, the thread_id param will be ignored.
 
-    If thread_id identifies a running thread, app-server rejoins that thread and treats a
-    non-empty path as a consistency check against the active rollout path. Empty string path
-    values are treated as absent.
+    If thread_id identifies a running thread, app-server rejoins that thread and treats a non-empty path as a
+    consistency check against the active rollout path. Empty string path values are treated as absent.
 
     Prefer using thread_id whenever possible.
     """
 
     approval_policy: AskForApproval | None = msgspec.field(default=None, name="approvalPolicy")
     # Override where approval requests are routed for review on this thread and subsequent turns.
-    approvals_reviewer: ApprovalsReviewer | None = msgspec.field(
-        default=None, name="approvalsReviewer"
-    )
+    approvals_reviewer: ApprovalsReviewer | None = msgspec.field(default=None, name="approvalsReviewer")
     base_instructions: str | None = msgspec.field(default=None, name="baseInstructions")
     config: dict[str, Any] | None = None
     cwd: str | None = None
     developer_instructions: str | None = msgspec.field(default=None, name="developerInstructions")
-    # When true, return only thread metadata and live-resume state without populating
-    # `thread.turns`. This is useful when the client plans to call `thread/turns/list` immediately
-    # after resuming. Full-history hydration is deprecated for paginated threads; use this with
-    # `thread/turns/list` and `thread/items/list` instead.
+    # When true, return only thread metadata and live-resume state without populating `thread.turns`. This is
+    # useful when the client plans to call `thread/turns/list` immediately after resuming. Full-history hydration
+    # is deprecated for paginated threads; use this with `thread/turns/list` and `thread/items/list` instead.
     exclude_turns: bool | None = msgspec.field(default=None, name="excludeTurns")
-    # [UNSTABLE] FOR CODEX CLOUD - DO NOT USE. If specified, the thread will be resumed with the
-    # provided history instead of loaded from disk.
+    # [UNSTABLE] FOR CODEX CLOUD - DO NOT USE. If specified, the thread will be resumed with the provided history
+    # instead of loaded from disk.
     history: list[ResponseItem] | None = None
-    # When present, include a `thread/turns/list` page in the resume response so clients can
-    # bootstrap recent turns without a second request.
+    # When present, include a `thread/turns/list` page in the resume response so clients can bootstrap recent turns
+    # without a second request.
     initial_turns_page: ThreadResumeInitialTurnsPageParams | None = msgspec.field(
         default=None, name="initialTurnsPage"
     )
     # Configuration overrides for the resumed thread, if any.
     model: str | None = None
     model_provider: str | None = msgspec.field(default=None, name="modelProvider")
-    # [UNSTABLE] Specify the rollout path to resume from. If specified for a non-running thread, the
-    # thread_id param will be ignored. If thread_id identifies a running thread, the path must match
-    # the active rollout path.
+    # [UNSTABLE] Specify the rollout path to resume from. If specified for a non-running thread, the thread_id
+    # param will be ignored. If thread_id identifies a running thread, the path must match the active rollout path.
     path: str | None = None
     # Named profile id for the resumed thread. Cannot be combined with `sandbox`.
     permissions: str | None = None
-    # @deprecated `friendly` and `pragmatic` no longer select a style. Changing this does not
-    # rewrite the thread's existing instructions.
+    # @deprecated `friendly` and `pragmatic` no longer select a style. Changing this does not rewrite the thread's
+    # existing instructions.
     personality: Personality | None = None
     # Replace the thread's runtime workspace roots. Paths must be absolute.
     runtime_workspace_roots: list[AbsolutePathBuf] | None = msgspec.field(
@@ -2086,55 +1997,48 @@ class ClientRequestThreadResume(_Base, kw_only=True, tag_field="method", tag="th
 
 
 class ThreadForkParams(_Base, kw_only=True):
-    """There are two ways to fork a thread: 1. By thread_id: load the thread from disk by
-    thread_id and fork it into a new thread. 2. By path: load the thread from disk by path and
-    fork it into a new thread.
+    """There are two ways to fork a thread: 1. By thread_id: load the thread from disk by thread_id and fork it
+    into a new thread. 2. By path: load the thread from disk by path and fork it into a new thread.
 
-    If using a non-empty path, the thread_id param will be ignored. Empty string path values
-    are treated as absent.
+    If using a non-empty path, the thread_id param will be ignored. Empty string path values are treated as
+    absent.
 
     Prefer using thread_id whenever possible.
     """
 
     approval_policy: AskForApproval | None = msgspec.field(default=None, name="approvalPolicy")
     # Override where approval requests are routed for review on this thread and subsequent turns.
-    approvals_reviewer: ApprovalsReviewer | None = msgspec.field(
-        default=None, name="approvalsReviewer"
-    )
+    approvals_reviewer: ApprovalsReviewer | None = msgspec.field(default=None, name="approvalsReviewer")
     base_instructions: str | None = msgspec.field(default=None, name="baseInstructions")
-    # Optional turn id to fork before, excluding that turn and all later turns. Cannot be combined
-    # with `last_turn_id`.
+    # Optional turn id to fork before, excluding that turn and all later turns. Cannot be combined with
+    # `last_turn_id`.
     before_turn_id: str | None = msgspec.field(default=None, name="beforeTurnId")
     config: dict[str, Any] | None = None
     cwd: str | None = None
-    # When true, carry the source thread's current goal into the fork without starting its initial
-    # automatic continuation. The next explicit turn owns the goal lifecycle, and normal automatic
-    # continuation resumes after it.
+    # When true, carry the source thread's current goal into the fork without starting its initial automatic
+    # continuation. The next explicit turn owns the goal lifecycle, and normal automatic continuation resumes after
+    # it.
     defer_goal_continuation: bool | None = msgspec.field(default=None, name="deferGoalContinuation")
     developer_instructions: str | None = msgspec.field(default=None, name="developerInstructions")
     ephemeral: bool | None = None
-    # When true, return only thread metadata and live fork state without populating `thread.turns`.
-    # This is useful when the client plans to call `thread/turns/list` immediately after forking.
-    # Full-history hydration is deprecated for paginated threads; use this with `thread/turns/list`
-    # and `thread/items/list` instead.
+    # When true, return only thread metadata and live fork state without populating `thread.turns`. This is useful
+    # when the client plans to call `thread/turns/list` immediately after forking. Full-history hydration is
+    # deprecated for paginated threads; use this with `thread/turns/list` and `thread/items/list` instead.
     exclude_turns: bool | None = msgspec.field(default=None, name="excludeTurns")
-    # Start from the loaded parent's effective config, tools, environments, and persisted history to
-    # maximize prompt-cache reuse. Requires a loaded, persisted parent and `ephemeral: true`.
-    # Enables `features.reasoning_effort_override` on the fork. Cannot be combined with
-    # configuration overrides, `path`, `lastTurnId`, or `beforeTurnId`.
-    experimental_prediction_mode: bool | None = msgspec.field(
-        default=None, name="experimentalPredictionMode"
-    )
+    # Start from the loaded parent's effective config, tools, environments, and persisted history to maximize
+    # prompt-cache reuse. Requires a loaded, persisted parent and `ephemeral: true`. Enables
+    # `features.reasoning_effort_override` on the fork. Cannot be combined with configuration overrides, `path`,
+    # `lastTurnId`, or `beforeTurnId`.
+    experimental_prediction_mode: bool | None = msgspec.field(default=None, name="experimentalPredictionMode")
     # Optional last turn id to fork through, inclusive.
     #
-    # When specified, turns after `last_turn_id` are omitted from the fork. The referenced turn
-    # cannot be in progress.
+    # When specified, turns after `last_turn_id` are omitted from the fork. The referenced turn cannot be in
+    # progress.
     last_turn_id: str | None = msgspec.field(default=None, name="lastTurnId")
     # Configuration overrides for the forked thread, if any.
     model: str | None = None
     model_provider: str | None = msgspec.field(default=None, name="modelProvider")
-    # [UNSTABLE] Specify the rollout path to fork from. If specified, the thread_id param will be
-    # ignored.
+    # [UNSTABLE] Specify the rollout path to fork from. If specified, the thread_id param will be ignored.
     path: str | None = None
     # Named profile id for the forked thread. Cannot be combined with `sandbox`.
     permissions: str | None = None
@@ -2188,9 +2092,7 @@ class ThreadUnsubscribeParams(_Base, kw_only=True):
     thread_id: str = msgspec.field(name="threadId")
 
 
-class ClientRequestThreadUnsubscribe(
-    _Base, kw_only=True, tag_field="method", tag="thread/unsubscribe"
-):
+class ClientRequestThreadUnsubscribe(_Base, kw_only=True, tag_field="method", tag="thread/unsubscribe"):
     """``ClientRequest`` variant ``method: "thread/unsubscribe"``."""
 
     id: RequestId
@@ -2209,8 +2111,8 @@ class ClientRequestThreadIncrementElicitation(
 ):
     """Increment the thread-local out-of-band elicitation counter.
 
-    This is used by external helpers to pause timeout accounting while a user approval or
-    other elicitation is pending outside the app-server request flow.
+    This is used by external helpers to pause timeout accounting while a user approval or other elicitation
+    is pending outside the app-server request flow.
     """
 
     id: RequestId
@@ -2323,9 +2225,7 @@ class ThreadGoalClearParams(_Base, kw_only=True):
     thread_id: str = msgspec.field(name="threadId")
 
 
-class ClientRequestThreadGoalClear(
-    _Base, kw_only=True, tag_field="method", tag="thread/goal/clear"
-):
+class ClientRequestThreadGoalClear(_Base, kw_only=True, tag_field="method", tag="thread/goal/clear"):
     """``ClientRequest`` variant ``method: "thread/goal/clear"``."""
 
     id: RequestId
@@ -2423,9 +2323,7 @@ class ThreadQueueListParams(_Base, kw_only=True):
     thread_id: str = msgspec.field(name="threadId")
 
 
-class ClientRequestThreadQueueList(
-    _Base, kw_only=True, tag_field="method", tag="thread/queue/list"
-):
+class ClientRequestThreadQueueList(_Base, kw_only=True, tag_field="method", tag="thread/queue/list"):
     """``ClientRequest`` variant ``method: "thread/queue/list"``."""
 
     id: RequestId
@@ -2440,9 +2338,7 @@ class ThreadQueueUpdateParams(_Base, kw_only=True):
     thread_id: str = msgspec.field(name="threadId")
 
 
-class ClientRequestThreadQueueUpdate(
-    _Base, kw_only=True, tag_field="method", tag="thread/queue/update"
-):
+class ClientRequestThreadQueueUpdate(_Base, kw_only=True, tag_field="method", tag="thread/queue/update"):
     """``ClientRequest`` variant ``method: "thread/queue/update"``."""
 
     id: RequestId
@@ -2456,9 +2352,7 @@ class ThreadQueueDeleteParams(_Base, kw_only=True):
     thread_id: str = msgspec.field(name="threadId")
 
 
-class ClientRequestThreadQueueDelete(
-    _Base, kw_only=True, tag_field="method", tag="thread/queue/delete"
-):
+class ClientRequestThreadQueueDelete(_Base, kw_only=True, tag_field="method", tag="thread/queue/delete"):
     """``ClientRequest`` variant ``method: "thread/queue/delete"``."""
 
     id: RequestId
@@ -2472,9 +2366,7 @@ class ThreadQueueReorderParams(_Base, kw_only=True):
     thread_id: str = msgspec.field(name="threadId")
 
 
-class ClientRequestThreadQueueReorder(
-    _Base, kw_only=True, tag_field="method", tag="thread/queue/reorder"
-):
+class ClientRequestThreadQueueReorder(_Base, kw_only=True, tag_field="method", tag="thread/queue/reorder"):
     """``ClientRequest`` variant ``method: "thread/queue/reorder"``."""
 
     id: RequestId
@@ -2488,9 +2380,7 @@ class ThreadQueueStartParams(_Base, kw_only=True):
     thread_id: str = msgspec.field(name="threadId")
 
 
-class ClientRequestThreadQueueStart(
-    _Base, kw_only=True, tag_field="method", tag="thread/queue/start"
-):
+class ClientRequestThreadQueueStart(_Base, kw_only=True, tag_field="method", tag="thread/queue/start"):
     """``ClientRequest`` variant ``method: "thread/queue/start"``."""
 
     id: RequestId
@@ -2500,35 +2390,33 @@ class ClientRequestThreadQueueStart(
 class ThreadMetadataGitInfoUpdateParams(_Base, kw_only=True):
     """Wire type ``ThreadMetadataGitInfoUpdateParams``."""
 
-    # Omit to leave the stored branch unchanged, set to `null` to clear it, or provide a non-empty
-    # string to replace it.
+    # Omit to leave the stored branch unchanged, set to `null` to clear it, or provide a non-empty string to
+    # replace it.
     branch: str | None = None
-    # Omit to leave the stored origin URL unchanged, set to `null` to clear it, or provide a
-    # non-empty string to replace it.
+    # Omit to leave the stored origin URL unchanged, set to `null` to clear it, or provide a non-empty string to
+    # replace it.
     origin_url: str | None = msgspec.field(default=None, name="originUrl")
-    # Omit to leave the stored commit unchanged, set to `null` to clear it, or provide a non-empty
-    # string to replace it.
+    # Omit to leave the stored commit unchanged, set to `null` to clear it, or provide a non-empty string to
+    # replace it.
     sha: str | None = None
 
 
 class ThreadMetadataUpdateParams(_Base, kw_only=True):
     """Wire type ``ThreadMetadataUpdateParams``."""
 
-    # Save the client's Daybreak choice for this persistent thread. Omitted or null leaves it
-    # unchanged. This does not select a turn's `cyberAccessProgram` or grant access.
+    # Save the client's Daybreak choice for this persistent thread. Omitted or null leaves it unchanged. This does
+    # not select a turn's `cyberAccessProgram` or grant access.
     daybreak_enabled: bool | None = msgspec.field(default=None, name="daybreakEnabled")
-    # Patch the stored Git metadata for this thread. Omit a field to leave it unchanged, set it to
-    # `null` to clear it, or provide a string to replace the stored value.
+    # Patch the stored Git metadata for this thread. Omit a field to leave it unchanged, set it to `null` to clear
+    # it, or provide a string to replace the stored value.
     git_info: ThreadMetadataGitInfoUpdateParams | None = msgspec.field(default=None, name="gitInfo")
-    # Omit to leave the project unchanged, use an empty string to clear it, or provide an existing
-    # project ID to assign it.
+    # Omit to leave the project unchanged, use an empty string to clear it, or provide an existing project ID to
+    # assign it.
     project_id: str | None = msgspec.field(default=None, name="projectId")
     thread_id: str = msgspec.field(name="threadId")
 
 
-class ClientRequestThreadMetadataUpdate(
-    _Base, kw_only=True, tag_field="method", tag="thread/metadata/update"
-):
+class ClientRequestThreadMetadataUpdate(_Base, kw_only=True, tag_field="method", tag="thread/metadata/update"):
     """``ClientRequest`` variant ``method: "thread/metadata/update"``."""
 
     id: RequestId
@@ -2544,9 +2432,7 @@ class ThreadAttachmentAddParams(_Base, kw_only=True):
     thread_id: str = msgspec.field(name="threadId")
 
 
-class ClientRequestThreadAttachmentAdd(
-    _Base, kw_only=True, tag_field="method", tag="thread/attachment/add"
-):
+class ClientRequestThreadAttachmentAdd(_Base, kw_only=True, tag_field="method", tag="thread/attachment/add"):
     """``ClientRequest`` variant ``method: "thread/attachment/add"``."""
 
     id: RequestId
@@ -2561,9 +2447,7 @@ class ThreadAttachmentListParams(_Base, kw_only=True):
     thread_id: str = msgspec.field(name="threadId")
 
 
-class ClientRequestThreadAttachmentList(
-    _Base, kw_only=True, tag_field="method", tag="thread/attachment/list"
-):
+class ClientRequestThreadAttachmentList(_Base, kw_only=True, tag_field="method", tag="thread/attachment/list"):
     """``ClientRequest`` variant ``method: "thread/attachment/list"``."""
 
     id: RequestId
@@ -2598,9 +2482,7 @@ class ThreadAttachmentRemoveParams(_Base, kw_only=True):
     thread_id: str = msgspec.field(name="threadId")
 
 
-class ClientRequestThreadAttachmentRemove(
-    _Base, kw_only=True, tag_field="method", tag="thread/attachment/remove"
-):
+class ClientRequestThreadAttachmentRemove(_Base, kw_only=True, tag_field="method", tag="thread/attachment/remove"):
     """``ClientRequest`` variant ``method: "thread/attachment/remove"``."""
 
     id: RequestId
@@ -2618,9 +2500,7 @@ class ThreadSectionMoveParams(_Base, kw_only=True):
     thread_id: str = msgspec.field(name="threadId")
 
 
-class ClientRequestThreadSectionMove(
-    _Base, kw_only=True, tag_field="method", tag="thread/section/move"
-):
+class ClientRequestThreadSectionMove(_Base, kw_only=True, tag_field="method", tag="thread/section/move"):
     """``ClientRequest`` variant ``method: "thread/section/move"``."""
 
     id: RequestId
@@ -2690,8 +2570,8 @@ SandboxPolicy: TypeAlias = (
 
 
 class ReasoningSummary(str, enum.Enum):
-    """A summary of the reasoning performed by the model. This can be useful for debugging and
-    understanding the model's reasoning process. See
+    """A summary of the reasoning performed by the model. This can be useful for debugging and understanding the
+    model's reasoning process. See
     https://platform.openai.com/docs/guides/reasoning?api-mode=responses#reasoning-summaries
     """
 
@@ -2708,16 +2588,12 @@ class ThreadSettingsUpdateParams(_Base, kw_only=True):
     # Override the approval policy for subsequent turns.
     approval_policy: AskForApproval | None = msgspec.field(default=None, name="approvalPolicy")
     # Override where approval requests are routed for subsequent turns.
-    approvals_reviewer: ApprovalsReviewer | None = msgspec.field(
-        default=None, name="approvalsReviewer"
-    )
+    approvals_reviewer: ApprovalsReviewer | None = msgspec.field(default=None, name="approvalsReviewer")
     # EXPERIMENTAL - Set a pre-set collaboration mode for subsequent turns.
     #
-    # For `collaboration_mode.settings.developer_instructions`, `null` means "use the built-in
-    # instructions for the selected mode".
-    collaboration_mode: CollaborationMode | None = msgspec.field(
-        default=None, name="collaborationMode"
-    )
+    # For `collaboration_mode.settings.developer_instructions`, `null` means "use the built-in instructions for the
+    # selected mode".
+    collaboration_mode: CollaborationMode | None = msgspec.field(default=None, name="collaborationMode")
     # Override the working directory for subsequent turns.
     cwd: str | None = None
     # Replace this thread's disabled plugin IDs. Omitted/null preserves the list; [] clears it.
@@ -2728,25 +2604,22 @@ class ThreadSettingsUpdateParams(_Base, kw_only=True):
     model: str | None = None
     # @deprecated Ignored. Use `effort: "ultra"` for proactive multi-agent behavior.
     multi_agent_mode: MultiAgentMode | None = msgspec.field(default=None, name="multiAgentMode")
-    # Select a named permissions profile id for subsequent turns. Cannot be combined with
-    # `sandboxPolicy`.
+    # Select a named permissions profile id for subsequent turns. Cannot be combined with `sandboxPolicy`.
     permissions: str | None = None
-    # @deprecated `friendly` and `pragmatic` no longer select a style. Changing this does not
-    # rewrite the thread's existing instructions.
+    # @deprecated `friendly` and `pragmatic` no longer select a style. Changing this does not rewrite the thread's
+    # existing instructions.
     personality: Personality | None = None
     # Override the sandbox policy for subsequent turns.
     sandbox_policy: SandboxPolicy | None = msgspec.field(default=None, name="sandboxPolicy")
-    # Override the service tier for subsequent turns. `null` clears the current service tier;
-    # omission leaves it unchanged.
+    # Override the service tier for subsequent turns. `null` clears the current service tier; omission leaves it
+    # unchanged.
     service_tier: str | None = msgspec.field(default=None, name="serviceTier")
     # Override the reasoning summary for subsequent turns.
     summary: ReasoningSummary | None = None
     thread_id: str = msgspec.field(name="threadId")
 
 
-class ClientRequestThreadSettingsUpdate(
-    _Base, kw_only=True, tag_field="method", tag="thread/settings/update"
-):
+class ClientRequestThreadSettingsUpdate(_Base, kw_only=True, tag_field="method", tag="thread/settings/update"):
     """``ClientRequest`` variant ``method: "thread/settings/update"``."""
 
     id: RequestId
@@ -2767,9 +2640,7 @@ class ThreadMemoryModeSetParams(_Base, kw_only=True):
     thread_id: str = msgspec.field(name="threadId")
 
 
-class ClientRequestThreadMemoryModeSet(
-    _Base, kw_only=True, tag_field="method", tag="thread/memoryMode/set"
-):
+class ClientRequestThreadMemoryModeSet(_Base, kw_only=True, tag_field="method", tag="thread/memoryMode/set"):
     """``ClientRequest`` variant ``method: "thread/memoryMode/set"``."""
 
     id: RequestId
@@ -2780,9 +2651,7 @@ class MemoryStatusParams(_Base, kw_only=True):
     """Wire type ``MemoryStatusParams``."""
 
     # Required distinct consolidated threads. Defaults to 20; supported range is 1..=4096.
-    min_consolidated_threads: int | None = msgspec.field(
-        default=None, name="minConsolidatedThreads"
-    )
+    min_consolidated_threads: int | None = msgspec.field(default=None, name="minConsolidatedThreads")
 
 
 class ClientRequestMemoryStatus(_Base, kw_only=True, tag_field="method", tag="memory/status"):
@@ -2825,9 +2694,7 @@ class ThreadCompactStartParams(_Base, kw_only=True):
     thread_id: str = msgspec.field(name="threadId")
 
 
-class ClientRequestThreadCompactStart(
-    _Base, kw_only=True, tag_field="method", tag="thread/compact/start"
-):
+class ClientRequestThreadCompactStart(_Base, kw_only=True, tag_field="method", tag="thread/compact/start"):
     """``ClientRequest`` variant ``method: "thread/compact/start"``."""
 
     id: RequestId
@@ -2837,20 +2704,17 @@ class ClientRequestThreadCompactStart(
 class ThreadShellCommandParams(_Base, kw_only=True):
     """Wire type ``ThreadShellCommandParams``."""
 
-    # Shell command string evaluated by the thread's configured shell. Unlike `command/exec`, this
-    # intentionally preserves shell syntax such as pipes, redirects, and quoting. This runs
-    # unsandboxed with full access rather than inheriting the thread sandbox policy.
+    # Shell command string evaluated by the thread's configured shell. Unlike `command/exec`, this intentionally
+    # preserves shell syntax such as pipes, redirects, and quoting. This runs unsandboxed with full access rather
+    # than inheriting the thread sandbox policy.
     command: str
     thread_id: str = msgspec.field(name="threadId")
-    # Maximum execution time in milliseconds. Defaults to one hour when omitted or null. Must be
-    # non-negative; zero requests an immediate timeout, not unlimited execution. Does not affect the
-    # immediate RPC acknowledgement.
+    # Maximum execution time in milliseconds. Defaults to one hour when omitted or null. Must be non-negative; zero
+    # requests an immediate timeout, not unlimited execution. Does not affect the immediate RPC acknowledgement.
     timeout_ms: int | None = msgspec.field(default=None, name="timeoutMs")
 
 
-class ClientRequestThreadShellCommand(
-    _Base, kw_only=True, tag_field="method", tag="thread/shellCommand"
-):
+class ClientRequestThreadShellCommand(_Base, kw_only=True, tag_field="method", tag="thread/shellCommand"):
     """``ClientRequest`` variant ``method: "thread/shellCommand"``."""
 
     id: RequestId
@@ -2972,49 +2836,48 @@ class ThreadSourceKind(str, enum.Enum):
 class ThreadListParams(_Base, kw_only=True):
     """Wire type ``ThreadListParams``."""
 
-    # Optional ancestor thread filter. Returns spawned descendants at any depth, excluding the
-    # ancestor itself. Mutually exclusive with `parentThreadId`.
+    # Optional ancestor thread filter. Returns spawned descendants at any depth, excluding the ancestor itself.
+    # Mutually exclusive with `parentThreadId`.
     ancestor_thread_id: str | None = msgspec.field(default=None, name="ancestorThreadId")
-    # Optional archived filter; when set to true, only archived threads are returned. If false or
-    # null, only non-archived threads are returned.
+    # Optional archived filter; when set to true, only archived threads are returned. If false or null, only
+    # non-archived threads are returned.
     archived: bool | None = None
     # Opaque pagination cursor returned by a previous call.
     cursor: str | None = None
-    # Optional cwd filter or filters; when set, only threads whose session cwd exactly matches one
-    # of these paths are returned.
+    # Optional cwd filter or filters; when set, only threads whose session cwd exactly matches one of these paths
+    # are returned.
     cwd: ThreadListCwdFilter | None = None
-    # Thread IDs to exclude before applying the result limit. Up to 100 entries; invalid IDs or a
-    # larger list are rejected, never truncated. Send the same exclusions on each page. Omitted,
-    # null, or empty means no exclusions.
+    # Thread IDs to exclude before applying the result limit. Up to 100 entries; invalid IDs or a larger list are
+    # rejected, never truncated. Send the same exclusions on each page. Omitted, null, or empty means no
+    # exclusions.
     excluded_thread_ids: list[str] | None = msgspec.field(default=None, name="excludedThreadIds")
     # Optional page size; defaults to a reasonable server-side value.
     limit: int | None = None
-    # Optional provider filter; when set, only sessions recorded under these providers are returned.
-    # When present but empty, includes all providers.
+    # Optional provider filter; when set, only sessions recorded under these providers are returned. When present
+    # but empty, includes all providers.
     model_providers: list[str] | None = msgspec.field(default=None, name="modelProviders")
-    # Optional originator allowlist, matching any supplied value exactly. Supported by hosted
-    # backends only; the local app-server rejects a nonempty list. Omitted or empty lists leave
-    # originators unrestricted.
+    # Optional originator allowlist, matching any supplied value exactly. Supported by hosted backends only; the
+    # local app-server rejects a nonempty list. Omitted or empty lists leave originators unrestricted.
     originators: list[str] | None = None
     # Optional direct parent thread filter. Mutually exclusive with `ancestorThreadId`.
     parent_thread_id: str | None = msgspec.field(default=None, name="parentThreadId")
-    # Omit to include every project, set to null for unassigned threads, or provide a project ID to
-    # return only threads in that project.
+    # Omit to include every project, set to null for unassigned threads, or provide a project ID to return only
+    # threads in that project.
     project_id: str | None = msgspec.field(default=None, name="projectId")
     # Optional substring filter for the extracted thread title.
     search_term: str | None = msgspec.field(default=None, name="searchTerm")
-    # Omit to include every section, set to `null` for unsectioned threads, or provide a section ID
-    # to return only threads in that section.
+    # Omit to include every section, set to `null` for unsectioned threads, or provide a section ID to return only
+    # threads in that section.
     section_id: str | None = msgspec.field(default=None, name="sectionId")
     # Optional sort direction; defaults to descending (newest first).
     sort_direction: SortDirection | None = msgspec.field(default=None, name="sortDirection")
     # Optional sort key; defaults to created_at.
     sort_key: ThreadSortKey | None = msgspec.field(default=None, name="sortKey")
-    # Optional source filter; when set, only sessions from these source kinds are returned. When
-    # omitted or empty, defaults to interactive sources.
+    # Optional source filter; when set, only sessions from these source kinds are returned. When omitted or empty,
+    # defaults to interactive sources.
     source_kinds: list[ThreadSourceKind] | None = msgspec.field(default=None, name="sourceKinds")
-    # If true, return from the state DB without scanning JSONL rollouts to repair thread metadata.
-    # Omitted or false preserves scan-and-repair behavior.
+    # If true, return from the state DB without scanning JSONL rollouts to repair thread metadata. Omitted or false
+    # preserves scan-and-repair behavior.
     use_state_db_only: bool | None = msgspec.field(default=None, name="useStateDbOnly")
 
 
@@ -3154,9 +3017,7 @@ class ThreadSectionListParams(_Base, kw_only=True):
     limit: int | None = None
 
 
-class ClientRequestThreadSectionList(
-    _Base, kw_only=True, tag_field="method", tag="threadSection/list"
-):
+class ClientRequestThreadSectionList(_Base, kw_only=True, tag_field="method", tag="threadSection/list"):
     """``ClientRequest`` variant ``method: "threadSection/list"``."""
 
     id: RequestId
@@ -3178,9 +3039,7 @@ class ThreadSectionCreateParams(_Base, kw_only=True):
     name: str
 
 
-class ClientRequestThreadSectionCreate(
-    _Base, kw_only=True, tag_field="method", tag="threadSection/create"
-):
+class ClientRequestThreadSectionCreate(_Base, kw_only=True, tag_field="method", tag="threadSection/create"):
     """``ClientRequest`` variant ``method: "threadSection/create"``."""
 
     id: RequestId
@@ -3198,9 +3057,7 @@ class ThreadSectionUpdateParams(_Base, kw_only=True):
     section_id: str = msgspec.field(name="sectionId")
 
 
-class ClientRequestThreadSectionUpdate(
-    _Base, kw_only=True, tag_field="method", tag="threadSection/update"
-):
+class ClientRequestThreadSectionUpdate(_Base, kw_only=True, tag_field="method", tag="threadSection/update"):
     """``ClientRequest`` variant ``method: "threadSection/update"``."""
 
     id: RequestId
@@ -3214,9 +3071,7 @@ class ThreadSectionDeleteParams(_Base, kw_only=True):
     section_id: str = msgspec.field(name="sectionId")
 
 
-class ClientRequestThreadSectionDelete(
-    _Base, kw_only=True, tag_field="method", tag="threadSection/delete"
-):
+class ClientRequestThreadSectionDelete(_Base, kw_only=True, tag_field="method", tag="threadSection/delete"):
     """``ClientRequest`` variant ``method: "threadSection/delete"``."""
 
     id: RequestId
@@ -3234,8 +3089,8 @@ class ThreadSearchSortKey(str, enum.Enum):
 class ThreadSearchParams(_Base, kw_only=True):
     """Wire type ``ThreadSearchParams``."""
 
-    # Optional archived filter; when set to true, only archived threads are returned. If false or
-    # null, only non-archived threads are returned.
+    # Optional archived filter; when set to true, only archived threads are returned. If false or null, only
+    # non-archived threads are returned.
     archived: bool | None = None
     # Opaque pagination cursor returned by a previous call.
     cursor: str | None = None
@@ -3247,8 +3102,8 @@ class ThreadSearchParams(_Base, kw_only=True):
     sort_direction: SortDirection | None = msgspec.field(default=None, name="sortDirection")
     # Optional sort key; defaults to created_at.
     sort_key: ThreadSearchSortKey | None = msgspec.field(default=None, name="sortKey")
-    # Optional source filter; when set, only sessions from these source kinds are returned. When
-    # omitted or empty, defaults to interactive sources.
+    # Optional source filter; when set, only sessions from these source kinds are returned. When omitted or empty,
+    # defaults to interactive sources.
     source_kinds: list[ThreadSourceKind] | None = msgspec.field(default=None, name="sourceKinds")
 
 
@@ -3266,8 +3121,8 @@ class ThreadSearchOccurrencesParams(_Base, kw_only=True):
     cursor: str | None = None
     # Optional occurrence page size.
     limit: int | None = None
-    # Case-insensitive literal substring to find in visible user messages and both partial and final
-    # assistant answers.
+    # Case-insensitive literal substring to find in visible user messages and both partial and final assistant
+    # answers.
     search_term: str = msgspec.field(name="searchTerm")
     thread_id: str = msgspec.field(name="threadId")
 
@@ -3290,9 +3145,7 @@ class ThreadLoadedListParams(_Base, kw_only=True):
     limit: int | None = None
 
 
-class ClientRequestThreadLoadedList(
-    _Base, kw_only=True, tag_field="method", tag="thread/loaded/list"
-):
+class ClientRequestThreadLoadedList(_Base, kw_only=True, tag_field="method", tag="thread/loaded/list"):
     """``ClientRequest`` variant ``method: "thread/loaded/list"``."""
 
     id: RequestId
@@ -3302,9 +3155,8 @@ class ClientRequestThreadLoadedList(
 class ThreadReadParams(_Base, kw_only=True):
     """Wire type ``ThreadReadParams``."""
 
-    # When true, include turns and their items from rollout history. Full-history hydration is
-    # deprecated for paginated threads; prefer a metadata-only read and page with
-    # `thread/turns/list` and `thread/items/list`.
+    # When true, include turns and their items from rollout history. Full-history hydration is deprecated for
+    # paginated threads; prefer a metadata-only read and page with `thread/turns/list` and `thread/items/list`.
     include_turns: bool | None = msgspec.field(default=None, name="includeTurns")
     thread_id: str = msgspec.field(name="threadId")
 
@@ -3336,9 +3188,7 @@ class ThreadReadStateUpdateParams(_Base, kw_only=True):
     thread_id: str = msgspec.field(name="threadId")
 
 
-class ClientRequestThreadReadStateUpdate(
-    _Base, kw_only=True, tag_field="method", tag="thread/readState/update"
-):
+class ClientRequestThreadReadStateUpdate(_Base, kw_only=True, tag_field="method", tag="thread/readState/update"):
     """``ClientRequest`` variant ``method: "thread/readState/update"``."""
 
     id: RequestId
@@ -3359,9 +3209,7 @@ class ThreadTurnsListParams(_Base, kw_only=True):
     thread_id: str = msgspec.field(name="threadId")
 
 
-class ClientRequestThreadTurnsList(
-    _Base, kw_only=True, tag_field="method", tag="thread/turns/list"
-):
+class ClientRequestThreadTurnsList(_Base, kw_only=True, tag_field="method", tag="thread/turns/list"):
     """``ClientRequest`` variant ``method: "thread/turns/list"``."""
 
     id: RequestId
@@ -3385,9 +3233,9 @@ ThreadItemsListCursor: TypeAlias = str | ThreadItemsListAnchor
 class ThreadItemsListParams(_Base, kw_only=True):
     """Wire type ``ThreadItemsListParams``."""
 
-    # Opaque continuation cursor or an exclusive item anchor in the requested visible turn. An item
-    # anchor requires a non-empty `turnId`; ascending (the default) returns items after it, and
-    # descending returns items before it. Continue with the returned string cursor.
+    # Opaque continuation cursor or an exclusive item anchor in the requested visible turn. An item anchor requires
+    # a non-empty `turnId`; ascending (the default) returns items after it, and descending returns items before it.
+    # Continue with the returned string cursor.
     cursor: ThreadItemsListCursor | None = None
     # Optional item page size.
     limit: int | None = None
@@ -3398,9 +3246,7 @@ class ThreadItemsListParams(_Base, kw_only=True):
     turn_id: str | None = msgspec.field(default=None, name="turnId")
 
 
-class ClientRequestThreadItemsList(
-    _Base, kw_only=True, tag_field="method", tag="thread/items/list"
-):
+class ClientRequestThreadItemsList(_Base, kw_only=True, tag_field="method", tag="thread/items/list"):
     """``ClientRequest`` variant ``method: "thread/items/list"``."""
 
     id: RequestId
@@ -3416,9 +3262,7 @@ class ThreadItemsReadParams(_Base, kw_only=True):
     turn_id: str = msgspec.field(name="turnId")
 
 
-class ClientRequestThreadItemsRead(
-    _Base, kw_only=True, tag_field="method", tag="thread/items/read"
-):
+class ClientRequestThreadItemsRead(_Base, kw_only=True, tag_field="method", tag="thread/items/read"):
     """``ClientRequest`` variant ``method: "thread/items/read"``."""
 
     id: RequestId
@@ -3433,9 +3277,7 @@ class ThreadInjectItemsParams(_Base, kw_only=True):
     thread_id: str = msgspec.field(name="threadId")
 
 
-class ClientRequestThreadInjectItems(
-    _Base, kw_only=True, tag_field="method", tag="thread/inject_items"
-):
+class ClientRequestThreadInjectItems(_Base, kw_only=True, tag_field="method", tag="thread/inject_items"):
     """Append raw Responses API items to the thread history without starting a user turn."""
 
     id: RequestId
@@ -3464,9 +3306,7 @@ class SkillsExtraRootsSetParams(_Base, kw_only=True):
     extra_roots: list[AbsolutePathBuf] = msgspec.field(name="extraRoots")
 
 
-class ClientRequestSkillsExtraRootsSet(
-    _Base, kw_only=True, tag_field="method", tag="skills/extraRoots/set"
-):
+class ClientRequestSkillsExtraRootsSet(_Base, kw_only=True, tag_field="method", tag="skills/extraRoots/set"):
     """``ClientRequest`` variant ``method: "skills/extraRoots/set"``."""
 
     id: RequestId
@@ -3508,9 +3348,7 @@ class MarketplaceRemoveParams(_Base, kw_only=True):
     marketplace_name: str = msgspec.field(name="marketplaceName")
 
 
-class ClientRequestMarketplaceRemove(
-    _Base, kw_only=True, tag_field="method", tag="marketplace/remove"
-):
+class ClientRequestMarketplaceRemove(_Base, kw_only=True, tag_field="method", tag="marketplace/remove"):
     """``ClientRequest`` variant ``method: "marketplace/remove"``."""
 
     id: RequestId
@@ -3523,9 +3361,7 @@ class MarketplaceUpgradeParams(_Base, kw_only=True):
     marketplace_name: str | None = msgspec.field(default=None, name="marketplaceName")
 
 
-class ClientRequestMarketplaceUpgrade(
-    _Base, kw_only=True, tag_field="method", tag="marketplace/upgrade"
-):
+class ClientRequestMarketplaceUpgrade(_Base, kw_only=True, tag_field="method", tag="marketplace/upgrade"):
     """``ClientRequest`` variant ``method: "marketplace/upgrade"``."""
 
     id: RequestId
@@ -3545,13 +3381,13 @@ class PluginListMarketplaceKind(str, enum.Enum):
 class PluginListParams(_Base, kw_only=True):
     """Wire type ``PluginListParams``."""
 
-    # Optional working directories used to discover repo marketplaces. When omitted, only
-    # home-scoped marketplaces and the official curated marketplace are considered.
+    # Optional working directories used to discover repo marketplaces. When omitted, only home-scoped marketplaces
+    # and the official curated marketplace are considered.
     cwds: list[AbsolutePathBuf] | None = None
     # Whether the client requests a fresh remote plugin catalog fetch.
     force_refetch: bool | None = msgspec.field(default=None, name="forceRefetch")
-    # Optional marketplace kind filter. When omitted, only local marketplaces are queried, plus the
-    # default remote catalog when enabled by feature flag.
+    # Optional marketplace kind filter. When omitted, only local marketplaces are queried, plus the default remote
+    # catalog when enabled by feature flag.
     marketplace_kinds: list[PluginListMarketplaceKind] | None = msgspec.field(
         default=None, name="marketplaceKinds"
     )
@@ -3594,8 +3430,8 @@ class PluginInstalledParams(_Base, kw_only=True):
 
     # Optional working directories used to discover repo marketplaces.
     cwds: list[AbsolutePathBuf] | None = None
-    # Additional uninstalled plugin names that should be returned when present locally. This is used
-    # by mention surfaces that intentionally expose install entrypoints.
+    # Additional uninstalled plugin names that should be returned when present locally. This is used by mention
+    # surfaces that intentionally expose install entrypoints.
     install_suggestion_plugin_names: list[str] | None = msgspec.field(
         default=None, name="installSuggestionPluginNames"
     )
@@ -3645,9 +3481,7 @@ class PluginSkillReadParams(_Base, kw_only=True):
     skill_name: str = msgspec.field(name="skillName")
 
 
-class ClientRequestPluginSkillRead(
-    _Base, kw_only=True, tag_field="method", tag="plugin/skill/read"
-):
+class ClientRequestPluginSkillRead(_Base, kw_only=True, tag_field="method", tag="plugin/skill/read"):
     """``ClientRequest`` variant ``method: "plugin/skill/read"``."""
 
     id: RequestId
@@ -3694,9 +3528,7 @@ class PluginShareSaveParams(_Base, kw_only=True):
     share_targets: list[PluginShareTarget] | None = msgspec.field(default=None, name="shareTargets")
 
 
-class ClientRequestPluginShareSave(
-    _Base, kw_only=True, tag_field="method", tag="plugin/share/save"
-):
+class ClientRequestPluginShareSave(_Base, kw_only=True, tag_field="method", tag="plugin/share/save"):
     """``ClientRequest`` variant ``method: "plugin/share/save"``."""
 
     id: RequestId
@@ -3732,9 +3564,7 @@ class PluginShareListParams(_Base, kw_only=True):
     """Wire type ``PluginShareListParams``."""
 
 
-class ClientRequestPluginShareList(
-    _Base, kw_only=True, tag_field="method", tag="plugin/share/list"
-):
+class ClientRequestPluginShareList(_Base, kw_only=True, tag_field="method", tag="plugin/share/list"):
     """``ClientRequest`` variant ``method: "plugin/share/list"``."""
 
     id: RequestId
@@ -3747,9 +3577,7 @@ class PluginShareCheckoutParams(_Base, kw_only=True):
     remote_plugin_id: str = msgspec.field(name="remotePluginId")
 
 
-class ClientRequestPluginShareCheckout(
-    _Base, kw_only=True, tag_field="method", tag="plugin/share/checkout"
-):
+class ClientRequestPluginShareCheckout(_Base, kw_only=True, tag_field="method", tag="plugin/share/checkout"):
     """``ClientRequest`` variant ``method: "plugin/share/checkout"``."""
 
     id: RequestId
@@ -3762,9 +3590,7 @@ class PluginShareDeleteParams(_Base, kw_only=True):
     remote_plugin_id: str = msgspec.field(name="remotePluginId")
 
 
-class ClientRequestPluginShareDelete(
-    _Base, kw_only=True, tag_field="method", tag="plugin/share/delete"
-):
+class ClientRequestPluginShareDelete(_Base, kw_only=True, tag_field="method", tag="plugin/share/delete"):
     """``ClientRequest`` variant ``method: "plugin/share/delete"``."""
 
     id: RequestId
@@ -3831,9 +3657,7 @@ class FsCreateDirectoryParams(_Base, kw_only=True):
     recursive: bool | None = None
 
 
-class ClientRequestFsCreateDirectory(
-    _Base, kw_only=True, tag_field="method", tag="fs/createDirectory"
-):
+class ClientRequestFsCreateDirectory(_Base, kw_only=True, tag_field="method", tag="fs/createDirectory"):
     """``ClientRequest`` variant ``method: "fs/createDirectory"``."""
 
     id: RequestId
@@ -3944,9 +3768,7 @@ class SkillsConfigWriteParams(_Base, kw_only=True):
     path: AbsolutePathBuf | None = None
 
 
-class ClientRequestSkillsConfigWrite(
-    _Base, kw_only=True, tag_field="method", tag="skills/config/write"
-):
+class ClientRequestSkillsConfigWrite(_Base, kw_only=True, tag_field="method", tag="skills/config/write"):
     """``ClientRequest`` variant ``method: "skills/config/write"``."""
 
     id: RequestId
@@ -3984,8 +3806,8 @@ class ClientRequestPluginUninstall(_Base, kw_only=True, tag_field="method", tag=
 
 
 class CyberAccessProgram(str, enum.Enum):
-    """Requested cyber treatment for an OpenAI model turn. Authorization and model-tier
-    restrictions remain server-owned.
+    """Requested cyber treatment for an OpenAI model turn. Authorization and model-tier restrictions remain
+    server-owned.
     """
 
     standard = "standard"
@@ -4013,33 +3835,27 @@ class TurnStartParams(_Base, kw_only=True):
     # Override the approval policy for this turn and subsequent turns.
     approval_policy: AskForApproval | None = msgspec.field(default=None, name="approvalPolicy")
     # Override where approval requests are routed for review on this turn and subsequent turns.
-    approvals_reviewer: ApprovalsReviewer | None = msgspec.field(
-        default=None, name="approvalsReviewer"
-    )
+    approvals_reviewer: ApprovalsReviewer | None = msgspec.field(default=None, name="approvalsReviewer")
     client_user_message_id: str | None = msgspec.field(default=None, name="clientUserMessageId")
-    # EXPERIMENTAL - Set a pre-set collaboration mode. Takes precedence over model,
-    # reasoning_effort, and developer instructions if set.
+    # EXPERIMENTAL - Set a pre-set collaboration mode. Takes precedence over model, reasoning_effort, and developer
+    # instructions if set.
     #
-    # For `collaboration_mode.settings.developer_instructions`, `null` means "use the built-in
-    # instructions for the selected mode".
-    collaboration_mode: CollaborationMode | None = msgspec.field(
-        default=None, name="collaborationMode"
-    )
+    # For `collaboration_mode.settings.developer_instructions`, `null` means "use the built-in instructions for the
+    # selected mode".
+    collaboration_mode: CollaborationMode | None = msgspec.field(default=None, name="collaborationMode")
     # Override the working directory for this turn and subsequent turns.
     cwd: str | None = None
-    # EXPERIMENTAL - Request an authorized cyber program for this turn. Omission preserves automatic
-    # behavior. This does not grant access.
-    cyber_access_program: CyberAccessProgram | None = msgspec.field(
-        default=None, name="cyberAccessProgram"
-    )
+    # EXPERIMENTAL - Request an authorized cyber program for this turn. Omission preserves automatic behavior. This
+    # does not grant access.
+    cyber_access_program: CyberAccessProgram | None = msgspec.field(default=None, name="cyberAccessProgram")
     # Replace this thread's disabled plugin IDs. Omitted/null preserves the list; [] clears it.
     disabled_plugin_ids: list[str] | None = msgspec.field(default=None, name="disabledPluginIds")
     # Override the reasoning effort for this turn and subsequent turns.
     effort: ReasoningEffort | None = None
     # Optional environments for this turn and subsequent turns.
     #
-    # Omitted uses the thread sticky environments. Empty disables environment access for this turn.
-    # Non-empty selects the first environment as the current turn environment for this turn.
+    # Omitted uses the thread sticky environments. Empty disables environment access for this turn. Non-empty
+    # selects the first environment as the current turn environment for this turn.
     environments: list[TurnEnvironmentParams] | None = None
     input: list[UserInput]
     # Override the model for this turn and subsequent turns.
@@ -4050,34 +3866,32 @@ class TurnStartParams(_Base, kw_only=True):
     output_schema: Any = msgspec.field(default=None, name="outputSchema")
     # ID of the turn that caused this new turn to start.
     #
-    # Set this when starting work on behalf of another turn, such as delegated work in a different
-    # thread. Leave unset for work started directly by the user. Ignored when this request adds
-    # input to an active turn.
+    # Set this when starting work on behalf of another turn, such as delegated work in a different thread. Leave
+    # unset for work started directly by the user. Ignored when this request adds input to an active turn.
     parent_turn_id: str | None = msgspec.field(default=None, name="parentTurnId")
-    # Select a named permissions profile id for this turn and subsequent turns. Cannot be combined
-    # with `sandboxPolicy`.
+    # Select a named permissions profile id for this turn and subsequent turns. Cannot be combined with
+    # `sandboxPolicy`.
     permissions: str | None = None
-    # @deprecated `friendly` and `pragmatic` no longer select a style. Changing this does not
-    # rewrite the thread's existing instructions.
+    # @deprecated `friendly` and `pragmatic` no longer select a style. Changing this does not rewrite the thread's
+    # existing instructions.
     personality: Personality | None = None
     # Optional metadata to enrich Codex's ResponsesAPI turn metadata.
     #
-    # Entries are flattened into the JSON string sent as `client_metadata["x-codex-turn-metadata"]`
-    # on ResponsesAPI HTTP and websocket requests.
+    # Entries are flattened into the JSON string sent as `client_metadata["x-codex-turn-metadata"]` on ResponsesAPI
+    # HTTP and websocket requests.
     #
-    # They are not sent as top-level ResponsesAPI `client_metadata` keys, and reserved keys such as
-    # `session_id`, `thread_id`, `turn_id`, and `window_id` cannot be overridden.
+    # They are not sent as top-level ResponsesAPI `client_metadata` keys, and reserved keys such as `session_id`,
+    # `thread_id`, `turn_id`, and `window_id` cannot be overridden.
     responsesapi_client_metadata: dict[str, str] | None = msgspec.field(
         default=None, name="responsesapiClientMetadata"
     )
     # ID of the first turn in the chain of work that led to this new turn.
     #
-    # When setting `parentTurnId`, set this to the parent turn's `rootTurnId` when known. This keeps
-    # descendant work attributed to the original turn. If omitted, the new turn becomes its own
-    # root. Ignored when this request adds input to an active turn.
+    # When setting `parentTurnId`, set this to the parent turn's `rootTurnId` when known. This keeps descendant
+    # work attributed to the original turn. If omitted, the new turn becomes its own root. Ignored when this
+    # request adds input to an active turn.
     root_turn_id: str | None = msgspec.field(default=None, name="rootTurnId")
-    # Replace the thread's runtime workspace roots for this turn and subsequent turns. Paths must be
-    # absolute.
+    # Replace the thread's runtime workspace roots for this turn and subsequent turns. Paths must be absolute.
     runtime_workspace_roots: list[AbsolutePathBuf] | None = msgspec.field(
         default=None, name="runtimeWorkspaceRoots"
     )
@@ -4085,16 +3899,15 @@ class TurnStartParams(_Base, kw_only=True):
     sandbox_policy: SandboxPolicy | None = msgspec.field(default=None, name="sandboxPolicy")
     # Override the service tier for this turn and subsequent turns.
     service_tier: str | None = msgspec.field(default=None, name="serviceTier")
-    # Override the service tier only when this request starts a new turn. Use "default" for standard
-    # speed. Omitted or null inherits the thread's tier. Does not change the thread's tier or a turn
-    # being steered.
+    # Override the service tier only when this request starts a new turn. Use "default" for standard speed. Omitted
+    # or null inherits the thread's tier. Does not change the thread's tier or a turn being steered.
     service_tier_for_turn: str | None = msgspec.field(default=None, name="serviceTierForTurn")
     # Override the reasoning summary for this turn and subsequent turns.
     summary: ReasoningSummary | None = None
     thread_id: str = msgspec.field(name="threadId")
     tool_output: TurnToolOutput | None = msgspec.field(default=None, name="toolOutput")
-    # Optional source classification for the caller that starts this turn. Ignored when this request
-    # steers an already-active turn.
+    # Optional source classification for the caller that starts this turn. Ignored when this request steers an
+    # already-active turn.
     turn_trigger: str | None = msgspec.field(default=None, name="turnTrigger")
 
 
@@ -4106,16 +3919,14 @@ class ClientRequestTurnStart(_Base, kw_only=True, tag_field="method", tag="turn/
 
 
 class TurnSettingsUpdateParams(_Base, kw_only=True):
-    """Experimental settings changes for one running turn, not future turns. Unsupported fields
-    are rejected rather than silently ignored. Any live task kind may accept publication.
-    Child sessions and consumers of frozen initial settings are unchanged.
+    """Experimental settings changes for one running turn, not future turns. Unsupported fields are rejected
+    rather than silently ignored. Any live task kind may accept publication. Child sessions and consumers of
+    frozen initial settings are unchanged.
     """
 
-    # Changes the active turn's reviewer without changing future thread settings. Already captured
-    # steps and pending approvals retain their original reviewer.
-    approvals_reviewer: ApprovalsReviewer | None = msgspec.field(
-        default=None, name="approvalsReviewer"
-    )
+    # Changes the active turn's reviewer without changing future thread settings. Already captured steps and
+    # pending approvals retain their original reviewer.
+    approvals_reviewer: ApprovalsReviewer | None = msgspec.field(default=None, name="approvalsReviewer")
     # Omission or `null` leaves the effort unchanged.
     effort: ReasoningEffort | None = None
     # Omission or `null` leaves the model unchanged.
@@ -4128,9 +3939,7 @@ class TurnSettingsUpdateParams(_Base, kw_only=True):
     turn_id: str = msgspec.field(name="turnId")
 
 
-class ClientRequestTurnSettingsUpdate(
-    _Base, kw_only=True, tag_field="method", tag="turn/settings/update"
-):
+class ClientRequestTurnSettingsUpdate(_Base, kw_only=True, tag_field="method", tag="turn/settings/update"):
     """``ClientRequest`` variant ``method: "turn/settings/update"``."""
 
     id: RequestId
@@ -4145,17 +3954,16 @@ class TurnSteerParams(_Base, kw_only=True):
         default=None, name="additionalContext"
     )
     client_user_message_id: str | None = msgspec.field(default=None, name="clientUserMessageId")
-    # Required active turn id precondition. The request fails when it does not match the currently
-    # active turn.
+    # Required active turn id precondition. The request fails when it does not match the currently active turn.
     expected_turn_id: str = msgspec.field(name="expectedTurnId")
     input: list[UserInput]
     # Optional metadata to enrich Codex's ResponsesAPI turn metadata.
     #
-    # Entries are flattened into the JSON string sent as `client_metadata["x-codex-turn-metadata"]`
-    # on ResponsesAPI HTTP and websocket requests.
+    # Entries are flattened into the JSON string sent as `client_metadata["x-codex-turn-metadata"]` on ResponsesAPI
+    # HTTP and websocket requests.
     #
-    # They are not sent as top-level ResponsesAPI `client_metadata` keys, and reserved keys such as
-    # `session_id`, `thread_id`, `turn_id`, and `window_id` cannot be overridden.
+    # They are not sent as top-level ResponsesAPI `client_metadata` keys, and reserved keys such as `session_id`,
+    # `thread_id`, `turn_id`, and `window_id` cannot be overridden.
     responsesapi_client_metadata: dict[str, str] | None = msgspec.field(
         default=None, name="responsesapiClientMetadata"
     )
@@ -4220,14 +4028,12 @@ class WebsocketThreadRealtimeStartTransport(_Base, kw_only=True, tag_field="type
 class WebrtcThreadRealtimeStartTransport(_Base, kw_only=True, tag_field="type", tag="webrtc"):
     """``ThreadRealtimeStartTransport`` variant ``type: "webrtc"``."""
 
-    # SDP offer generated by a WebRTC RTCPeerConnection after configuring audio and the realtime
-    # events data channel.
+    # SDP offer generated by a WebRTC RTCPeerConnection after configuring audio and the realtime events data
+    # channel.
     sdp: str
 
 
-class ExistingCallThreadRealtimeStartTransport(
-    _Base, kw_only=True, tag_field="type", tag="existingCall"
-):
+class ExistingCallThreadRealtimeStartTransport(_Base, kw_only=True, tag_field="type", tag="existingCall"):
     """``ThreadRealtimeStartTransport`` variant ``type: "existingCall"``."""
 
     # Identifier of a realtime call already created and negotiated by the client.
@@ -4293,63 +4099,50 @@ class RealtimeVoice(str, enum.Enum):
 class ThreadRealtimeStartParams(_Base, kw_only=True):
     """EXPERIMENTAL - start a thread-scoped realtime session."""
 
-    # Relays public reasoning summaries as quiet context for realtime V3 delegations. Defaults to
-    # false.
-    backend_reasoning_status: bool | None = msgspec.field(
-        default=None, name="backendReasoningStatus"
-    )
-    # Leaves Codex response handoffs to the client's explicit append calls instead of forwarding
-    # them automatically. Defaults to false.
+    # Relays public reasoning summaries as quiet context for realtime V3 delegations. Defaults to false.
+    backend_reasoning_status: bool | None = msgspec.field(default=None, name="backendReasoningStatus")
+    # Leaves Codex response handoffs to the client's explicit append calls instead of forwarding them
+    # automatically. Defaults to false.
     client_managed_handoffs: bool | None = msgspec.field(default=None, name="clientManagedHandoffs")
-    # Overrides BEM channel prefixes by `analysis`, `commentary`, or `final`. Omitted channels
-    # retain their default uppercase bracketed prefixes.
+    # Overrides BEM channel prefixes by `analysis`, `commentary`, or `final`. Omitted channels retain their default
+    # uppercase bracketed prefixes.
     codex_response_handoff_channel_prefixes: dict[str, list[str]] | None = msgspec.field(
         default=None, name="codexResponseHandoffChannelPrefixes"
     )
-    # Selects how automatic Codex responses are routed in Frameless Bidi sessions. Omitted values
-    # default to `thinking`. Realtime V1 and V2 ignore this setting.
+    # Selects how automatic Codex responses are routed in Frameless Bidi sessions. Omitted values default to
+    # `thinking`. Realtime V1 and V2 ignore this setting.
     codex_response_handoff_mode: CodexResponseHandoffMode | None = msgspec.field(
         default=None, name="codexResponseHandoffMode"
     )
     # Optional prefix added to automatic Codex response items when `codexResponsesAsItems` is true.
-    codex_response_item_prefix: str | None = msgspec.field(
-        default=None, name="codexResponseItemPrefix"
-    )
+    codex_response_item_prefix: str | None = msgspec.field(default=None, name="codexResponseItemPrefix")
     # Sends automatic Codex responses as realtime conversation items instead of handoff appends.
-    codex_responses_as_items: bool | None = msgspec.field(
-        default=None, name="codexResponsesAsItems"
-    )
-    # Controls whether a realtime V3 delegation produces an acknowledgement filler. Omitted values
-    # preserve the Realtime API's default behavior.
+    codex_responses_as_items: bool | None = msgspec.field(default=None, name="codexResponsesAsItems")
+    # Controls whether a realtime V3 delegation produces an acknowledgement filler. Omitted values preserve the
+    # Realtime API's default behavior.
     delegation_ack_filler: bool | None = msgspec.field(default=None, name="delegationAckFiller")
-    # Routes any transcript tail remaining at session end through Codex. Defaults to false. TODO:
-    # Remove this rollout knob once transcript-tail flushing is always enabled.
+    # Routes any transcript tail remaining at session end through Codex. Defaults to false. TODO: Remove this
+    # rollout knob once transcript-tail flushing is always enabled.
     flush_transcript_tail_on_session_end: bool | None = msgspec.field(
         default=None, name="flushTranscriptTailOnSessionEnd"
     )
     # Set to false to start without Codex's startup context. Omitted or null includes it.
     include_startup_context: bool | None = msgspec.field(default=None, name="includeStartupContext")
-    # Adds complete role-bearing text items to the initial Frameless Bidi session history. This is
-    # only supported by realtime V3 and is sent during session startup. Requests are limited to 128
-    # items and 8,192 estimated text tokens in total.
-    initial_items: list[ThreadRealtimeInitialItem] | None = msgspec.field(
-        default=None, name="initialItems"
-    )
+    # Adds complete role-bearing text items to the initial Frameless Bidi session history. This is only supported
+    # by realtime V3 and is sent during session startup. Requests are limited to 128 items and 8,192 estimated text
+    # tokens in total.
+    initial_items: list[ThreadRealtimeInitialItem] | None = msgspec.field(default=None, name="initialItems")
     # Overrides the configured realtime model for this session only.
     model: str | None = None
-    # Selects text or audio output for the realtime session. Transport and voice stay independent so
-    # clients can choose how they connect separately from what the model emits.
+    # Selects text or audio output for the realtime session. Transport and voice stay independent so clients can
+    # choose how they connect separately from what the model emits.
     output_modality: RealtimeOutputModality = msgspec.field(name="outputModality")
     prompt: str | None = None
     # Developer instructions given to the backing Codex model when this realtime session ends.
-    realtime_end_instructions: str | None = msgspec.field(
-        default=None, name="realtimeEndInstructions"
-    )
+    realtime_end_instructions: str | None = msgspec.field(default=None, name="realtimeEndInstructions")
     realtime_session_id: str | None = msgspec.field(default=None, name="realtimeSessionId")
     # Developer instructions given to the backing Codex model when this realtime session starts.
-    realtime_start_instructions: str | None = msgspec.field(
-        default=None, name="realtimeStartInstructions"
-    )
+    realtime_start_instructions: str | None = msgspec.field(default=None, name="realtimeStartInstructions")
     thread_id: str = msgspec.field(name="threadId")
     transport: ThreadRealtimeStartTransport | None = None
     # Overrides the configured realtime protocol version for this session only.
@@ -4357,9 +4150,7 @@ class ThreadRealtimeStartParams(_Base, kw_only=True):
     voice: RealtimeVoice | None = None
 
 
-class ClientRequestThreadRealtimeStart(
-    _Base, kw_only=True, tag_field="method", tag="thread/realtime/start"
-):
+class ClientRequestThreadRealtimeStart(_Base, kw_only=True, tag_field="method", tag="thread/realtime/start"):
     """``ClientRequest`` variant ``method: "thread/realtime/start"``."""
 
     id: RequestId
@@ -4431,9 +4222,7 @@ class ThreadRealtimeStopParams(_Base, kw_only=True):
     thread_id: str = msgspec.field(name="threadId")
 
 
-class ClientRequestThreadRealtimeStop(
-    _Base, kw_only=True, tag_field="method", tag="thread/realtime/stop"
-):
+class ClientRequestThreadRealtimeStop(_Base, kw_only=True, tag_field="method", tag="thread/realtime/stop"):
     """``ClientRequest`` variant ``method: "thread/realtime/stop"``."""
 
     id: RequestId
@@ -4448,9 +4237,7 @@ class ThreadTimelineListParams(_Base, kw_only=True):
     thread_id: str = msgspec.field(name="threadId")
 
 
-class ClientRequestThreadTimelineList(
-    _Base, kw_only=True, tag_field="method", tag="thread/timeline/list"
-):
+class ClientRequestThreadTimelineList(_Base, kw_only=True, tag_field="method", tag="thread/timeline/list"):
     """``ClientRequest`` variant ``method: "thread/timeline/list"``."""
 
     id: RequestId
@@ -4477,9 +4264,7 @@ class ReviewDelivery(str, enum.Enum):
     detached = "detached"
 
 
-class UncommittedChangesReviewTarget(
-    _Base, kw_only=True, tag_field="type", tag="uncommittedChanges"
-):
+class UncommittedChangesReviewTarget(_Base, kw_only=True, tag_field="type", tag="uncommittedChanges"):
     """Review the working tree: staged, unstaged, and untracked files."""
 
 
@@ -4498,19 +4283,16 @@ class CustomReviewTarget(_Base, kw_only=True, tag_field="type", tag="custom"):
 
 
 ReviewTarget: TypeAlias = (
-    UncommittedChangesReviewTarget
-    | BaseBranchReviewTarget
-    | CommitReviewTarget
-    | CustomReviewTarget
+    UncommittedChangesReviewTarget | BaseBranchReviewTarget | CommitReviewTarget | CustomReviewTarget
 )
 
 
 class ReviewStartParams(_Base, kw_only=True):
     """Wire type ``ReviewStartParams``."""
 
-    # Where to run the review: inline (default) on the current thread or detached on a new thread
-    # (returned in `reviewThreadId`). Detached delivery is deprecated and emits `deprecationNotice`.
-    # Use `thread/start` followed by an inline review for a separate review thread.
+    # Where to run the review: inline (default) on the current thread or detached on a new thread (returned in
+    # `reviewThreadId`). Detached delivery is deprecated and emits `deprecationNotice`. Use `thread/start` followed
+    # by an inline review for a separate review thread.
     delivery: ReviewDelivery | None = None
     target: ReviewTarget
     thread_id: str = msgspec.field(name="threadId")
@@ -4588,9 +4370,8 @@ class ExperimentalFeatureListParams(_Base, kw_only=True):
     cursor: str | None = None
     # Optional page size; defaults to a reasonable server-side value.
     limit: int | None = None
-    # Optional loaded thread id. Pass this when showing feature state for an existing thread so
-    # enablement is computed from that thread's refreshed config, including project-local config for
-    # the thread's cwd.
+    # Optional loaded thread id. Pass this when showing feature state for an existing thread so enablement is
+    # computed from that thread's refreshed config, including project-local config for the thread's cwd.
     thread_id: str | None = msgspec.field(default=None, name="threadId")
 
 
@@ -4614,9 +4395,7 @@ class PermissionProfileListParams(_Base, kw_only=True):
     limit: int | None = None
 
 
-class ClientRequestPermissionProfileList(
-    _Base, kw_only=True, tag_field="method", tag="permissionProfile/list"
-):
+class ClientRequestPermissionProfileList(_Base, kw_only=True, tag_field="method", tag="permissionProfile/list"):
     """``ClientRequest`` variant ``method: "permissionProfile/list"``."""
 
     id: RequestId
@@ -4628,8 +4407,7 @@ class ExperimentalFeatureEnablementSetParams(_Base, kw_only=True):
 
     # Process-wide runtime feature enablement keyed by canonical feature name.
     #
-    # Only named features are updated. Omitted features are left unchanged. Send an empty map for a
-    # no-op.
+    # Only named features are updated. Omitted features are left unchanged. Send an empty map for a no-op.
     enablement: dict[str, bool]
 
 
@@ -4648,9 +4426,7 @@ class RemoteControlEnableParams(_Base, kw_only=True):
     ephemeral: bool | None = None
 
 
-class ClientRequestRemoteControlEnable(
-    _Base, kw_only=True, tag_field="method", tag="remoteControl/enable"
-):
+class ClientRequestRemoteControlEnable(_Base, kw_only=True, tag_field="method", tag="remoteControl/enable"):
     """``ClientRequest`` variant ``method: "remoteControl/enable"``."""
 
     id: RequestId
@@ -4663,9 +4439,7 @@ class RemoteControlDisableParams(_Base, kw_only=True):
     ephemeral: bool | None = None
 
 
-class ClientRequestRemoteControlDisable(
-    _Base, kw_only=True, tag_field="method", tag="remoteControl/disable"
-):
+class ClientRequestRemoteControlDisable(_Base, kw_only=True, tag_field="method", tag="remoteControl/disable"):
     """``ClientRequest`` variant ``method: "remoteControl/disable"``."""
 
     id: RequestId
@@ -4757,9 +4531,7 @@ class CollaborationModeListParams(_Base, kw_only=True):
     """EXPERIMENTAL - list collaboration mode presets."""
 
 
-class ClientRequestCollaborationModeList(
-    _Base, kw_only=True, tag_field="method", tag="collaborationMode/list"
-):
+class ClientRequestCollaborationModeList(_Base, kw_only=True, tag_field="method", tag="collaborationMode/list"):
     """Lists collaboration mode presets."""
 
     id: RequestId
@@ -4773,9 +4545,7 @@ class MockExperimentalMethodParams(_Base, kw_only=True):
     value: str | None = None
 
 
-class ClientRequestMockExperimentalMethod(
-    _Base, kw_only=True, tag_field="method", tag="mock/experimentalMethod"
-):
+class ClientRequestMockExperimentalMethod(_Base, kw_only=True, tag_field="method", tag="mock/experimentalMethod"):
     """Test-only method used to validate experimental gating."""
 
     id: RequestId
@@ -4792,8 +4562,8 @@ class EnvironmentSkillsParams(_Base, kw_only=True):
 class EnvironmentAddParams(_Base, kw_only=True):
     """Wire type ``EnvironmentAddParams``."""
 
-    # Optional raw bearer token for executor authentication, including reconnects. Requires a secure
-    # transport or a loopback destination.
+    # Optional raw bearer token for executor authentication, including reconnects. Requires a secure transport or a
+    # loopback destination.
     auth_bearer_token: str | None = msgspec.field(default=None, name="authBearerToken")
     # Optional WebSocket connection timeout. The server default applies when omitted.
     connect_timeout_ms: int | None = msgspec.field(default=None, name="connectTimeoutMs")
@@ -4801,8 +4571,8 @@ class EnvironmentAddParams(_Base, kw_only=True):
     exec_server_url: str = msgspec.field(name="execServerUrl")
     # Required skills supplied by this environment, checked before model inference.
     skills: EnvironmentSkillsParams | None = None
-    # Optional X-Request-ID for the direct WebSocket upgrade, including reconnects. Requires a
-    # secure transport or a loopback destination.
+    # Optional X-Request-ID for the direct WebSocket upgrade, including reconnects. Requires a secure transport or
+    # a loopback destination.
     websocket_request_id: str | None = msgspec.field(default=None, name="websocketRequestId")
 
 
@@ -4833,9 +4603,7 @@ class EnvironmentStatusParams(_Base, kw_only=True):
     environment_id: str = msgspec.field(name="environmentId")
 
 
-class ClientRequestEnvironmentStatus(
-    _Base, kw_only=True, tag_field="method", tag="environment/status"
-):
+class ClientRequestEnvironmentStatus(_Base, kw_only=True, tag_field="method", tag="environment/status"):
     """Reads the current status of a configured execution environment."""
 
     id: RequestId
@@ -4863,18 +4631,14 @@ class McpServerOauthLoginParams(_Base, kw_only=True):
     timeout_secs: int | None = msgspec.field(default=None, name="timeoutSecs")
 
 
-class ClientRequestMcpServerOauthLogin(
-    _Base, kw_only=True, tag_field="method", tag="mcpServer/oauth/login"
-):
+class ClientRequestMcpServerOauthLogin(_Base, kw_only=True, tag_field="method", tag="mcpServer/oauth/login"):
     """``ClientRequest`` variant ``method: "mcpServer/oauth/login"``."""
 
     id: RequestId
     params: McpServerOauthLoginParams
 
 
-class ClientRequestConfigMcpServerReload(
-    _Base, kw_only=True, tag_field="method", tag="config/mcpServer/reload"
-):
+class ClientRequestConfigMcpServerReload(_Base, kw_only=True, tag_field="method", tag="config/mcpServer/reload"):
     """``ClientRequest`` variant ``method: "config/mcpServer/reload"``."""
 
     id: RequestId
@@ -4893,8 +4657,7 @@ class ListMcpServerStatusParams(_Base, kw_only=True):
 
     # Opaque pagination cursor returned by a previous call.
     cursor: str | None = None
-    # Controls how much MCP inventory data to fetch for each server. Defaults to `Full` when
-    # omitted.
+    # Controls how much MCP inventory data to fetch for each server. Defaults to `Full` when omitted.
     detail: McpServerStatusDetail | None = None
     # Optional page size; defaults to a server-defined value.
     limit: int | None = None
@@ -4903,9 +4666,7 @@ class ListMcpServerStatusParams(_Base, kw_only=True):
     thread_id: str | None = msgspec.field(default=None, name="threadId")
 
 
-class ClientRequestMcpServerStatusList(
-    _Base, kw_only=True, tag_field="method", tag="mcpServerStatus/list"
-):
+class ClientRequestMcpServerStatusList(_Base, kw_only=True, tag_field="method", tag="mcpServerStatus/list"):
     """``ClientRequest`` variant ``method: "mcpServerStatus/list"``."""
 
     id: RequestId
@@ -4933,9 +4694,7 @@ class McpResourceReadParams(_Base, kw_only=True):
     uri: str
 
 
-class ClientRequestMcpServerResourceRead(
-    _Base, kw_only=True, tag_field="method", tag="mcpServer/resource/read"
-):
+class ClientRequestMcpServerResourceRead(_Base, kw_only=True, tag_field="method", tag="mcpServer/resource/read"):
     """``ClientRequest`` variant ``method: "mcpServer/resource/read"``."""
 
     id: RequestId
@@ -4987,9 +4746,7 @@ class McpServerToolCallParams(_Base, kw_only=True):
     tool: str
 
 
-class ClientRequestMcpServerToolCall(
-    _Base, kw_only=True, tag_field="method", tag="mcpServer/tool/call"
-):
+class ClientRequestMcpServerToolCall(_Base, kw_only=True, tag_field="method", tag="mcpServer/tool/call"):
     """``ClientRequest`` variant ``method: "mcpServer/tool/call"``."""
 
     id: RequestId
@@ -5046,33 +4803,26 @@ class LoginAccountParamsChatgpt(_Base, kw_only=True, tag_field="type", tag="chat
 
     app_brand: LoginAppBrand | None = msgspec.field(default=None, name="appBrand")
     codex_streamlined_login: bool | None = msgspec.field(default=None, name="codexStreamlinedLogin")
-    use_hosted_login_success_page: bool | None = msgspec.field(
-        default=None, name="useHostedLoginSuccessPage"
-    )
+    use_hosted_login_success_page: bool | None = msgspec.field(default=None, name="useHostedLoginSuccessPage")
 
 
-class LoginAccountParamsChatgptDeviceCode(
-    _Base, kw_only=True, tag_field="type", tag="chatgptDeviceCode"
-):
+class LoginAccountParamsChatgptDeviceCode(_Base, kw_only=True, tag_field="type", tag="chatgptDeviceCode"):
     """``LoginAccountParams`` variant ``type: "chatgptDeviceCode"``."""
 
 
-class LoginAccountParamsChatgptAuthTokens(
-    _Base, kw_only=True, tag_field="type", tag="chatgptAuthTokens"
-):
-    """[UNSTABLE] FOR OPENAI INTERNAL USE ONLY - DO NOT USE. The access token must contain the
-    same scopes that Codex-managed ChatGPT auth tokens have.
+class LoginAccountParamsChatgptAuthTokens(_Base, kw_only=True, tag_field="type", tag="chatgptAuthTokens"):
+    """[UNSTABLE] FOR OPENAI INTERNAL USE ONLY - DO NOT USE. The access token must contain the same scopes that
+    Codex-managed ChatGPT auth tokens have.
     """
 
-    # Access token (JWT) supplied by the client. This token is used for backend API requests and
-    # email extraction.
+    # Access token (JWT) supplied by the client. This token is used for backend API requests and email extraction.
     access_token: str = msgspec.field(name="accessToken")
     # Workspace/account identifier supplied by the client.
     chatgpt_account_id: str = msgspec.field(name="chatgptAccountId")
     # Optional plan type supplied by the client.
     #
-    # When `null`, Codex attempts to derive the plan type from access-token claims. If unavailable,
-    # the plan defaults to `unknown`.
+    # When `null`, Codex attempts to derive the plan type from access-token claims. If unavailable, the plan
+    # defaults to `unknown`.
     chatgpt_plan_type: str | None = msgspec.field(default=None, name="chatgptPlanType")
 
 
@@ -5104,27 +4854,21 @@ LoginAccountParams: TypeAlias = (
 )
 
 
-class ClientRequestAccountLoginStart(
-    _Base, kw_only=True, tag_field="method", tag="account/login/start"
-):
+class ClientRequestAccountLoginStart(_Base, kw_only=True, tag_field="method", tag="account/login/start"):
     """``ClientRequest`` variant ``method: "account/login/start"``."""
 
     id: RequestId
     params: LoginAccountParams
 
 
-class ClientRequestAccountBedrockDiscover(
-    _Base, kw_only=True, tag_field="method", tag="account/bedrock/discover"
-):
+class ClientRequestAccountBedrockDiscover(_Base, kw_only=True, tag_field="method", tag="account/bedrock/discover"):
     """``ClientRequest`` variant ``method: "account/bedrock/discover"``."""
 
     id: RequestId
     params: BedrockDiscoverParams
 
 
-class ClientRequestAccountBedrockSetup(
-    _Base, kw_only=True, tag_field="method", tag="account/bedrock/setup"
-):
+class ClientRequestAccountBedrockSetup(_Base, kw_only=True, tag_field="method", tag="account/bedrock/setup"):
     """``ClientRequest`` variant ``method: "account/bedrock/setup"``."""
 
     id: RequestId
@@ -5140,9 +4884,7 @@ class ClientRequestAccountBedrockCheckGovCloudRequirements(
     params: BedrockCheckGovCloudRequirementsParams
 
 
-class ClientRequestAccountLoginCancel(
-    _Base, kw_only=True, tag_field="method", tag="account/login/cancel"
-):
+class ClientRequestAccountLoginCancel(_Base, kw_only=True, tag_field="method", tag="account/login/cancel"):
     """``ClientRequest`` variant ``method: "account/login/cancel"``."""
 
     id: RequestId
@@ -5159,19 +4901,15 @@ class ClientRequestAccountLogout(_Base, kw_only=True, tag_field="method", tag="a
 class GetAccountRateLimitsParams(_Base, kw_only=True):
     """Usage-read capabilities of the requesting client, never inferred from its experiment arm."""
 
-    # Skip the separate reset-credit detail lookup for background usage polls. The usage response
-    # still includes the available count; omitted/false preserves detailed reads.
-    exclude_reset_credit_details: bool | None = msgspec.field(
-        default=None, name="excludeResetCreditDetails"
-    )
-    # The client supports automatic Luna Reserve fallback. For eligible ChatGPT CLI users, allow the
-    # backend to record experiment exposure after ordinary usage is blocked.
+    # Skip the separate reset-credit detail lookup for background usage polls. The usage response still includes
+    # the available count; omitted/false preserves detailed reads.
+    exclude_reset_credit_details: bool | None = msgspec.field(default=None, name="excludeResetCreditDetails")
+    # The client supports automatic Luna Reserve fallback. For eligible ChatGPT CLI users, allow the backend to
+    # record experiment exposure after ordinary usage is blocked.
     supports_luna_reserve: bool | None = msgspec.field(default=None, name="supportsLunaReserve")
 
 
-class ClientRequestAccountRateLimitsRead(
-    _Base, kw_only=True, tag_field="method", tag="account/rateLimits/read"
-):
+class ClientRequestAccountRateLimitsRead(_Base, kw_only=True, tag_field="method", tag="account/rateLimits/read"):
     """``ClientRequest`` variant ``method: "account/rateLimits/read"``."""
 
     id: RequestId
@@ -5181,11 +4919,9 @@ class ClientRequestAccountRateLimitsRead(
 class ConsumeAccountRateLimitResetCreditParams(_Base, kw_only=True):
     """Wire type ``ConsumeAccountRateLimitResetCreditParams``."""
 
-    # Opaque reset-credit identifier to redeem. When omitted, the backend selects the next available
-    # credit.
+    # Opaque reset-credit identifier to redeem. When omitted, the backend selects the next available credit.
     credit_id: str | None = msgspec.field(default=None, name="creditId")
-    # Identifies one logical reset attempt. A UUID is recommended; reuse the same value when
-    # retrying that attempt.
+    # Identifies one logical reset attempt. A UUID is recommended; reuse the same value when retrying that attempt.
     idempotency_key: str = msgspec.field(name="idempotencyKey")
 
 
@@ -5205,9 +4941,7 @@ class GetAccountTokenUsageParams(_Base, kw_only=True):
     thread_id: str | None = msgspec.field(default=None, name="threadId")
 
 
-class ClientRequestAccountUsageRead(
-    _Base, kw_only=True, tag_field="method", tag="account/usage/read"
-):
+class ClientRequestAccountUsageRead(_Base, kw_only=True, tag_field="method", tag="account/usage/read"):
     """``ClientRequest`` variant ``method: "account/usage/read"``."""
 
     id: RequestId
@@ -5266,11 +5000,10 @@ class CommandExecTerminalSize(_Base, kw_only=True):
 
 
 class CommandExecParams(_Base, kw_only=True):
-    """Run a standalone command (argv vector) in the server sandbox without creating a thread or
-    turn.
+    """Run a standalone command (argv vector) in the server sandbox without creating a thread or turn.
 
-    The final `command/exec` response is deferred until the process exits and is sent only
-    after all `command/exec/outputDelta` notifications for that connection have been emitted.
+    The final `command/exec` response is deferred until the process exits and is sent only after all
+    `command/exec/outputDelta` notifications for that connection have been emitted.
     """
 
     # Command argv vector. Empty arrays are rejected.
@@ -5295,19 +5028,18 @@ class CommandExecParams(_Base, kw_only=True):
     output_bytes_cap: int | None = msgspec.field(default=None, name="outputBytesCap")
     # Optional active permissions profile id for this command.
     #
-    # Defaults to the user's configured permissions when omitted. Cannot be combined with
-    # `sandboxPolicy`.
+    # Defaults to the user's configured permissions when omitted. Cannot be combined with `sandboxPolicy`.
     permission_profile: str | None = msgspec.field(default=None, name="permissionProfile")
     # Optional client-supplied, connection-scoped process id.
     #
     # Required for `tty`, `streamStdin`, `streamStdoutStderr`, and follow-up `command/exec/write`,
-    # `command/exec/resize`, and `command/exec/terminate` calls. When omitted, buffered execution
-    # gets an internal id that is not exposed to the client.
+    # `command/exec/resize`, and `command/exec/terminate` calls. When omitted, buffered execution gets an internal
+    # id that is not exposed to the client.
     process_id: str | None = msgspec.field(default=None, name="processId")
     # Optional sandbox policy for this command.
     #
-    # Uses the same shape as thread/turn execution sandbox configuration and defaults to the user's
-    # configured policy when omitted. Cannot be combined with `permissionProfile`.
+    # Uses the same shape as thread/turn execution sandbox configuration and defaults to the user's configured
+    # policy when omitted. Cannot be combined with `permissionProfile`.
     sandbox_policy: SandboxPolicy | None = msgspec.field(default=None, name="sandboxPolicy")
     # Optional initial PTY size in character cells. Only valid when `tty` is true.
     size: CommandExecTerminalSize | None = None
@@ -5317,8 +5049,7 @@ class CommandExecParams(_Base, kw_only=True):
     stream_stdin: bool | None = msgspec.field(default=None, name="streamStdin")
     # Stream stdout/stderr via `command/exec/outputDelta` notifications.
     #
-    # Streamed bytes are not duplicated into the final response and require a client-supplied
-    # `processId`.
+    # Streamed bytes are not duplicated into the final response and require a client-supplied `processId`.
     stream_stdout_stderr: bool | None = msgspec.field(default=None, name="streamStdoutStderr")
     # Optional timeout in milliseconds.
     #
@@ -5348,9 +5079,7 @@ class CommandExecWriteParams(_Base, kw_only=True):
     process_id: str = msgspec.field(name="processId")
 
 
-class ClientRequestCommandExecWrite(
-    _Base, kw_only=True, tag_field="method", tag="command/exec/write"
-):
+class ClientRequestCommandExecWrite(_Base, kw_only=True, tag_field="method", tag="command/exec/write"):
     """Write stdin bytes to a running `command/exec` session or close stdin."""
 
     id: RequestId
@@ -5364,9 +5093,7 @@ class CommandExecTerminateParams(_Base, kw_only=True):
     process_id: str = msgspec.field(name="processId")
 
 
-class ClientRequestCommandExecTerminate(
-    _Base, kw_only=True, tag_field="method", tag="command/exec/terminate"
-):
+class ClientRequestCommandExecTerminate(_Base, kw_only=True, tag_field="method", tag="command/exec/terminate"):
     """Terminate a running `command/exec` session by client-supplied `processId`."""
 
     id: RequestId
@@ -5382,9 +5109,7 @@ class CommandExecResizeParams(_Base, kw_only=True):
     size: CommandExecTerminalSize
 
 
-class ClientRequestCommandExecResize(
-    _Base, kw_only=True, tag_field="method", tag="command/exec/resize"
-):
+class ClientRequestCommandExecResize(_Base, kw_only=True, tag_field="method", tag="command/exec/resize"):
     """Resize a running PTY-backed `command/exec` session by client-supplied `processId`."""
 
     id: RequestId
@@ -5401,12 +5126,12 @@ class ProcessTerminalSize(_Base, kw_only=True):
 
 
 class ProcessSpawnParams(_Base, kw_only=True):
-    """Spawn a standalone process (argv vector) without a Codex sandbox on the host where the app
-    server is running.
+    """Spawn a standalone process (argv vector) without a Codex sandbox on the host where the app server is
+    running.
 
-    `process/spawn` returns after the process has started and the connection-scoped
-    `processHandle` has been registered. Process output and exit are reported via
-    `process/outputDelta` and `process/exited` notifications.
+    `process/spawn` returns after the process has started and the connection-scoped `processHandle` has been
+    registered. Process output and exit are reported via `process/outputDelta` and `process/exited`
+    notifications.
     """
 
     # Command argv vector. Empty arrays are rejected.
@@ -5423,8 +5148,8 @@ class ProcessSpawnParams(_Base, kw_only=True):
     output_bytes_cap: int | None = msgspec.field(default=None, name="outputBytesCap")
     # Client-supplied, connection-scoped process handle.
     #
-    # Duplicate active handles are rejected on the same connection. The same handle can be reused
-    # after the prior process exits.
+    # Duplicate active handles are rejected on the same connection. The same handle can be reused after the prior
+    # process exits.
     process_handle: str = msgspec.field(name="processHandle")
     # Optional initial PTY size in character cells. Only valid when `tty` is true.
     size: ProcessTerminalSize | None = None
@@ -5462,9 +5187,7 @@ class ProcessWriteStdinParams(_Base, kw_only=True):
     process_handle: str = msgspec.field(name="processHandle")
 
 
-class ClientRequestProcessWriteStdin(
-    _Base, kw_only=True, tag_field="method", tag="process/writeStdin"
-):
+class ClientRequestProcessWriteStdin(_Base, kw_only=True, tag_field="method", tag="process/writeStdin"):
     """Write stdin bytes to a running `process/spawn` session or close stdin."""
 
     id: RequestId
@@ -5494,9 +5217,7 @@ class ProcessResizePtyParams(_Base, kw_only=True):
     size: ProcessTerminalSize
 
 
-class ClientRequestProcessResizePty(
-    _Base, kw_only=True, tag_field="method", tag="process/resizePty"
-):
+class ClientRequestProcessResizePty(_Base, kw_only=True, tag_field="method", tag="process/resizePty"):
     """Resize a running PTY-backed `process/spawn` session by client-supplied `processHandle`."""
 
     id: RequestId
@@ -5506,9 +5227,8 @@ class ClientRequestProcessResizePty(
 class ConfigReadParams(_Base, kw_only=True):
     """Wire type ``ConfigReadParams``."""
 
-    # Optional working directory to resolve project config layers. If specified, return the
-    # effective config as seen from that directory (i.e., including any project layers between `cwd`
-    # and the project/repo root).
+    # Optional working directory to resolve project config layers. If specified, return the effective config as
+    # seen from that directory (i.e., including any project layers between `cwd` and the project/repo root).
     cwd: str | None = None
     include_layers: bool | None = msgspec.field(default=None, name="includeLayers")
 
@@ -5533,8 +5253,8 @@ class ExternalAgentConfigDetectParams(_Base, kw_only=True):
     max_sessions: int | None = msgspec.field(default=None, name="maxSessions")
     # Optional migration-source selector. Missing or unrecognized values use the default source.
     migration_source: str | None = msgspec.field(default=None, name="migrationSource")
-    # Deprecated field retained for compatibility. This field is ignored; use `migrationSource` to
-    # select the migration source.
+    # Deprecated field retained for compatibility. This field is ignored; use `migrationSource` to select the
+    # migration source.
     source: str | None = None
 
 
@@ -5634,11 +5354,11 @@ class ExternalAgentConfigImportParams(_Base, kw_only=True):
     """Wire type ``ExternalAgentConfigImportParams``."""
 
     migration_items: list[ExternalAgentConfigMigrationItem] = msgspec.field(name="migrationItems")
-    # Migration-source selector used to produce the migration items. Pass the same value to
-    # detection and import; missing or unrecognized values use the default source.
+    # Migration-source selector used to produce the migration items. Pass the same value to detection and import;
+    # missing or unrecognized values use the default source.
     migration_source: str | None = msgspec.field(default=None, name="migrationSource")
-    # Opaque provider identifier supplied by the caller for analytics attribution and import history
-    # display. This does not select the migration source.
+    # Opaque provider identifier supplied by the caller for analytics attribution and import history display. This
+    # does not select the migration source.
     provider_id: str | None = msgspec.field(default=None, name="providerId")
     # Optional identifier for the product that initiated the import.
     source: str | None = None
@@ -5731,9 +5451,7 @@ class ConfigValueWriteParams(_Base, kw_only=True):
     value: Any
 
 
-class ClientRequestConfigValueWrite(
-    _Base, kw_only=True, tag_field="method", tag="config/value/write"
-):
+class ClientRequestConfigValueWrite(_Base, kw_only=True, tag_field="method", tag="config/value/write"):
     """``ClientRequest`` variant ``method: "config/value/write"``."""
 
     id: RequestId
@@ -5755,24 +5473,20 @@ class ConfigBatchWriteParams(_Base, kw_only=True):
     expected_version: str | None = msgspec.field(default=None, name="expectedVersion")
     # Path to the config file to write; defaults to the user's `config.toml` when omitted.
     file_path: str | None = msgspec.field(default=None, name="filePath")
-    # When true, hot-reload updated runtime settings into loaded threads after writing.
-    # Session-static model, reasoning-effort, Plan-mode reasoning-effort, and service-tier defaults
-    # are not reloaded. The deprecated personality setting is also not reloaded.
+    # When true, hot-reload updated runtime settings into loaded threads after writing. Session-static model,
+    # reasoning-effort, Plan-mode reasoning-effort, and service-tier defaults are not reloaded. The deprecated
+    # personality setting is also not reloaded.
     reload_user_config: bool | None = msgspec.field(default=None, name="reloadUserConfig")
 
 
-class ClientRequestConfigBatchWrite(
-    _Base, kw_only=True, tag_field="method", tag="config/batchWrite"
-):
+class ClientRequestConfigBatchWrite(_Base, kw_only=True, tag_field="method", tag="config/batchWrite"):
     """``ClientRequest`` variant ``method: "config/batchWrite"``."""
 
     id: RequestId
     params: ConfigBatchWriteParams
 
 
-class ClientRequestConfigRequirementsRead(
-    _Base, kw_only=True, tag_field="method", tag="configRequirements/read"
-):
+class ClientRequestConfigRequirementsRead(_Base, kw_only=True, tag_field="method", tag="configRequirements/read"):
     """``ClientRequest`` variant ``method: "configRequirements/read"``."""
 
     id: RequestId
@@ -5784,9 +5498,8 @@ class GetAccountParams(_Base, kw_only=True):
 
     # When `true`, requests a proactive token refresh before returning.
     #
-    # In managed auth mode this triggers the normal refresh-token flow. In external auth mode this
-    # flag is ignored. Clients should refresh tokens themselves and call `account/login/start` with
-    # `chatgptAuthTokens`.
+    # In managed auth mode this triggers the normal refresh-token flow. In external auth mode this flag is ignored.
+    # Clients should refresh tokens themselves and call `account/login/start` with `chatgptAuthTokens`.
     refresh_token: bool | None = msgspec.field(default=None, name="refreshToken")
 
 
@@ -6038,8 +5751,8 @@ ClientRequest: TypeAlias = (
 
 # This translation layer make sure that we expose codex error code in camel case.
 #
-# When an upstream HTTP status is available (for example, from the Responses API or a provider), it
-# is forwarded in `httpStatusCode` on the relevant `codexErrorInfo` variant.
+# When an upstream HTTP status is available (for example, from the Responses API or a provider), it is forwarded in
+# `httpStatusCode` on the relevant `codexErrorInfo` variant.
 # Untyped (2 members decode from a JSON str): CodexErrorInfo is Any.
 CodexErrorInfo: TypeAlias = Any
 
@@ -6086,9 +5799,7 @@ class CollabAgentToolCallStatus(str, enum.Enum):
     interrupted = "interrupted"
 
 
-class CollabAgentToolCallThreadItem(
-    _Base, kw_only=True, tag_field="type", tag="collabAgentToolCall"
-):
+class CollabAgentToolCallThreadItem(_Base, kw_only=True, tag_field="type", tag="collabAgentToolCall"):
     """``ThreadItem`` variant ``type: "collabAgentToolCall"``."""
 
     # Last known status of the target agents, when available.
@@ -6101,8 +5812,8 @@ class CollabAgentToolCallThreadItem(
     prompt: str | None = None
     # Reasoning effort requested for the spawned agent, when applicable.
     reasoning_effort: ReasoningEffort | None = msgspec.field(default=None, name="reasoningEffort")
-    # Thread ID of the receiving agent, when applicable. In case of spawn operation, this
-    # corresponds to the newly spawned agent.
+    # Thread ID of the receiving agent, when applicable. In case of spawn operation, this corresponds to the newly
+    # spawned agent.
     receiver_thread_ids: list[str] = msgspec.field(name="receiverThreadIds")
     # Thread ID of the agent issuing the collab request.
     sender_thread_id: str = msgspec.field(name="senderThreadId")
@@ -6156,20 +5867,16 @@ class UnknownCommandAction(_Base, kw_only=True, tag_field="type", tag="unknown")
     command: str
 
 
-CommandAction: TypeAlias = (
-    ReadCommandAction | ListFilesCommandAction | SearchCommandAction | UnknownCommandAction
-)
+CommandAction: TypeAlias = ReadCommandAction | ListFilesCommandAction | SearchCommandAction | UnknownCommandAction
 
 
 class CommandConfiguredHookHandler(_Base, kw_only=True, tag_field="type", tag="command"):
     """``ConfiguredHookHandler`` variant ``type: "command"``."""
 
-    # Approximate token threshold for spilling this hook's `additionalContext` to disk. `null` uses
-    # 2,500 tokens; `0` disables spilling for this hook. The threshold is evaluated against the
-    # original context; a spilled preview also includes recovery metadata.
-    additional_context_limit: int | None = msgspec.field(
-        default=None, name="additionalContextLimit"
-    )
+    # Approximate token threshold for spilling this hook's `additionalContext` to disk. `null` uses 2,500 tokens;
+    # `0` disables spilling for this hook. The threshold is evaluated against the original context; a spilled
+    # preview also includes recovery metadata.
+    additional_context_limit: int | None = msgspec.field(default=None, name="additionalContextLimit")
     async_: bool = msgspec.field(name="async")
     command: str
     command_windows: str | None = msgspec.field(default=None, name="commandWindows")
@@ -6189,12 +5896,11 @@ class CommandExecOutputStream(str, enum.Enum):
 class CommandExecOutputDeltaNotification(_Base, kw_only=True):
     """Base64-encoded output chunk emitted for a streaming `command/exec` request.
 
-    These notifications are connection-scoped. If the originating connection closes, the
-    server terminates the process.
+    These notifications are connection-scoped. If the originating connection closes, the server terminates
+    the process.
     """
 
-    # `true` on the final streamed chunk for a stream when `outputBytesCap` truncated later output
-    # on that stream.
+    # `true` on the final streamed chunk for a stream when `outputBytesCap` truncated later output on that stream.
     cap_reached: bool = msgspec.field(name="capReached")
     # Base64-encoded output bytes.
     delta_base64: str = msgspec.field(name="deltaBase64")
@@ -6236,8 +5942,8 @@ class CommandExecutionApprovalDecisionValue(str, enum.Enum):
 
     # User approved the command.
     accept = "accept"
-    # User approved the command and future prompts in the same session-scoped approval cache should
-    # run without prompting.
+    # User approved the command and future prompts in the same session-scoped approval cache should run without
+    # prompting.
     accept_for_session = "acceptForSession"
     # User denied the command. The agent will continue the turn.
     decline = "decline"
@@ -6260,15 +5966,15 @@ class CommandExecutionApprovalDecisionObjectApplyNetworkPolicyAmendment(_Base, k
 class CommandExecutionApprovalDecisionObject(_Base, kw_only=True):
     """The object variants of ``CommandExecutionApprovalDecision``: exactly one field is set."""
 
-    # User approved the command, and wants to apply the proposed execpolicy amendment so future
-    # matching commands can run without prompting.
+    # User approved the command, and wants to apply the proposed execpolicy amendment so future matching commands
+    # can run without prompting.
     accept_with_execpolicy_amendment: (
         CommandExecutionApprovalDecisionObjectAcceptWithExecpolicyAmendment | None
     ) = msgspec.field(default=None, name="acceptWithExecpolicyAmendment")
     # User chose a persistent network policy rule (allow/deny) for this host.
-    apply_network_policy_amendment: (
-        CommandExecutionApprovalDecisionObjectApplyNetworkPolicyAmendment | None
-    ) = msgspec.field(default=None, name="applyNetworkPolicyAmendment")
+    apply_network_policy_amendment: CommandExecutionApprovalDecisionObjectApplyNetworkPolicyAmendment | None = (
+        msgspec.field(default=None, name="applyNetworkPolicyAmendment")
+    )
 
 
 CommandExecutionApprovalDecision: TypeAlias = (
@@ -6319,9 +6025,9 @@ class CommandExecutionRequestApprovalParams(_Base, kw_only=True):
     #
     # For regular shell/unified_exec approvals, this is null.
     #
-    # For zsh-exec-bridge subcommand approvals, multiple callbacks can belong to one parent
-    # `itemId`, so `approvalId` is a distinct opaque callback id (a UUID) used to disambiguate
-    # routing. Stdin approvals also use a distinct callback id; inspect `kind` to distinguish them.
+    # For zsh-exec-bridge subcommand approvals, multiple callbacks can belong to one parent `itemId`, so
+    # `approvalId` is a distinct opaque callback id (a UUID) used to disambiguate routing. Stdin approvals also use
+    # a distinct callback id; inspect `kind` to distinguish them.
     approval_id: str | None = msgspec.field(default=None, name="approvalId")
     # Ordered list of decisions the client may present for this prompt.
     available_decisions: list[CommandExecutionApprovalDecision] | None = msgspec.field(
@@ -6389,9 +6095,8 @@ class CommandExecutionThreadItem(_Base, kw_only=True, tag_field="type", tag="com
     aggregated_output: str | None = msgspec.field(default=None, name="aggregatedOutput")
     # The command to be executed.
     command: str
-    # A best-effort parsing of the command to understand the action(s) it will perform. This returns
-    # a list of CommandAction objects because a single shell command may be composed of many
-    # commands piped together.
+    # A best-effort parsing of the command to understand the action(s) it will perform. This returns a list of
+    # CommandAction objects because a single shell command may be composed of many commands piped together.
     command_actions: list[CommandAction] = msgspec.field(name="commandActions")
     # The command's working directory.
     cwd: LegacyAppPathString
@@ -6464,9 +6169,7 @@ class ComputerUseConfig(_Base, kw_only=True):
 class ComputerUseMacosRequirements(_Base, kw_only=True):
     """Wire type ``ComputerUseMacosRequirements``."""
 
-    bundle_ids: dict[str, AllowDenyRequirement] | None = msgspec.field(
-        default=None, name="bundleIds"
-    )
+    bundle_ids: dict[str, AllowDenyRequirement] | None = msgspec.field(default=None, name="bundleIds")
 
 
 class ComputerUseWindowsExeRequirement(_Base, kw_only=True):
@@ -6488,15 +6191,9 @@ class ComputerUseWindowsRequirements(_Base, kw_only=True):
 class ComputerUseRequirements(_Base, kw_only=True):
     """Wire type ``ComputerUseRequirements``."""
 
-    allow_locked_computer_use: bool | None = msgspec.field(
-        default=None, name="allowLockedComputerUse"
-    )
-    allow_persistent_approval: bool | None = msgspec.field(
-        default=None, name="allowPersistentApproval"
-    )
-    default_app_access: AllowDenyRequirement | None = msgspec.field(
-        default=None, name="defaultAppAccess"
-    )
+    allow_locked_computer_use: bool | None = msgspec.field(default=None, name="allowLockedComputerUse")
+    allow_persistent_approval: bool | None = msgspec.field(default=None, name="allowPersistentApproval")
+    default_app_access: AllowDenyRequirement | None = msgspec.field(default=None, name="defaultAppAccess")
     macos: ComputerUseMacosRequirements | None = None
     windows: ComputerUseWindowsRequirements | None = None
 
@@ -6513,8 +6210,8 @@ class ForcedLoginMethod(str, enum.Enum):
 
 
 class Verbosity(str, enum.Enum):
-    """Controls output length/detail on GPT-5 models via the Responses API. Serialized with
-    lowercase values to match the OpenAI API.
+    """Controls output length/detail on GPT-5 models via the Responses API. Serialized with lowercase values to
+    match the OpenAI API.
     """
 
     low = "low"
@@ -6603,9 +6300,7 @@ class Config(_Base, kw_only=True):
     web_search: WebSearchMode | None = None
 
 
-class PackagedDefaultsConfigLayerSource(
-    _Base, kw_only=True, tag_field="type", tag="packagedDefaults"
-):
+class PackagedDefaultsConfigLayerSource(_Base, kw_only=True, tag_field="type", tag="packagedDefaults"):
     """Default configuration supplied with the installed Codex package."""
 
     # Path to the packaged default configuration file.
@@ -6626,33 +6321,31 @@ class SystemConfigLayerSource(_Base, kw_only=True, tag_field="type", tag="system
     file: AbsolutePathBuf
 
 
-class EnterpriseManagedConfigLayerSource(
-    _Base, kw_only=True, tag_field="type", tag="enterpriseManaged"
-):
+class EnterpriseManagedConfigLayerSource(_Base, kw_only=True, tag_field="type", tag="enterpriseManaged"):
     """Enterprise-managed config layer delivered by the cloud config bundle."""
 
     # Stable identifier for the delivered layer.
     id: str
-    # Admin-facing name for the delivered layer. This is surfaced in diagnostics so users know which
-    # cloud layer needs administrator attention.
+    # Admin-facing name for the delivered layer. This is surfaced in diagnostics so users know which cloud layer
+    # needs administrator attention.
     name: str
 
 
 class UserConfigLayerSource(_Base, kw_only=True, tag_field="type", tag="user"):
-    """User config layer from $CODEX_HOME/config.toml. This layer is special in that it is
-    expected to be: - writable by the user - generally outside the workspace directory
+    """User config layer from $CODEX_HOME/config.toml. This layer is special in that it is expected to be: -
+    writable by the user - generally outside the workspace directory
     """
 
     # This is the path to the user's config.toml file, though it is not guaranteed to exist.
     file: AbsolutePathBuf
-    # Name of the selected profile-v2 config layered on top of the base user config, when this layer
-    # represents one.
+    # Name of the selected profile-v2 config layered on top of the base user config, when this layer represents
+    # one.
     profile: str | None = None
 
 
 class ProjectConfigLayerSource(_Base, kw_only=True, tag_field="type", tag="project"):
-    """Path to a .codex/ folder within a project. There could be multiple of these between `cwd`
-    and the project/repo root.
+    """Path to a .codex/ folder within a project. There could be multiple of these between `cwd` and the
+    project/repo root.
     """
 
     dot_codex_folder: AbsolutePathBuf = msgspec.field(name="dotCodexFolder")
@@ -6665,10 +6358,9 @@ class SessionFlagsConfigLayerSource(_Base, kw_only=True, tag_field="type", tag="
 class LegacyManagedConfigTomlFromFileConfigLayerSource(
     _Base, kw_only=True, tag_field="type", tag="legacyManagedConfigTomlFromFile"
 ):
-    """`managed_config.toml` was designed to be a config that was loaded as the last layer on top
-    of everything else. This scheme did not quite work out as intended, but we keep this
-    variant as a "best effort" while we phase out `managed_config.toml` in favor of
-    `requirements.toml`.
+    """`managed_config.toml` was designed to be a config that was loaded as the last layer on top of everything
+    else. This scheme did not quite work out as intended, but we keep this variant as a "best effort" while
+    we phase out `managed_config.toml` in favor of `requirements.toml`.
     """
 
     file: AbsolutePathBuf
@@ -6769,17 +6461,13 @@ class ConfiguredHookMatcherGroup(_Base, kw_only=True):
 class ManagedHooksRequirements(_Base, kw_only=True):
     """Wire type ``ManagedHooksRequirements``."""
 
-    interrupt: list[ConfiguredHookMatcherGroup] | None = msgspec.field(
-        default=None, name="Interrupt"
-    )
+    interrupt: list[ConfiguredHookMatcherGroup] | None = msgspec.field(default=None, name="Interrupt")
     permission_request: list[ConfiguredHookMatcherGroup] = msgspec.field(name="PermissionRequest")
     post_compact: list[ConfiguredHookMatcherGroup] = msgspec.field(name="PostCompact")
     post_tool_use: list[ConfiguredHookMatcherGroup] = msgspec.field(name="PostToolUse")
     pre_compact: list[ConfiguredHookMatcherGroup] = msgspec.field(name="PreCompact")
     pre_tool_use: list[ConfiguredHookMatcherGroup] = msgspec.field(name="PreToolUse")
-    session_end: list[ConfiguredHookMatcherGroup] | None = msgspec.field(
-        default=None, name="SessionEnd"
-    )
+    session_end: list[ConfiguredHookMatcherGroup] | None = msgspec.field(default=None, name="SessionEnd")
     session_start: list[ConfiguredHookMatcherGroup] = msgspec.field(name="SessionStart")
     stop: list[ConfiguredHookMatcherGroup] = msgspec.field(name="Stop")
     subagent_start: list[ConfiguredHookMatcherGroup] = msgspec.field(name="SubagentStart")
@@ -6801,9 +6489,7 @@ class NewThreadModelDefaults(_Base, kw_only=True):
     """Wire type ``NewThreadModelDefaults``."""
 
     model: str | None = None
-    model_reasoning_effort: ReasoningEffort | None = msgspec.field(
-        default=None, name="modelReasoningEffort"
-    )
+    model_reasoning_effort: ReasoningEffort | None = msgspec.field(default=None, name="modelReasoningEffort")
     service_tier: str | None = msgspec.field(default=None, name="serviceTier")
 
 
@@ -6841,16 +6527,11 @@ class NetworkRequirements(_Base, kw_only=True):
     domains: dict[str, NetworkDomainPermission] | None = None
     enabled: bool | None = None
     http_port: int | None = msgspec.field(default=None, name="httpPort")
-    # When true, only managed allowlist entries are respected while managed network enforcement is
-    # active.
-    managed_allowed_domains_only: bool | None = msgspec.field(
-        default=None, name="managedAllowedDomainsOnly"
-    )
+    # When true, only managed allowlist entries are respected while managed network enforcement is active.
+    managed_allowed_domains_only: bool | None = msgspec.field(default=None, name="managedAllowedDomainsOnly")
     socks_port: int | None = msgspec.field(default=None, name="socksPort")
     # Canonical unix socket permission map for `experimental_network`.
-    unix_sockets: dict[str, NetworkUnixSocketPermission] | None = msgspec.field(
-        default=None, name="unixSockets"
-    )
+    unix_sockets: dict[str, NetworkUnixSocketPermission] | None = msgspec.field(default=None, name="unixSockets")
 
 
 class ConfigRequirements(_Base, kw_only=True):
@@ -6860,13 +6541,9 @@ class ConfigRequirements(_Base, kw_only=True):
         default=None, name="additionalDeveloperInstructions"
     )
     allow_appshots: bool | None = msgspec.field(default=None, name="allowAppshots")
-    allow_browser_and_computer_use: bool | None = msgspec.field(
-        default=None, name="allowBrowserAndComputerUse"
-    )
+    allow_browser_and_computer_use: bool | None = msgspec.field(default=None, name="allowBrowserAndComputerUse")
     allow_login_shell: bool | None = msgspec.field(default=None, name="allowLoginShell")
-    allow_managed_hooks_only: bool | None = msgspec.field(
-        default=None, name="allowManagedHooksOnly"
-    )
+    allow_managed_hooks_only: bool | None = msgspec.field(default=None, name="allowManagedHooksOnly")
     allow_remote_control: bool | None = msgspec.field(default=None, name="allowRemoteControl")
     allowed_approval_policies: list[AskForApproval] | None = msgspec.field(
         default=None, name="allowedApprovalPolicies"
@@ -6874,46 +6551,34 @@ class ConfigRequirements(_Base, kw_only=True):
     allowed_approvals_reviewers: list[ApprovalsReviewer] | None = msgspec.field(
         default=None, name="allowedApprovalsReviewers"
     )
-    # Effective login methods after managed, forced-login, and workspace restrictions. An empty list
-    # permits no login method. Older servers may omit this field.
-    allowed_login_methods: list[ForcedLoginMethod] | None = msgspec.field(
-        default=None, name="allowedLoginMethods"
-    )
+    # Effective login methods after managed, forced-login, and workspace restrictions. An empty list permits no
+    # login method. Older servers may omit this field.
+    allowed_login_methods: list[ForcedLoginMethod] | None = msgspec.field(default=None, name="allowedLoginMethods")
     allowed_permission_profiles: dict[str, bool] | None = msgspec.field(
         default=None, name="allowedPermissionProfiles"
     )
-    allowed_sandbox_modes: list[SandboxMode] | None = msgspec.field(
-        default=None, name="allowedSandboxModes"
-    )
+    allowed_sandbox_modes: list[SandboxMode] | None = msgspec.field(default=None, name="allowedSandboxModes")
     allowed_web_search_modes: list[WebSearchMode] | None = msgspec.field(
         default=None, name="allowedWebSearchModes"
     )
-    allowed_windows_sandbox_implementations: list[WindowsSandboxImplementation] | None = (
-        msgspec.field(default=None, name="allowedWindowsSandboxImplementations")
+    allowed_windows_sandbox_implementations: list[WindowsSandboxImplementation] | None = msgspec.field(
+        default=None, name="allowedWindowsSandboxImplementations"
     )
     application: ApplicationRequirements | None = None
     auto_review: AutoReviewRequirements | None = msgspec.field(default=None, name="autoReview")
     browser_use: BrowserUseRequirements | None = msgspec.field(default=None, name="browserUse")
     chatgpt_base_url: str | None = msgspec.field(default=None, name="chatgptBaseUrl")
-    check_for_update_on_startup: bool | None = msgspec.field(
-        default=None, name="checkForUpdateOnStartup"
-    )
+    check_for_update_on_startup: bool | None = msgspec.field(default=None, name="checkForUpdateOnStartup")
     cli_auth_credentials_store: CliAuthCredentialsStoreMode | None = msgspec.field(
         default=None, name="cliAuthCredentialsStore"
     )
     computer_use: ComputerUseRequirements | None = msgspec.field(default=None, name="computerUse")
     default_permissions: str | None = msgspec.field(default=None, name="defaultPermissions")
-    enforce_residency: ResidencyRequirement | None = msgspec.field(
-        default=None, name="enforceResidency"
-    )
-    feature_requirements: dict[str, bool] | None = msgspec.field(
-        default=None, name="featureRequirements"
-    )
+    enforce_residency: ResidencyRequirement | None = msgspec.field(default=None, name="enforceResidency")
+    feature_requirements: dict[str, bool] | None = msgspec.field(default=None, name="featureRequirements")
     feedback: FeedbackRequirements | None = None
     hooks: ManagedHooksRequirements | None = None
-    in_app_browser: InAppBrowserRequirements | None = msgspec.field(
-        default=None, name="inAppBrowser"
-    )
+    in_app_browser: InAppBrowserRequirements | None = msgspec.field(default=None, name="inAppBrowser")
     log_dir: str | None = msgspec.field(default=None, name="logDir")
     model_catalog_json: str | None = msgspec.field(default=None, name="modelCatalogJson")
     # Exact provider selection required by managed policy.
@@ -6930,8 +6595,8 @@ class ConfigRequirementsReadResponse(_Base, kw_only=True):
 
     # Null if no requirements are configured (e.g. no requirements.toml/MDM entries).
     requirements: ConfigRequirements | None = None
-    # Whether Fast and Ultra Fast requirements are enforced independently. Older servers omit this
-    # field and use Fast mode as a shared speed gate.
+    # Whether Fast and Ultra Fast requirements are enforced independently. Older servers omit this field and use
+    # Fast mode as a shared speed gate.
     supports_independent_speed_modes: bool | None = msgspec.field(
         default=None, name="supportsIndependentSpeedModes"
     )
@@ -6986,9 +6651,7 @@ class ConfigWriteResponse(_Base, kw_only=True):
 
     # Canonical path to the config file that was written.
     file_path: AbsolutePathBuf = msgspec.field(name="filePath")
-    overridden_metadata: OverriddenMetadata | None = msgspec.field(
-        default=None, name="overriddenMetadata"
-    )
+    overridden_metadata: OverriddenMetadata | None = msgspec.field(default=None, name="overriddenMetadata")
     status: WriteStatus
     version: str
 
@@ -7057,25 +6720,19 @@ class DeprecationNoticeNotification(_Base, kw_only=True):
     summary: str
 
 
-class InputTextDynamicToolCallOutputContentItem(
-    _Base, kw_only=True, tag_field="type", tag="inputText"
-):
+class InputTextDynamicToolCallOutputContentItem(_Base, kw_only=True, tag_field="type", tag="inputText"):
     """``DynamicToolCallOutputContentItem`` variant ``type: "inputText"``."""
 
     text: str
 
 
-class InputImageDynamicToolCallOutputContentItem(
-    _Base, kw_only=True, tag_field="type", tag="inputImage"
-):
+class InputImageDynamicToolCallOutputContentItem(_Base, kw_only=True, tag_field="type", tag="inputImage"):
     """``DynamicToolCallOutputContentItem`` variant ``type: "inputImage"``."""
 
     image_url: str = msgspec.field(name="imageUrl")
 
 
-class InputAudioDynamicToolCallOutputContentItem(
-    _Base, kw_only=True, tag_field="type", tag="inputAudio"
-):
+class InputAudioDynamicToolCallOutputContentItem(_Base, kw_only=True, tag_field="type", tag="inputAudio"):
     """``DynamicToolCallOutputContentItem`` variant ``type: "inputAudio"``."""
 
     audio_url: str = msgspec.field(name="audioUrl")
@@ -7118,9 +6775,7 @@ class DynamicToolCallThreadItem(_Base, kw_only=True, tag_field="type", tag="dyna
     """``ThreadItem`` variant ``type: "dynamicToolCall"``."""
 
     arguments: Any
-    content_items: list[DynamicToolCallOutputContentItem] | None = msgspec.field(
-        default=None, name="contentItems"
-    )
+    content_items: list[DynamicToolCallOutputContentItem] | None = msgspec.field(default=None, name="contentItems")
     # The duration of the dynamic tool call in milliseconds.
     duration_ms: int | None = msgspec.field(default=None, name="durationMs")
     id: str
@@ -7171,20 +6826,19 @@ class EnvironmentInfoResponse(_Base, kw_only=True):
 class EnvironmentStatusKind(str, enum.Enum):
     """Current status observed by app-server without starting or recovering an environment.
 
-    For a currently ready remote environment, app-server asks the existing exec-server
-    connection for `environment/status` without allowing recovery.
+    For a currently ready remote environment, app-server asks the existing exec-server connection for
+    `environment/status` without allowing recovery.
     """
 
-    # The environment is local, or an already-connected remote exec-server answered
-    # `environment/status` over its existing initialized connection.
+    # The environment is local, or an already-connected remote exec-server answered `environment/status` over its
+    # existing initialized connection.
     ready = "ready"
-    # The configured environment has no ready connection and no observed connection failure. This
-    # includes lazy environments that have never been started and initial startup that has not
-    # finished.
+    # The configured environment has no ready connection and no observed connection failure. This includes lazy
+    # environments that have never been started and initial startup that has not finished.
     pending = "pending"
-    # A connection attempt, prior connection, or fail-fast `environment/status` probe observed a
-    # failure. This does not promise the failure is terminal: later normal environment use may
-    # recover it. This call does not trigger recovery; `error` contains the observed reason.
+    # A connection attempt, prior connection, or fail-fast `environment/status` probe observed a failure. This does
+    # not promise the failure is terminal: later normal environment use may recover it. This call does not trigger
+    # recovery; `error` contains the observed reason.
     disconnected = "disconnected"
     # The requested environment id is not configured in app-server.
     unknown = "unknown"
@@ -7222,7 +6876,7 @@ class TurnError(_Base, kw_only=True):
     """Wire type ``TurnError``."""
 
     additional_details: str | None = msgspec.field(default=None, name="additionalDetails")
-    codex_error_info: Any = msgspec.field(default=None, name="codexErrorInfo")
+    codex_error_info: CodexErrorInfo | None = msgspec.field(default=None, name="codexErrorInfo")
     message: str
     # Optional public explanation and continuation instruction for a misalignment block.
     misalignment: MisalignmentErrorDetails | None = None
@@ -7242,9 +6896,9 @@ class ReadParsedCommand(_Base, kw_only=True, tag_field="type", tag="read"):
 
     cmd: str
     name: str
-    # (Best effort) Path to the file being read by the command. When possible, this is an absolute
-    # path, though when relative, it should be resolved against the `cwd`` that will be used to run
-    # the command to derive the absolute path.
+    # (Best effort) Path to the file being read by the command. When possible, this is an absolute path, though
+    # when relative, it should be resolved against the `cwd`` that will be used to run the command to derive the
+    # absolute path.
     path: str
 
 
@@ -7269,9 +6923,7 @@ class UnknownParsedCommand(_Base, kw_only=True, tag_field="type", tag="unknown")
     cmd: str
 
 
-ParsedCommand: TypeAlias = (
-    ReadParsedCommand | ListFilesParsedCommand | SearchParsedCommand | UnknownParsedCommand
-)
+ParsedCommand: TypeAlias = ReadParsedCommand | ListFilesParsedCommand | SearchParsedCommand | UnknownParsedCommand
 
 
 class ExecCommandApprovalParams(_Base, kw_only=True):
@@ -7329,15 +6981,13 @@ class ExperimentalFeatureStage(str, enum.Enum):
 class ExperimentalFeature(_Base, kw_only=True):
     """Wire type ``ExperimentalFeature``."""
 
-    # Announcement copy shown to users when the feature is introduced. Null when this feature is not
-    # in beta.
+    # Announcement copy shown to users when the feature is introduced. Null when this feature is not in beta.
     announcement: str | None = None
     # Whether this feature is enabled by default.
     default_enabled: bool = msgspec.field(name="defaultEnabled")
     # Short summary describing what the feature does. Null when this feature is not in beta.
     description: str | None = None
-    # User-facing display name shown in the experimental features UI. Null when this feature is not
-    # in beta.
+    # User-facing display name shown in the experimental features UI. Null when this feature is not in beta.
     display_name: str | None = msgspec.field(default=None, name="displayName")
     # Whether this feature is currently enabled in the loaded config.
     enabled: bool
@@ -7358,8 +7008,8 @@ class ExperimentalFeatureListResponse(_Base, kw_only=True):
     """Wire type ``ExperimentalFeatureListResponse``."""
 
     data: list[ExperimentalFeature]
-    # Opaque cursor to pass to the next call to continue after the last item. If None, there are no
-    # more items to return.
+    # Opaque cursor to pass to the next call to continue after the last item. If None, there are no more items to
+    # return.
     next_cursor: str | None = msgspec.field(default=None, name="nextCursor")
 
 
@@ -7408,9 +7058,7 @@ class ExternalAgentConfigImportCompletedNotification(_Base, kw_only=True):
     """Wire type ``ExternalAgentConfigImportCompletedNotification``."""
 
     import_id: str = msgspec.field(name="importId")
-    item_type_results: list[ExternalAgentConfigImportTypeResult] = msgspec.field(
-        name="itemTypeResults"
-    )
+    item_type_results: list[ExternalAgentConfigImportTypeResult] = msgspec.field(name="itemTypeResults")
 
 
 class ExternalAgentImportedConnectorSource(str, enum.Enum):
@@ -7454,9 +7102,7 @@ class ExternalAgentConfigImportProgressNotification(_Base, kw_only=True):
     """Wire type ``ExternalAgentConfigImportProgressNotification``."""
 
     import_id: str = msgspec.field(name="importId")
-    item_type_results: list[ExternalAgentConfigImportTypeResult] = msgspec.field(
-        name="itemTypeResults"
-    )
+    item_type_results: list[ExternalAgentConfigImportTypeResult] = msgspec.field(name="itemTypeResults")
 
 
 class ExternalAgentConfigImportResponse(_Base, kw_only=True):
@@ -7487,9 +7133,8 @@ class FailedUserVerificationErrorDetails(_Base, kw_only=True, tag_field="type", 
 class FeedbackUploadResponse(_Base, kw_only=True):
     """Wire type ``FeedbackUploadResponse``."""
 
-    # Whitespace-normalized SHA-256 of the session base instructions, matching the uploaded
-    # `prompt_hash` tag. Does not include later developer messages. Null when the reported rollout
-    # has no prompt metadata.
+    # Whitespace-normalized SHA-256 of the session base instructions, matching the uploaded `prompt_hash` tag. Does
+    # not include later developer messages. Null when the reported rollout has no prompt metadata.
     prompt_hash: str | None = msgspec.field(default=None, name="promptHash")
     thread_id: str = msgspec.field(name="threadId")
 
@@ -7499,8 +7144,7 @@ class FileChangeApprovalDecision(str, enum.Enum):
 
     # User approved the file changes.
     accept = "accept"
-    # User approved the file changes and future changes to the same files should run without
-    # prompting.
+    # User approved the file changes and future changes to the same files should run without prompting.
     accept_for_session = "acceptForSession"
     # User denied the file changes. The agent will continue the turn.
     decline = "decline"
@@ -7549,8 +7193,8 @@ class FileChangePatchUpdatedNotification(_Base, kw_only=True):
 class FileChangeRequestApprovalParams(_Base, kw_only=True):
     """Wire type ``FileChangeRequestApprovalParams``."""
 
-    # [UNSTABLE] When set, the agent is asking the user to allow writes under this root for the
-    # remainder of the session (unclear if this is honored today).
+    # [UNSTABLE] When set, the agent is asking the user to allow writes under this root for the remainder of the
+    # session (unclear if this is honored today).
     grant_root: str | None = msgspec.field(default=None, name="grantRoot")
     item_id: str = msgspec.field(name="itemId")
     # Optional explanatory reason (e.g. request for extra write access).
@@ -7804,9 +7448,8 @@ class RateLimitResetCreditsSummary(_Base, kw_only=True):
     available_count: int = msgspec.field(name="availableCount")
     # Detail rows for available reset credits, when the backend provides them.
     #
-    # `null` means only `availableCount` is known, while an empty array means details were fetched
-    # and no available credits were returned. The backend may cap this list, so its length can be
-    # less than `availableCount`.
+    # `null` means only `availableCount` is known, while an empty array means details were fetched and no available
+    # credits were returned. The backend may cap this list, so its length can be less than `availableCount`.
     credits: list[RateLimitResetCredit] | None = None
 
 
@@ -7815,14 +7458,14 @@ class GetAccountRateLimitsResponse(_Base, kw_only=True):
 
     # Account associated with this usage snapshot, when supplied by the backend.
     account_id: str | None = msgspec.field(default=None, name="accountId")
-    # Backend permission for ordinary included usage, validated against the active account. Null
-    # means unavailable; clients must not infer recovery from percentages or reset times.
+    # Backend permission for ordinary included usage, validated against the active account. Null means unavailable;
+    # clients must not infer recovery from percentages or reset times.
     ordinary_usage_allowed: bool | None = msgspec.field(default=None, name="ordinaryUsageAllowed")
     rate_limit_reset_credits: RateLimitResetCreditsSummary | None = msgspec.field(
         default=None, name="rateLimitResetCredits"
     )
-    # Optional backend-owned banner from the same usage read. Its nested keys retain the backend's
-    # snake_case contract; an absent banner leaves the client's existing UI unchanged.
+    # Optional backend-owned banner from the same usage read. Its nested keys retain the backend's snake_case
+    # contract; an absent banner leaves the client's existing UI unchanged.
     rate_limit_upsell: Any = msgspec.field(default=None, name="rateLimitUpsell")
     # Backward-compatible single-bucket view; mirrors the historical payload.
     rate_limits: RateLimitSnapshot = msgspec.field(name="rateLimits")
@@ -7845,9 +7488,7 @@ class GetAccountResponse(_Base, kw_only=True):
 
     account: Account | None = None
     requires_openai_auth: bool = msgspec.field(name="requiresOpenaiAuth")
-    workspace_routing: WorkspaceRouting | None = msgspec.field(
-        default=None, name="workspaceRouting"
-    )
+    workspace_routing: WorkspaceRouting | None = msgspec.field(default=None, name="workspaceRouting")
 
 
 class ThreadUsageBreakdownGroup(_Base, kw_only=True):
@@ -7868,9 +7509,7 @@ class ThreadUsage(_Base, kw_only=True):
     """Wire type ``ThreadUsage``."""
 
     estimated_usage_credits_micros: int = msgspec.field(name="estimatedUsageCreditsMicros")
-    estimated_usage_usd_micros: int | None = msgspec.field(
-        default=None, name="estimatedUsageUsdMicros"
-    )
+    estimated_usage_usd_micros: int | None = msgspec.field(default=None, name="estimatedUsageUsdMicros")
     groups: list[ThreadUsageBreakdownGroup]
     thread_id: str = msgspec.field(name="threadId")
 
@@ -7935,9 +7574,7 @@ class GitPluginSource(_Base, kw_only=True, tag_field="type", tag="git"):
 class GrantedPermissionProfile(_Base, kw_only=True):
     """Wire type ``GrantedPermissionProfile``."""
 
-    file_system: AdditionalFileSystemPermissions | None = msgspec.field(
-        default=None, name="fileSystem"
-    )
+    file_system: AdditionalFileSystemPermissions | None = msgspec.field(default=None, name="fileSystem")
     network: AdditionalNetworkPermissions | None = None
 
 
@@ -7970,21 +7607,17 @@ class GuardianUserAuthorization(str, enum.Enum):
 
 
 class GuardianApprovalReview(_Base, kw_only=True):
-    """[UNSTABLE] Temporary approval auto-review payload used by `item/autoApprovalReview/*`
-    notifications. This shape is expected to change soon.
+    """[UNSTABLE] Temporary approval auto-review payload used by `item/autoApprovalReview/*` notifications. This
+    shape is expected to change soon.
     """
 
     rationale: str | None = None
     risk_level: GuardianRiskLevel | None = msgspec.field(default=None, name="riskLevel")
     status: GuardianApprovalReviewStatus
-    user_authorization: GuardianUserAuthorization | None = msgspec.field(
-        default=None, name="userAuthorization"
-    )
+    user_authorization: GuardianUserAuthorization | None = msgspec.field(default=None, name="userAuthorization")
 
 
-class WriteStdinGuardianApprovalReviewAction(
-    _Base, kw_only=True, tag_field="type", tag="writeStdin"
-):
+class WriteStdinGuardianApprovalReviewAction(_Base, kw_only=True, tag_field="type", tag="writeStdin"):
     """A child approval for input to an existing command execution item."""
 
     approval_id: str = msgspec.field(name="approvalId")
@@ -7993,9 +7626,7 @@ class WriteStdinGuardianApprovalReviewAction(
     stdin: str
 
 
-class NetworkAccessGuardianApprovalReviewAction(
-    _Base, kw_only=True, tag_field="type", tag="networkAccess"
-):
+class NetworkAccessGuardianApprovalReviewAction(_Base, kw_only=True, tag_field="type", tag="networkAccess"):
     """``GuardianApprovalReviewAction`` variant ``type: "networkAccess"``."""
 
     host: str
@@ -8004,9 +7635,7 @@ class NetworkAccessGuardianApprovalReviewAction(
     target: str
 
 
-class McpToolCallGuardianApprovalReviewAction(
-    _Base, kw_only=True, tag_field="type", tag="mcpToolCall"
-):
+class McpToolCallGuardianApprovalReviewAction(_Base, kw_only=True, tag_field="type", tag="mcpToolCall"):
     """``GuardianApprovalReviewAction`` variant ``type: "mcpToolCall"``."""
 
     connector_id: str | None = msgspec.field(default=None, name="connectorId")
@@ -8019,9 +7648,7 @@ class McpToolCallGuardianApprovalReviewAction(
 class RequestPermissionProfile(_Base, kw_only=True):
     """Wire type ``RequestPermissionProfile``."""
 
-    file_system: AdditionalFileSystemPermissions | None = msgspec.field(
-        default=None, name="fileSystem"
-    )
+    file_system: AdditionalFileSystemPermissions | None = msgspec.field(default=None, name="fileSystem")
     network: AdditionalNetworkPermissions | None = None
 
 
@@ -8183,11 +7810,8 @@ class HookTrustStatus(str, enum.Enum):
 class HookMetadataCommand(_Base, kw_only=True, tag_field="handlerType", tag="command"):
     """``HookMetadata`` variant ``handlerType: "command"``."""
 
-    # Configured `additionalContext` spill threshold. `null` uses 2,500 tokens; `0` disables
-    # spilling.
-    additional_context_limit: int | None = msgspec.field(
-        default=None, name="additionalContextLimit"
-    )
+    # Configured `additionalContext` spill threshold. `null` uses 2,500 tokens; `0` disables spilling.
+    additional_context_limit: int | None = msgspec.field(default=None, name="additionalContextLimit")
     async_: bool | None = msgspec.field(default=None, name="async")
     command: str
     current_hash: str = msgspec.field(name="currentHash")
@@ -8208,11 +7832,8 @@ class HookMetadataCommand(_Base, kw_only=True, tag_field="handlerType", tag="com
 class HookMetadataMcpTool(_Base, kw_only=True, tag_field="handlerType", tag="mcpTool"):
     """``HookMetadata`` variant ``handlerType: "mcpTool"``."""
 
-    # Configured `additionalContext` spill threshold. `null` uses 2,500 tokens; `0` disables
-    # spilling.
-    additional_context_limit: int | None = msgspec.field(
-        default=None, name="additionalContextLimit"
-    )
+    # Configured `additionalContext` spill threshold. `null` uses 2,500 tokens; `0` disables spilling.
+    additional_context_limit: int | None = msgspec.field(default=None, name="additionalContextLimit")
     current_hash: str = msgspec.field(name="currentHash")
     display_order: int = msgspec.field(name="displayOrder")
     enabled: bool
@@ -8233,11 +7854,8 @@ class HookMetadataMcpTool(_Base, kw_only=True, tag_field="handlerType", tag="mcp
 class HookMetadataPrompt(_Base, kw_only=True, tag_field="handlerType", tag="prompt"):
     """``HookMetadata`` variant ``handlerType: "prompt"``."""
 
-    # Configured `additionalContext` spill threshold. `null` uses 2,500 tokens; `0` disables
-    # spilling.
-    additional_context_limit: int | None = msgspec.field(
-        default=None, name="additionalContextLimit"
-    )
+    # Configured `additionalContext` spill threshold. `null` uses 2,500 tokens; `0` disables spilling.
+    additional_context_limit: int | None = msgspec.field(default=None, name="additionalContextLimit")
     current_hash: str = msgspec.field(name="currentHash")
     display_order: int = msgspec.field(name="displayOrder")
     enabled: bool
@@ -8256,11 +7874,8 @@ class HookMetadataPrompt(_Base, kw_only=True, tag_field="handlerType", tag="prom
 class HookMetadataAgent(_Base, kw_only=True, tag_field="handlerType", tag="agent"):
     """``HookMetadata`` variant ``handlerType: "agent"``."""
 
-    # Configured `additionalContext` spill threshold. `null` uses 2,500 tokens; `0` disables
-    # spilling.
-    additional_context_limit: int | None = msgspec.field(
-        default=None, name="additionalContextLimit"
-    )
+    # Configured `additionalContext` spill threshold. `null` uses 2,500 tokens; `0` disables spilling.
+    additional_context_limit: int | None = msgspec.field(default=None, name="additionalContextLimit")
     current_hash: str = msgspec.field(name="currentHash")
     display_order: int = msgspec.field(name="displayOrder")
     enabled: bool
@@ -8276,9 +7891,7 @@ class HookMetadataAgent(_Base, kw_only=True, tag_field="handlerType", tag="agent
     trust_status: HookTrustStatus = msgspec.field(name="trustStatus")
 
 
-HookMetadata: TypeAlias = (
-    HookMetadataCommand | HookMetadataMcpTool | HookMetadataPrompt | HookMetadataAgent
-)
+HookMetadata: TypeAlias = HookMetadataCommand | HookMetadataMcpTool | HookMetadataPrompt | HookMetadataAgent
 
 
 class HookPromptFragment(_Base, kw_only=True):
@@ -8341,9 +7954,7 @@ class IdleThreadStatus(_Base, kw_only=True, tag_field="type", tag="idle"):
     """``ThreadStatus`` variant ``type: "idle"``."""
 
 
-class UsageLimitExceededImageGenerationFailure(
-    _Base, kw_only=True, tag_field="type", tag="usageLimitExceeded"
-):
+class UsageLimitExceededImageGenerationFailure(_Base, kw_only=True, tag_field="type", tag="usageLimitExceeded"):
     """``ImageGenerationFailure`` variant ``type: "usageLimitExceeded"``."""
 
     limit_id: str = msgspec.field(name="limitId")
@@ -8379,8 +7990,7 @@ class InitializeResponse(_Base, kw_only=True):
     codex_home: AbsolutePathBuf = msgspec.field(name="codexHome")
     # Platform family for the running app-server target, for example `"unix"` or `"windows"`.
     platform_family: str = msgspec.field(name="platformFamily")
-    # Operating system for the running app-server target, for example `"macos"`, `"linux"`, or
-    # `"windows"`.
+    # Operating system for the running app-server target, for example `"macos"`, `"linux"`, or `"windows"`.
     platform_os: str = msgspec.field(name="platformOs")
     user_agent: str = msgspec.field(name="userAgent")
 
@@ -8402,9 +8012,7 @@ class UserVerificationInvalidRequestReason(str, enum.Enum):
     invalid_params = "invalidParams"
 
 
-class InvalidRequestUserVerificationErrorDetails(
-    _Base, kw_only=True, tag_field="type", tag="invalidRequest"
-):
+class InvalidRequestUserVerificationErrorDetails(_Base, kw_only=True, tag_field="type", tag="invalidRequest"):
     """``UserVerificationErrorDetails`` variant ``type: "invalidRequest"``."""
 
     reason: UserVerificationInvalidRequestReason
@@ -8419,8 +8027,8 @@ class UserMessageThreadItem(_Base, kw_only=True, tag_field="type", tag="userMess
 
 
 class PlanThreadItem(_Base, kw_only=True, tag_field="type", tag="plan"):
-    """EXPERIMENTAL - proposed plan item content. The completed plan item is authoritative and
-    may not match the concatenation of `PlanDelta` text.
+    """EXPERIMENTAL - proposed plan item content. The completed plan item is authoritative and may not match the
+    concatenation of `PlanDelta` text.
     """
 
     id: str
@@ -8459,13 +8067,9 @@ class McpAppDisplayMode(str, enum.Enum):
 
 
 class McpAppUi(_Base, kw_only=True):
-    """UI resource and display preference for model invocations, captured from the tool
-    descriptor.
-    """
+    """UI resource and display preference for model invocations, captured from the tool descriptor."""
 
-    preferred_model_display_mode: McpAppDisplayMode = msgspec.field(
-        name="preferredModelDisplayMode"
-    )
+    preferred_model_display_mode: McpAppDisplayMode = msgspec.field(name="preferredModelDisplayMode")
     resource_uri: str = msgspec.field(name="resourceUri")
 
 
@@ -8546,10 +8150,7 @@ class OtherWebSearchAction(_Base, kw_only=True, tag_field="type", tag="other"):
 
 
 WebSearchAction: TypeAlias = (
-    SearchWebSearchAction
-    | OpenPageWebSearchAction
-    | FindInPageWebSearchAction
-    | OtherWebSearchAction
+    SearchWebSearchAction | OpenPageWebSearchAction | FindInPageWebSearchAction | OtherWebSearchAction
 )
 
 
@@ -8561,8 +8162,8 @@ class WebSearchThreadItem(_Base, kw_only=True, tag_field="type", tag="webSearch"
     query: str
     # Structured search results returned out-of-band by standalone web search.
     #
-    # These stay as opaque JSON at the extension/app-server boundary so new result fields and result
-    # types can pass through without a Codex release.
+    # These stay as opaque JSON at the extension/app-server boundary so new result fields and result types can pass
+    # through without a Codex release.
     results: list[Any] | None = None
 
 
@@ -8607,8 +8208,8 @@ class ItemCompletedNotification(_Base, kw_only=True):
 
 
 class ItemGuardianApprovalReviewCompletedNotification(_Base, kw_only=True):
-    """[UNSTABLE] Temporary notification payload for approval auto-review. This shape is expected
-    to change soon.
+    """[UNSTABLE] Temporary notification payload for approval auto-review. This shape is expected to change
+    soon.
     """
 
     action: GuardianApprovalReviewAction
@@ -8622,23 +8223,22 @@ class ItemGuardianApprovalReviewCompletedNotification(_Base, kw_only=True):
     started_at_ms: int = msgspec.field(name="startedAtMs")
     # Identifier for the reviewed item or tool call when one exists.
     #
-    # In most cases, one review maps to one target item. The exceptions are - execve reviews, where
-    # a single command may contain multiple execve calls to review (only possible when using the
-    # shell_zsh_fork feature) - stdin reviews, which refer to the existing parent command item and
-    # have a separate approval ID in the action payload - network policy reviews, where there is no
-    # target item
+    # In most cases, one review maps to one target item. The exceptions are - execve reviews, where a single
+    # command may contain multiple execve calls to review (only possible when using the shell_zsh_fork feature) -
+    # stdin reviews, which refer to the existing parent command item and have a separate approval ID in the action
+    # payload - network policy reviews, where there is no target item
     #
     # A network call is triggered by a CommandExecution item, so having a target_item_id set to the
-    # CommandExecution item would be misleading because the review is about the network call, not
-    # the command execution. Therefore, target_item_id is set to None for network policy reviews.
+    # CommandExecution item would be misleading because the review is about the network call, not the command
+    # execution. Therefore, target_item_id is set to None for network policy reviews.
     target_item_id: str | None = msgspec.field(default=None, name="targetItemId")
     thread_id: str = msgspec.field(name="threadId")
     turn_id: str = msgspec.field(name="turnId")
 
 
 class ItemGuardianApprovalReviewStartedNotification(_Base, kw_only=True):
-    """[UNSTABLE] Temporary notification payload for approval auto-review. This shape is expected
-    to change soon.
+    """[UNSTABLE] Temporary notification payload for approval auto-review. This shape is expected to change
+    soon.
     """
 
     action: GuardianApprovalReviewAction
@@ -8649,15 +8249,14 @@ class ItemGuardianApprovalReviewStartedNotification(_Base, kw_only=True):
     started_at_ms: int = msgspec.field(name="startedAtMs")
     # Identifier for the reviewed item or tool call when one exists.
     #
-    # In most cases, one review maps to one target item. The exceptions are - execve reviews, where
-    # a single command may contain multiple execve calls to review (only possible when using the
-    # shell_zsh_fork feature) - stdin reviews, which refer to the existing parent command item and
-    # have a separate approval ID in the action payload - network policy reviews, where there is no
-    # target item
+    # In most cases, one review maps to one target item. The exceptions are - execve reviews, where a single
+    # command may contain multiple execve calls to review (only possible when using the shell_zsh_fork feature) -
+    # stdin reviews, which refer to the existing parent command item and have a separate approval ID in the action
+    # payload - network policy reviews, where there is no target item
     #
     # A network call is triggered by a CommandExecution item, so having a target_item_id set to the
-    # CommandExecution item would be misleading because the review is about the network call, not
-    # the command execution. Therefore, target_item_id is set to None for network policy reviews.
+    # CommandExecution item would be misleading because the review is about the network call, not the command
+    # execution. Therefore, target_item_id is set to None for network policy reviews.
     target_item_id: str | None = msgspec.field(default=None, name="targetItemId")
     thread_id: str = msgspec.field(name="threadId")
     turn_id: str = msgspec.field(name="turnId")
@@ -8807,23 +8406,21 @@ class McpServerStatus(_Base, kw_only=True):
     """Wire type ``McpServerStatus``."""
 
     auth_status: McpAuthStatus = msgspec.field(name="authStatus")
-    # HTTP origin of the effective configured endpoint, including plugin servers. Excludes
-    # credentials, path, query, and fragment; null for non-HTTP transports.
+    # HTTP origin of the effective configured endpoint, including plugin servers. Excludes credentials, path,
+    # query, and fragment; null for non-HTTP transports.
     http_origin: str | None = msgspec.field(default=None, name="httpOrigin")
     name: str
     plugin_id: str | None = msgspec.field(default=None, name="pluginId")
     resource_templates: list[ResourceTemplate] = msgspec.field(name="resourceTemplates")
     resources: list[Resource]
     # Current thread-runtime connection state; null when unavailable or the configuration changed.
-    runtime_status: McpServerConnectionStatus | None = msgspec.field(
-        default=None, name="runtimeStatus"
-    )
+    runtime_status: McpServerConnectionStatus | None = msgspec.field(default=None, name="runtimeStatus")
     # Capabilities advertised by the initialized MCP server; null when unavailable.
     server_capabilities: Any = msgspec.field(default=None, name="serverCapabilities")
     server_info: McpServerInfo | None = msgspec.field(default=None, name="serverInfo")
     tools: dict[str, Tool]
-    # Tool discovery failed and no catalog was returned. Null when a catalog is returned, including
-    # cached or empty catalogs.
+    # Tool discovery failed and no catalog was returned. Null when a catalog is returned, including cached or empty
+    # catalogs.
     tools_error: str | None = msgspec.field(default=None, name="toolsError")
 
 
@@ -8831,8 +8428,8 @@ class ListMcpServerStatusResponse(_Base, kw_only=True):
     """Wire type ``ListMcpServerStatusResponse``."""
 
     data: list[McpServerStatus]
-    # Opaque cursor to pass to the next call to continue after the last item. If None, there are no
-    # more items to return.
+    # Opaque cursor to pass to the next call to continue after the last item. If None, there are no more items to
+    # return.
     next_cursor: str | None = msgspec.field(default=None, name="nextCursor")
 
 
@@ -8854,9 +8451,7 @@ class LoginAccountResponseChatgpt(_Base, kw_only=True, tag_field="type", tag="ch
     login_id: str = msgspec.field(name="loginId")
 
 
-class LoginAccountResponseChatgptDeviceCode(
-    _Base, kw_only=True, tag_field="type", tag="chatgptDeviceCode"
-):
+class LoginAccountResponseChatgptDeviceCode(_Base, kw_only=True, tag_field="type", tag="chatgptDeviceCode"):
     """``LoginAccountResponse`` variant ``type: "chatgptDeviceCode"``."""
 
     login_id: str = msgspec.field(name="loginId")
@@ -8866,9 +8461,7 @@ class LoginAccountResponseChatgptDeviceCode(
     verification_url: str = msgspec.field(name="verificationUrl")
 
 
-class LoginAccountResponseChatgptAuthTokens(
-    _Base, kw_only=True, tag_field="type", tag="chatgptAuthTokens"
-):
+class LoginAccountResponseChatgptAuthTokens(_Base, kw_only=True, tag_field="type", tag="chatgptAuthTokens"):
     """``LoginAccountResponse`` variant ``type: "chatgptAuthTokens"``."""
 
 
@@ -9016,8 +8609,7 @@ McpElicitationPrimitiveSchema: TypeAlias = Any
 class McpElicitationSchema(_Base, kw_only=True):
     """Typed form schema for MCP `elicitation/create` requests.
 
-    This matches the `requestedSchema` shape from the MCP 2025-11-25 `ElicitRequestFormParams`
-    schema.
+    This matches the `requestedSchema` shape from the MCP 2025-11-25 `ElicitRequestFormParams` schema.
     """
 
     schema: str | None = msgspec.field(default=None, name="$schema")
@@ -9142,9 +8734,9 @@ class McpServerElicitationRequestParamsOpenaiUserVerification(
     title: str
     # Active Codex turn when this elicitation was observed, if app-server could correlate one.
     #
-    # This is nullable because MCP models elicitation as a standalone server-to-client request
-    # identified by the MCP server request id. It may be triggered during a turn, but turn context
-    # is app-server correlation rather than part of the protocol identity of the elicitation itself.
+    # This is nullable because MCP models elicitation as a standalone server-to-client request identified by the
+    # MCP server request id. It may be triggered during a turn, but turn context is app-server correlation rather
+    # than part of the protocol identity of the elicitation itself.
     turn_id: str | None = msgspec.field(default=None, name="turnId")
 
 
@@ -9158,15 +8750,13 @@ class McpServerElicitationRequestParamsForm(_Base, kw_only=True, tag_field="mode
     thread_id: str = msgspec.field(name="threadId")
     # Active Codex turn when this elicitation was observed, if app-server could correlate one.
     #
-    # This is nullable because MCP models elicitation as a standalone server-to-client request
-    # identified by the MCP server request id. It may be triggered during a turn, but turn context
-    # is app-server correlation rather than part of the protocol identity of the elicitation itself.
+    # This is nullable because MCP models elicitation as a standalone server-to-client request identified by the
+    # MCP server request id. It may be triggered during a turn, but turn context is app-server correlation rather
+    # than part of the protocol identity of the elicitation itself.
     turn_id: str | None = msgspec.field(default=None, name="turnId")
 
 
-class McpServerElicitationRequestParamsOpenai_form(
-    _Base, kw_only=True, tag_field="mode", tag="openai/form"
-):
+class McpServerElicitationRequestParamsOpenai_form(_Base, kw_only=True, tag_field="mode", tag="openai/form"):
     """``McpServerElicitationRequestParams`` variant ``mode: "openai/form"``."""
 
     meta: Any = msgspec.field(default=None, name="_meta")
@@ -9176,15 +8766,13 @@ class McpServerElicitationRequestParamsOpenai_form(
     thread_id: str = msgspec.field(name="threadId")
     # Active Codex turn when this elicitation was observed, if app-server could correlate one.
     #
-    # This is nullable because MCP models elicitation as a standalone server-to-client request
-    # identified by the MCP server request id. It may be triggered during a turn, but turn context
-    # is app-server correlation rather than part of the protocol identity of the elicitation itself.
+    # This is nullable because MCP models elicitation as a standalone server-to-client request identified by the
+    # MCP server request id. It may be triggered during a turn, but turn context is app-server correlation rather
+    # than part of the protocol identity of the elicitation itself.
     turn_id: str | None = msgspec.field(default=None, name="turnId")
 
 
-class McpServerElicitationRequestParamsOpenaiForm(
-    _Base, kw_only=True, tag_field="mode", tag="openaiForm"
-):
+class McpServerElicitationRequestParamsOpenaiForm(_Base, kw_only=True, tag_field="mode", tag="openaiForm"):
     """``McpServerElicitationRequestParams`` variant ``mode: "openaiForm"``."""
 
     meta: Any = msgspec.field(default=None, name="_meta")
@@ -9194,9 +8782,9 @@ class McpServerElicitationRequestParamsOpenaiForm(
     thread_id: str = msgspec.field(name="threadId")
     # Active Codex turn when this elicitation was observed, if app-server could correlate one.
     #
-    # This is nullable because MCP models elicitation as a standalone server-to-client request
-    # identified by the MCP server request id. It may be triggered during a turn, but turn context
-    # is app-server correlation rather than part of the protocol identity of the elicitation itself.
+    # This is nullable because MCP models elicitation as a standalone server-to-client request identified by the
+    # MCP server request id. It may be triggered during a turn, but turn context is app-server correlation rather
+    # than part of the protocol identity of the elicitation itself.
     turn_id: str | None = msgspec.field(default=None, name="turnId")
 
 
@@ -9210,9 +8798,9 @@ class McpServerElicitationRequestParamsUrl(_Base, kw_only=True, tag_field="mode"
     thread_id: str = msgspec.field(name="threadId")
     # Active Codex turn when this elicitation was observed, if app-server could correlate one.
     #
-    # This is nullable because MCP models elicitation as a standalone server-to-client request
-    # identified by the MCP server request id. It may be triggered during a turn, but turn context
-    # is app-server correlation rather than part of the protocol identity of the elicitation itself.
+    # This is nullable because MCP models elicitation as a standalone server-to-client request identified by the
+    # MCP server request id. It may be triggered during a turn, but turn context is app-server correlation rather
+    # than part of the protocol identity of the elicitation itself.
     turn_id: str | None = msgspec.field(default=None, name="turnId")
     url: str
 
@@ -9275,8 +8863,8 @@ class McpServerOauthLoginResponse(_Base, kw_only=True):
     """Wire type ``McpServerOauthLoginResponse``."""
 
     authorization_url: str = msgspec.field(name="authorizationUrl")
-    # Identifies this login attempt across the response and completion notification. Older servers
-    # omit this field; current servers always return it.
+    # Identifies this login attempt across the response and completion notification. Older servers omit this field;
+    # current servers always return it.
     login_id: str | None = msgspec.field(default=None, name="loginId")
 
 
@@ -9303,9 +8891,7 @@ class McpServerStatusUpdatedNotification(_Base, kw_only=True):
     """Wire type ``McpServerStatusUpdatedNotification``."""
 
     error: str | None = None
-    failure_reason: McpServerStartupFailureReason | None = msgspec.field(
-        default=None, name="failureReason"
-    )
+    failure_reason: McpServerStartupFailureReason | None = msgspec.field(default=None, name="failureReason")
     name: str
     status: McpServerStartupState
     thread_id: str | None = msgspec.field(default=None, name="threadId")
@@ -9398,12 +8984,8 @@ class Model(_Base, kw_only=True):
     """Wire type ``Model``."""
 
     # Deprecated: use `serviceTiers` instead.
-    additional_speed_tiers: list[str] | None = msgspec.field(
-        default=None, name="additionalSpeedTiers"
-    )
-    availability_nux: ModelAvailabilityNux | None = msgspec.field(
-        default=None, name="availabilityNux"
-    )
+    additional_speed_tiers: list[str] | None = msgspec.field(default=None, name="additionalSpeedTiers")
+    availability_nux: ModelAvailabilityNux | None = msgspec.field(default=None, name="availabilityNux")
     # Null when the catalog does not provide access-program metadata.
     available_access_programs: ModelAccessPrograms | None = msgspec.field(
         default=None, name="availableAccessPrograms"
@@ -9415,20 +8997,14 @@ class Model(_Base, kw_only=True):
     display_name: str = msgspec.field(name="displayName")
     hidden: bool
     id: str
-    input_modalities: list[InputModality] | None = msgspec.field(
-        default=None, name="inputModalities"
-    )
+    input_modalities: list[InputModality] | None = msgspec.field(default=None, name="inputModalities")
     is_default: bool = msgspec.field(name="isDefault")
     model: str
     model_specialty: str | None = msgspec.field(default=None, name="modelSpecialty")
     # Multi-agent runtime declared by this model, when available.
-    multi_agent_version: MultiAgentVersion | None = msgspec.field(
-        default=None, name="multiAgentVersion"
-    )
+    multi_agent_version: MultiAgentVersion | None = msgspec.field(default=None, name="multiAgentVersion")
     service_tiers: list[ModelServiceTier] | None = msgspec.field(default=None, name="serviceTiers")
-    supported_reasoning_efforts: list[ReasoningEffortOption] = msgspec.field(
-        name="supportedReasoningEfforts"
-    )
+    supported_reasoning_efforts: list[ReasoningEffortOption] = msgspec.field(name="supportedReasoningEfforts")
     # @deprecated Always false; models no longer support personality selection.
     supports_personality: bool | None = msgspec.field(default=None, name="supportsPersonality")
     upgrade: str | None = None
@@ -9439,8 +9015,8 @@ class ModelListResponse(_Base, kw_only=True):
     """Wire type ``ModelListResponse``."""
 
     data: list[Model]
-    # Opaque cursor to pass to the next call to continue after the last item. If None, there are no
-    # more items to return.
+    # Opaque cursor to pass to the next call to continue after the last item. If None, there are no more items to
+    # return.
     next_cursor: str | None = msgspec.field(default=None, name="nextCursor")
 
 
@@ -9548,8 +9124,8 @@ class PermissionProfileListResponse(_Base, kw_only=True):
     """Wire type ``PermissionProfileListResponse``."""
 
     data: list[PermissionProfileSummary]
-    # Opaque cursor to pass to the next call to continue after the last item. If None, there are no
-    # more items to return.
+    # Opaque cursor to pass to the next call to continue after the last item. If None, there are no more items to
+    # return.
     next_cursor: str | None = msgspec.field(default=None, name="nextCursor")
 
 
@@ -9577,8 +9153,8 @@ class PermissionsRequestApprovalResponse(_Base, kw_only=True):
 
 
 class PlanDeltaNotification(_Base, kw_only=True):
-    """EXPERIMENTAL - proposed plan streaming deltas for plan items. Clients should not assume
-    concatenated deltas match the completed plan item content.
+    """EXPERIMENTAL - proposed plan streaming deltas for plan items. Clients should not assume concatenated
+    deltas match the completed plan item content.
     """
 
     delta: str
@@ -9598,9 +9174,8 @@ class PluginAvailability(str, enum.Enum):
     """Wire enum ``PluginAvailability``."""
 
     disabled_by_admin = "DISABLED_BY_ADMIN"
-    # Plugin-service currently sends `"ENABLED"` for available remote plugins. Codex app-server
-    # exposes `"AVAILABLE"` in its API; the alias keeps decoding compatible with that upstream
-    # response.
+    # Plugin-service currently sends `"ENABLED"` for available remote plugins. Codex app-server exposes
+    # `"AVAILABLE"` in its API; the alias keeps decoding compatible with that upstream response.
     available = "AVAILABLE"
 
 
@@ -9701,8 +9276,7 @@ class PluginInterface(_Base, kw_only=True):
     composer_icon: AbsolutePathBuf | None = msgspec.field(default=None, name="composerIcon")
     # Remote composer icon URL from the plugin catalog.
     composer_icon_url: str | None = msgspec.field(default=None, name="composerIconUrl")
-    # Starter prompts for the plugin. Capped at 3 entries with a maximum of 128 characters per
-    # entry.
+    # Starter prompts for the plugin. Capped at 3 entries with a maximum of 128 characters per entry.
     default_prompt: list[str] | None = msgspec.field(default=None, name="defaultPrompt")
     developer_name: str | None = msgspec.field(default=None, name="developerName")
     display_name: str | None = msgspec.field(default=None, name="displayName")
@@ -9745,24 +9319,20 @@ class PluginSharePrincipal(_Base, kw_only=True):
 class PluginShareContext(_Base, kw_only=True):
     """Wire type ``PluginShareContext``."""
 
-    can_publish_to_workspace: bool | None = msgspec.field(
-        default=None, name="canPublishToWorkspace"
-    )
+    can_publish_to_workspace: bool | None = msgspec.field(default=None, name="canPublishToWorkspace")
     creator_account_user_id: str | None = msgspec.field(default=None, name="creatorAccountUserId")
     creator_name: str | None = msgspec.field(default=None, name="creatorName")
     discoverability: PluginShareDiscoverability | None = None
     remote_plugin_id: str = msgspec.field(name="remotePluginId")
     # Version of the remote shared plugin release when available.
     remote_version: str | None = msgspec.field(default=None, name="remoteVersion")
-    share_principals: list[PluginSharePrincipal] | None = msgspec.field(
-        default=None, name="sharePrincipals"
-    )
+    share_principals: list[PluginSharePrincipal] | None = msgspec.field(default=None, name="sharePrincipals")
     share_url: str | None = msgspec.field(default=None, name="shareUrl")
 
 
 class RemotePluginSource(_Base, kw_only=True, tag_field="type", tag="remote"):
-    """The plugin is available in the remote catalog. Download metadata is kept server-side and
-    is not exposed through the app-server API.
+    """The plugin is available in the remote catalog. Download metadata is kept server-side and is not exposed
+    through the app-server API.
     """
 
 
@@ -9776,9 +9346,7 @@ class PluginSummary(_Base, kw_only=True):
     # Availability state for installing and using the plugin.
     availability: PluginAvailability | None = None
     # Why the remote plugin is unavailable, when provided by plugin-service.
-    disabled_reason: PluginDisabledReason | None = msgspec.field(
-        default=None, name="disabledReason"
-    )
+    disabled_reason: PluginDisabledReason | None = msgspec.field(default=None, name="disabledReason")
     # Raw plugin-service plan identifiers eligible to install the plugin.
     eligible_plan_types: list[str] | None = msgspec.field(default=None, name="eligiblePlanTypes")
     enabled: bool
@@ -9819,9 +9387,7 @@ class PluginDetail(_Base, kw_only=True):
     mcp_servers: list[str] = msgspec.field(name="mcpServers")
     # The declared onboarding skill, when the plugin and visible skill are enabled.
     onboarding_skill: SkillSummary | None = msgspec.field(default=None, name="onboardingSkill")
-    scheduled_tasks: list[ScheduledTaskSummary] | None = msgspec.field(
-        default=None, name="scheduledTasks"
-    )
+    scheduled_tasks: list[ScheduledTaskSummary] | None = msgspec.field(default=None, name="scheduledTasks")
     share_url: str | None = msgspec.field(default=None, name="shareUrl")
     skills: list[SkillSummary]
     summary: PluginSummary
@@ -9839,8 +9405,8 @@ class PluginMarketplaceEntry(_Base, kw_only=True):
 
     interface: MarketplaceInterface | None = None
     name: str
-    # Local marketplace file path when the marketplace is backed by a local file. Remote-only
-    # catalog marketplaces do not have a local path.
+    # Local marketplace file path when the marketplace is backed by a local file. Remote-only catalog marketplaces
+    # do not have a local path.
     path: AbsolutePathBuf | None = None
     plugins: list[PluginSummary]
 
@@ -9871,10 +9437,9 @@ class PluginReadResponse(_Base, kw_only=True):
 
 
 class PluginReconcileChangedPlugin(_Base, kw_only=True):
-    """Runtime categories affected by this change, not just capabilities currently present. Flags
-    describe declarations before runtime policy filtering. Updates OR the old and new bundle
-    flags; enablement changes and cached reinstalls use the cached bundle; removals retain the
-    old bundle's flags.
+    """Runtime categories affected by this change, not just capabilities currently present. Flags describe
+    declarations before runtime policy filtering. Updates OR the old and new bundle flags; enablement changes
+    and cached reinstalls use the cached bundle; removals retain the old bundle's flags.
     """
 
     has_apps: bool = msgspec.field(name="hasApps")
@@ -9887,17 +9452,16 @@ class PluginReconcileChangedPlugin(_Base, kw_only=True):
 
 
 class PluginReconcileResponse(_Base, kw_only=True):
-    """Bundle and installed-state changes observed by this pass, not a runtime-readiness
-    acknowledgement or a cumulative diff since the client's last request. Other metadata-only
-    changes are not listed.
+    """Bundle and installed-state changes observed by this pass, not a runtime-readiness acknowledgement or a
+    cumulative diff since the client's last request. Other metadata-only changes are not listed.
     """
 
-    # Plugins affected by bundle changes, enablement changes, or removals. Installed-state changes
-    # compare against the previous cached snapshot, including cached reinstalls. Removal hints
-    # survive cache cleanup failures; unchanged plugins are omitted.
+    # Plugins affected by bundle changes, enablement changes, or removals. Installed-state changes compare against
+    # the previous cached snapshot, including cached reinstalls. Removal hints survive cache cleanup failures;
+    # unchanged plugins are omitted.
     changed_plugins: list[PluginReconcileChangedPlugin] = msgspec.field(name="changedPlugins")
-    # Subset of failures for which the requested bundle could not be materialized. A previously
-    # cached version may still be available.
+    # Subset of failures for which the requested bundle could not be materialized. A previously cached version may
+    # still be available.
     failed_materialization_remote_plugin_ids: list[str] = msgspec.field(
         name="failedMaterializationRemotePluginIds"
     )
@@ -9952,9 +9516,7 @@ class PluginShareListResponse(_Base, kw_only=True):
 class PluginShareSaveResponse(_Base, kw_only=True):
     """Wire type ``PluginShareSaveResponse``."""
 
-    can_publish_to_workspace: bool | None = msgspec.field(
-        default=None, name="canPublishToWorkspace"
-    )
+    can_publish_to_workspace: bool | None = msgspec.field(default=None, name="canPublishToWorkspace")
     remote_plugin_id: str = msgspec.field(name="remotePluginId")
     share_url: str = msgspec.field(name="shareUrl")
 
@@ -9989,8 +9551,8 @@ class ProcessExitedNotification(_Base, kw_only=True):
     stderr: str
     # Whether stderr reached `outputBytesCap`.
     #
-    # In streaming mode, stderr is empty and cap state is also reported on the final stderr
-    # `process/outputDelta` notification.
+    # In streaming mode, stderr is empty and cap state is also reported on the final stderr `process/outputDelta`
+    # notification.
     stderr_cap_reached: bool = msgspec.field(name="stderrCapReached")
     # Buffered stdout capture.
     #
@@ -9998,8 +9560,8 @@ class ProcessExitedNotification(_Base, kw_only=True):
     stdout: str
     # Whether stdout reached `outputBytesCap`.
     #
-    # In streaming mode, stdout is empty and cap state is also reported on the final stdout
-    # `process/outputDelta` notification.
+    # In streaming mode, stdout is empty and cap state is also reported on the final stdout `process/outputDelta`
+    # notification.
     stdout_cap_reached: bool = msgspec.field(name="stdoutCapReached")
 
 
@@ -10019,8 +9581,7 @@ class ProcessOutputStream(str, enum.Enum):
 class ProcessOutputDeltaNotification(_Base, kw_only=True):
     """Base64-encoded output chunk emitted for a streaming `process/spawn` request."""
 
-    # True on the final streamed chunk for this stream when output was truncated by
-    # `outputBytesCap`.
+    # True on the final streamed chunk for this stream when output was truncated by `outputBytesCap`.
     cap_reached: bool = msgspec.field(name="capReached")
     # Base64-encoded output bytes.
     delta_base64: str = msgspec.field(name="deltaBase64")
@@ -10137,9 +9698,7 @@ class ResponseUsageMetadata(_Base, kw_only=True):
 
 
 class RawResponseCompletedNotification(_Base, kw_only=True):
-    """Internal-only notification containing the exact usage from one upstream Responses API
-    completion.
-    """
+    """Internal-only notification containing the exact usage from one upstream Responses API completion."""
 
     response_id: str = msgspec.field(name="responseId")
     thread_id: str = msgspec.field(name="threadId")
@@ -10163,9 +9722,7 @@ class ThreadRealtimeSessionOutcome(str, enum.Enum):
     failed = "failed"
 
 
-class RealtimeSessionClosedThreadRealtimeItem(
-    _Base, kw_only=True, tag_field="type", tag="realtimeSessionClosed"
-):
+class RealtimeSessionClosedThreadRealtimeItem(_Base, kw_only=True, tag_field="type", tag="realtimeSessionClosed"):
     """``ThreadRealtimeItem`` variant ``type: "realtimeSessionClosed"``."""
 
     id: str
@@ -10189,9 +9746,7 @@ class ThreadRealtimeTranscriptRole(str, enum.Enum):
     assistant = "assistant"
 
 
-class TranscriptSegmentThreadRealtimeItem(
-    _Base, kw_only=True, tag_field="type", tag="transcriptSegment"
-):
+class TranscriptSegmentThreadRealtimeItem(_Base, kw_only=True, tag_field="type", tag="transcriptSegment"):
     """``ThreadRealtimeItem`` variant ``type: "transcriptSegment"``."""
 
     id: str
@@ -10363,9 +9918,8 @@ class Turn(_Base, kw_only=True):
     items: list[ThreadItem]
     # Describes how much of `items` has been loaded for this turn.
     items_view: TurnItemsView | None = msgspec.field(default=None, name="itemsView")
-    # ID of the first turn in the chain of work that led to this turn. Pass this as `rootTurnId`
-    # when starting work on behalf of this turn. May be null in older history or a `review/start`
-    # response.
+    # ID of the first turn in the chain of work that led to this turn. Pass this as `rootTurnId` when starting work
+    # on behalf of this turn. May be null in older history or a `review/start` response.
     root_turn_id: str | None = msgspec.field(default=None, name="rootTurnId")
     # Unix timestamp (in seconds) when the turn started.
     started_at: int | None = msgspec.field(default=None, name="startedAt")
@@ -10377,15 +9931,15 @@ class ReviewStartResponse(_Base, kw_only=True):
 
     # Identifies the thread where the review runs.
     #
-    # For inline reviews, this is the original thread id. For detached reviews, this is the id of
-    # the new review thread.
+    # For inline reviews, this is the original thread id. For detached reviews, this is the id of the new review
+    # thread.
     review_thread_id: str = msgspec.field(name="reviewThreadId")
     turn: Turn
 
 
 class RolloutCompressResponse(_Base, kw_only=True):
-    """Acknowledges the compression trigger, not completion. Existing maintenance locks and
-    cooldowns can cause the background pass to skip without doing work.
+    """Acknowledges the compression trigger, not completion. Existing maintenance locks and cooldowns can cause
+    the background pass to skip without doing work.
     """
 
 
@@ -10406,9 +9960,7 @@ class ServerDiagnosticsProcess(_Base, kw_only=True):
     """Wire type ``ServerDiagnosticsProcess``."""
 
     id: int
-    physical_footprint_bytes: int | None = msgspec.field(
-        default=None, name="physicalFootprintBytes"
-    )
+    physical_footprint_bytes: int | None = msgspec.field(default=None, name="physicalFootprintBytes")
     resident_memory_bytes: int | None = msgspec.field(default=None, name="residentMemoryBytes")
 
 
@@ -10502,9 +10054,7 @@ class SystemErrorThreadStatus(_Base, kw_only=True, tag_field="type", tag="system
     """``ThreadStatus`` variant ``type: "systemError"``."""
 
 
-ThreadStatus: TypeAlias = (
-    NotLoadedThreadStatus | IdleThreadStatus | SystemErrorThreadStatus | ActiveThreadStatus
-)
+ThreadStatus: TypeAlias = NotLoadedThreadStatus | IdleThreadStatus | SystemErrorThreadStatus | ActiveThreadStatus
 
 
 class Thread(_Base, kw_only=True):
@@ -10514,8 +10064,8 @@ class Thread(_Base, kw_only=True):
     agent_nickname: str | None = msgspec.field(default=None, name="agentNickname")
     # Optional role (agent_role) assigned to an AgentControl-spawned sub-agent.
     agent_role: str | None = msgspec.field(default=None, name="agentRole")
-    # Whether the app server accepts direct turn input for this loaded thread. `None` means the
-    # capability is unavailable, such as for an unloaded stored thread.
+    # Whether the app server accepts direct turn input for this loaded thread. `None` means the capability is
+    # unavailable, such as for an unloaded stored thread.
     can_accept_direct_input: bool | None = msgspec.field(default=None, name="canAcceptDirectInput")
     # Version of the CLI that created the thread.
     cli_version: str = msgspec.field(name="cliVersion")
@@ -10525,9 +10075,9 @@ class Thread(_Base, kw_only=True):
     cwd: AbsolutePathBuf
     # Saved Daybreak choice, independent of turn execution. Null if unset.
     daybreak_enabled: bool | None = msgspec.field(default=None, name="daybreakEnabled")
-    # Current environments for a loaded thread, in priority order, primary first. `null` means the
-    # thread is not loaded or the server does not expose its selection. An empty list means no
-    # environments are selected. This does not report connection status.
+    # Current environments for a loaded thread, in priority order, primary first. `null` means the thread is not
+    # loaded or the server does not expose its selection. An empty list means no environments are selected. This
+    # does not report connection status.
     environments: list[ThreadEnvironment] | None = None
     # Whether the thread is ephemeral and should not be materialized on disk.
     ephemeral: bool
@@ -10541,15 +10091,15 @@ class Thread(_Base, kw_only=True):
     history_mode: ThreadHistoryMode | None = msgspec.field(default=None, name="historyMode")
     # Identifier for this thread. Codex-generated thread IDs are UUIDv7.
     id: str
-    # Current configured model when loaded, otherwise the latest persisted model. Null when
-    # unavailable. This is not per-turn execution telemetry.
+    # Current configured model when loaded, otherwise the latest persisted model. Null when unavailable. This is
+    # not per-turn execution telemetry.
     model: str | None = None
     # Model provider used for this thread (for example, 'openai').
     model_provider: str = msgspec.field(name="modelProvider")
     # Optional user-facing thread title.
     name: str | None = None
-    # Originator recorded when the thread was created, independent of its current client or
-    # executor. Null when the recorded originator is unavailable.
+    # Originator recorded when the thread was created, independent of its current client or executor. Null when the
+    # recorded originator is unavailable.
     originator: str | None = None
     # The ID of the parent thread. This will only be set if this thread is a subagent.
     parent_thread_id: str | None = msgspec.field(default=None, name="parentThreadId")
@@ -10559,8 +10109,8 @@ class Thread(_Base, kw_only=True):
     preview: str
     # Canonical project assignment owned by app-server, if any.
     project_id: str | None = msgspec.field(name="projectId")
-    # Current configured reasoning effort when loaded, otherwise the latest persisted effort. Null
-    # when unset or unavailable. This is not per-turn execution telemetry.
+    # Current configured reasoning effort when loaded, otherwise the latest persisted effort. Null when unset or
+    # unavailable. This is not per-turn execution telemetry.
     reasoning_effort: ReasoningEffort | None = msgspec.field(default=None, name="reasoningEffort")
     # Unix timestamp (in seconds) used for thread recency ordering.
     recency_at: int | None = msgspec.field(default=None, name="recencyAt")
@@ -10576,9 +10126,8 @@ class Thread(_Base, kw_only=True):
     status: ThreadStatus
     # Optional analytics source classification for this thread.
     thread_source: ThreadSource | None = msgspec.field(default=None, name="threadSource")
-    # Only populated on `thread/resume`, `thread/fork`, and `thread/read` (when `includeTurns` is
-    # true) responses. For all other responses and notifications returning a Thread, the turns field
-    # will be an empty list.
+    # Only populated on `thread/resume`, `thread/fork`, and `thread/read` (when `includeTurns` is true) responses.
+    # For all other responses and notifications returning a Thread, the turns field will be an empty list.
     turns: list[Turn]
     # Unix timestamp (in seconds) when the thread was last updated.
     updated_at: int = msgspec.field(name="updatedAt")
@@ -10590,9 +10139,7 @@ class ThreadStartedNotification(_Base, kw_only=True):
     thread: Thread
 
 
-class ServerNotificationThreadStarted(
-    _Base, kw_only=True, tag_field="method", tag="thread/started"
-):
+class ServerNotificationThreadStarted(_Base, kw_only=True, tag_field="method", tag="thread/started"):
     """``ServerNotification`` variant ``method: "thread/started"``."""
 
     # Unix timestamp (in milliseconds) when app-server emitted this notification.
@@ -10607,9 +10154,7 @@ class ThreadStatusChangedNotification(_Base, kw_only=True):
     thread_id: str = msgspec.field(name="threadId")
 
 
-class ServerNotificationThreadStatusChanged(
-    _Base, kw_only=True, tag_field="method", tag="thread/status/changed"
-):
+class ServerNotificationThreadStatusChanged(_Base, kw_only=True, tag_field="method", tag="thread/status/changed"):
     """``ServerNotification`` variant ``method: "thread/status/changed"``."""
 
     # Unix timestamp (in milliseconds) when app-server emitted this notification.
@@ -10631,8 +10176,8 @@ ThreadUnreadPosition: TypeAlias = ThreadStartThreadUnreadPosition | TurnThreadUn
 
 
 class ThreadReadState(_Base, kw_only=True):
-    """The first unread position in a durable local thread. A null position means read. The
-    opaque revision guards edits against activity or marks the caller has not seen.
+    """The first unread position in a durable local thread. A null position means read. The opaque revision
+    guards edits against activity or marks the caller has not seen.
     """
 
     first_unread: ThreadUnreadPosition | None = msgspec.field(default=None, name="firstUnread")
@@ -10662,9 +10207,7 @@ class ThreadArchivedNotification(_Base, kw_only=True):
     thread_id: str = msgspec.field(name="threadId")
 
 
-class ServerNotificationThreadArchived(
-    _Base, kw_only=True, tag_field="method", tag="thread/archived"
-):
+class ServerNotificationThreadArchived(_Base, kw_only=True, tag_field="method", tag="thread/archived"):
     """``ServerNotification`` variant ``method: "thread/archived"``."""
 
     # Unix timestamp (in milliseconds) when app-server emitted this notification.
@@ -10678,9 +10221,7 @@ class ThreadDeletedNotification(_Base, kw_only=True):
     thread_id: str = msgspec.field(name="threadId")
 
 
-class ServerNotificationThreadDeleted(
-    _Base, kw_only=True, tag_field="method", tag="thread/deleted"
-):
+class ServerNotificationThreadDeleted(_Base, kw_only=True, tag_field="method", tag="thread/deleted"):
     """``ServerNotification`` variant ``method: "thread/deleted"``."""
 
     # Unix timestamp (in milliseconds) when app-server emitted this notification.
@@ -10694,9 +10235,7 @@ class ThreadUnarchivedNotification(_Base, kw_only=True):
     thread_id: str = msgspec.field(name="threadId")
 
 
-class ServerNotificationThreadUnarchived(
-    _Base, kw_only=True, tag_field="method", tag="thread/unarchived"
-):
+class ServerNotificationThreadUnarchived(_Base, kw_only=True, tag_field="method", tag="thread/unarchived"):
     """``ServerNotification`` variant ``method: "thread/unarchived"``."""
 
     # Unix timestamp (in milliseconds) when app-server emitted this notification.
@@ -10724,9 +10263,7 @@ class ThreadRevertedNotification(_Base, kw_only=True):
     thread_id: str = msgspec.field(name="threadId")
 
 
-class ServerNotificationThreadReverted(
-    _Base, kw_only=True, tag_field="method", tag="thread/reverted"
-):
+class ServerNotificationThreadReverted(_Base, kw_only=True, tag_field="method", tag="thread/reverted"):
     """``ServerNotification`` variant ``method: "thread/reverted"``."""
 
     # Unix timestamp (in milliseconds) when app-server emitted this notification.
@@ -10737,14 +10274,12 @@ class ServerNotificationThreadReverted(
 class SkillsChangedNotification(_Base, kw_only=True):
     """Notification emitted when watched local skill files change.
 
-    Treat this as an invalidation signal and re-run `skills/list` with the client's current
-    parameters when refreshed skill metadata is needed.
+    Treat this as an invalidation signal and re-run `skills/list` with the client's current parameters when
+    refreshed skill metadata is needed.
     """
 
 
-class ServerNotificationSkillsChanged(
-    _Base, kw_only=True, tag_field="method", tag="skills/changed"
-):
+class ServerNotificationSkillsChanged(_Base, kw_only=True, tag_field="method", tag="skills/changed"):
     """``ServerNotification`` variant ``method: "skills/changed"``."""
 
     # Unix timestamp (in milliseconds) when app-server emitted this notification.
@@ -10759,9 +10294,7 @@ class ThreadNameUpdatedNotification(_Base, kw_only=True):
     thread_name: str | None = msgspec.field(default=None, name="threadName")
 
 
-class ServerNotificationThreadNameUpdated(
-    _Base, kw_only=True, tag_field="method", tag="thread/name/updated"
-):
+class ServerNotificationThreadNameUpdated(_Base, kw_only=True, tag_field="method", tag="thread/name/updated"):
     """``ServerNotification`` variant ``method: "thread/name/updated"``."""
 
     # Unix timestamp (in milliseconds) when app-server emitted this notification.
@@ -10817,9 +10350,7 @@ class ThreadGoalUpdatedNotification(_Base, kw_only=True):
     turn_id: str | None = msgspec.field(default=None, name="turnId")
 
 
-class ServerNotificationThreadGoalUpdated(
-    _Base, kw_only=True, tag_field="method", tag="thread/goal/updated"
-):
+class ServerNotificationThreadGoalUpdated(_Base, kw_only=True, tag_field="method", tag="thread/goal/updated"):
     """``ServerNotification`` variant ``method: "thread/goal/updated"``."""
 
     # Unix timestamp (in milliseconds) when app-server emitted this notification.
@@ -10854,9 +10385,7 @@ class ThreadGoalClearedNotification(_Base, kw_only=True):
     thread_id: str = msgspec.field(name="threadId")
 
 
-class ServerNotificationThreadGoalCleared(
-    _Base, kw_only=True, tag_field="method", tag="thread/goal/cleared"
-):
+class ServerNotificationThreadGoalCleared(_Base, kw_only=True, tag_field="method", tag="thread/goal/cleared"):
     """``ServerNotification`` variant ``method: "thread/goal/cleared"``."""
 
     # Unix timestamp (in milliseconds) when app-server emitted this notification.
@@ -10870,9 +10399,7 @@ class ThreadQueueChangedNotification(_Base, kw_only=True):
     thread_id: str = msgspec.field(name="threadId")
 
 
-class ServerNotificationThreadQueueChanged(
-    _Base, kw_only=True, tag_field="method", tag="thread/queue/changed"
-):
+class ServerNotificationThreadQueueChanged(_Base, kw_only=True, tag_field="method", tag="thread/queue/changed"):
     """``ServerNotification`` variant ``method: "thread/queue/changed"``."""
 
     # Unix timestamp (in milliseconds) when app-server emitted this notification.
@@ -10880,9 +10407,7 @@ class ServerNotificationThreadQueueChanged(
     params: ThreadQueueChangedNotification
 
 
-class ServerNotificationProjectChanged(
-    _Base, kw_only=True, tag_field="method", tag="project/changed"
-):
+class ServerNotificationProjectChanged(_Base, kw_only=True, tag_field="method", tag="project/changed"):
     """``ServerNotification`` variant ``method: "project/changed"``."""
 
     # Unix timestamp (in milliseconds) when app-server emitted this notification.
@@ -11024,9 +10549,7 @@ class TurnCompletedNotification(_Base, kw_only=True):
     turn: Turn
 
 
-class ServerNotificationTurnCompleted(
-    _Base, kw_only=True, tag_field="method", tag="turn/completed"
-):
+class ServerNotificationTurnCompleted(_Base, kw_only=True, tag_field="method", tag="turn/completed"):
     """``ServerNotification`` variant ``method: "turn/completed"``."""
 
     # Unix timestamp (in milliseconds) when app-server emitted this notification.
@@ -11034,9 +10557,7 @@ class ServerNotificationTurnCompleted(
     params: TurnCompletedNotification
 
 
-class ServerNotificationHookCompleted(
-    _Base, kw_only=True, tag_field="method", tag="hook/completed"
-):
+class ServerNotificationHookCompleted(_Base, kw_only=True, tag_field="method", tag="hook/completed"):
     """``ServerNotification`` variant ``method: "hook/completed"``."""
 
     # Unix timestamp (in milliseconds) when app-server emitted this notification.
@@ -11045,8 +10566,8 @@ class ServerNotificationHookCompleted(
 
 
 class TurnDiffUpdatedNotification(_Base, kw_only=True):
-    """Notification that the turn-level unified diff has changed. Contains the latest aggregated
-    diff across all file changes in the turn.
+    """Notification that the turn-level unified diff has changed. Contains the latest aggregated diff across all
+    file changes in the turn.
     """
 
     diff: str
@@ -11054,9 +10575,7 @@ class TurnDiffUpdatedNotification(_Base, kw_only=True):
     turn_id: str = msgspec.field(name="turnId")
 
 
-class ServerNotificationTurnDiffUpdated(
-    _Base, kw_only=True, tag_field="method", tag="turn/diff/updated"
-):
+class ServerNotificationTurnDiffUpdated(_Base, kw_only=True, tag_field="method", tag="turn/diff/updated"):
     """``ServerNotification`` variant ``method: "turn/diff/updated"``."""
 
     # Unix timestamp (in milliseconds) when app-server emitted this notification.
@@ -11088,9 +10607,7 @@ class TurnPlanUpdatedNotification(_Base, kw_only=True):
     turn_id: str = msgspec.field(name="turnId")
 
 
-class ServerNotificationTurnPlanUpdated(
-    _Base, kw_only=True, tag_field="method", tag="turn/plan/updated"
-):
+class ServerNotificationTurnPlanUpdated(_Base, kw_only=True, tag_field="method", tag="turn/plan/updated"):
     """``ServerNotification`` variant ``method: "turn/plan/updated"``."""
 
     # Unix timestamp (in milliseconds) when app-server emitted this notification.
@@ -11145,9 +10662,7 @@ class ServerNotificationAutoApprovalReviewStrictReviewRequired(
     params: StrictReviewRequiredNotification
 
 
-class ServerNotificationItemCompleted(
-    _Base, kw_only=True, tag_field="method", tag="item/completed"
-):
+class ServerNotificationItemCompleted(_Base, kw_only=True, tag_field="method", tag="item/completed"):
     """``ServerNotification`` variant ``method: "item/completed"``."""
 
     # Unix timestamp (in milliseconds) when app-server emitted this notification.
@@ -11165,9 +10680,7 @@ class ServerNotificationItemAgentMessageDelta(
     params: AgentMessageDeltaNotification
 
 
-class ServerNotificationItemPlanDelta(
-    _Base, kw_only=True, tag_field="method", tag="item/plan/delta"
-):
+class ServerNotificationItemPlanDelta(_Base, kw_only=True, tag_field="method", tag="item/plan/delta"):
     """EXPERIMENTAL - proposed plan streaming deltas for plan items."""
 
     # Unix timestamp (in milliseconds) when app-server emitted this notification.
@@ -11185,9 +10698,7 @@ class ServerNotificationCommandExecOutputDelta(
     params: CommandExecOutputDeltaNotification
 
 
-class ServerNotificationProcessOutputDelta(
-    _Base, kw_only=True, tag_field="method", tag="process/outputDelta"
-):
+class ServerNotificationProcessOutputDelta(_Base, kw_only=True, tag_field="method", tag="process/outputDelta"):
     """Stream base64-encoded stdout/stderr chunks for a running `process/spawn` session."""
 
     # Unix timestamp (in milliseconds) when app-server emitted this notification.
@@ -11195,9 +10706,7 @@ class ServerNotificationProcessOutputDelta(
     params: ProcessOutputDeltaNotification
 
 
-class ServerNotificationProcessExited(
-    _Base, kw_only=True, tag_field="method", tag="process/exited"
-):
+class ServerNotificationProcessExited(_Base, kw_only=True, tag_field="method", tag="process/exited"):
     """Final exit notification for a `process/spawn` session."""
 
     # Unix timestamp (in milliseconds) when app-server emitted this notification.
@@ -11312,9 +10821,7 @@ class ServerNotificationMcpServerEventStreamNotification(
     params: McpServerEventStreamNotification
 
 
-class ServerNotificationAccountUpdated(
-    _Base, kw_only=True, tag_field="method", tag="account/updated"
-):
+class ServerNotificationAccountUpdated(_Base, kw_only=True, tag_field="method", tag="account/updated"):
     """``ServerNotification`` variant ``method: "account/updated"``."""
 
     # Unix timestamp (in milliseconds) when app-server emitted this notification.
@@ -11342,9 +10849,7 @@ class ServerNotificationAccountRateLimitsUpdated(
     params: AccountRateLimitsUpdatedNotification
 
 
-class ServerNotificationAppListUpdated(
-    _Base, kw_only=True, tag_field="method", tag="app/list/updated"
-):
+class ServerNotificationAppListUpdated(_Base, kw_only=True, tag_field="method", tag="app/list/updated"):
     """``ServerNotification`` variant ``method: "app/list/updated"``."""
 
     # Unix timestamp (in milliseconds) when app-server emitted this notification.
@@ -11420,9 +10925,7 @@ class ServerNotificationItemReasoningTextDelta(
     params: ReasoningTextDeltaNotification
 
 
-class ServerNotificationThreadCompacted(
-    _Base, kw_only=True, tag_field="method", tag="thread/compacted"
-):
+class ServerNotificationThreadCompacted(_Base, kw_only=True, tag_field="method", tag="thread/compacted"):
     """Deprecated: Use `ContextCompaction` item type instead."""
 
     # Unix timestamp (in milliseconds) when app-server emitted this notification.
@@ -11430,9 +10933,7 @@ class ServerNotificationThreadCompacted(
     params: ContextCompactedNotification
 
 
-class ServerNotificationModelRerouted(
-    _Base, kw_only=True, tag_field="method", tag="model/rerouted"
-):
+class ServerNotificationModelRerouted(_Base, kw_only=True, tag_field="method", tag="model/rerouted"):
     """``ServerNotification`` variant ``method: "model/rerouted"``."""
 
     # Unix timestamp (in milliseconds) when app-server emitted this notification.
@@ -11440,9 +10941,7 @@ class ServerNotificationModelRerouted(
     params: ModelReroutedNotification
 
 
-class ServerNotificationModelVerification(
-    _Base, kw_only=True, tag_field="method", tag="model/verification"
-):
+class ServerNotificationModelVerification(_Base, kw_only=True, tag_field="method", tag="model/verification"):
     """``ServerNotification`` variant ``method: "model/verification"``."""
 
     # Unix timestamp (in milliseconds) when app-server emitted this notification.
@@ -11515,9 +11014,7 @@ class ServerNotificationWarning(_Base, kw_only=True, tag_field="method", tag="wa
     params: WarningNotification
 
 
-class ServerNotificationGuardianWarning(
-    _Base, kw_only=True, tag_field="method", tag="guardianWarning"
-):
+class ServerNotificationGuardianWarning(_Base, kw_only=True, tag_field="method", tag="guardianWarning"):
     """``ServerNotification`` variant ``method: "guardianWarning"``."""
 
     # Unix timestamp (in milliseconds) when app-server emitted this notification.
@@ -11525,9 +11022,7 @@ class ServerNotificationGuardianWarning(
     params: GuardianWarningNotification
 
 
-class ServerNotificationDeprecationNotice(
-    _Base, kw_only=True, tag_field="method", tag="deprecationNotice"
-):
+class ServerNotificationDeprecationNotice(_Base, kw_only=True, tag_field="method", tag="deprecationNotice"):
     """``ServerNotification`` variant ``method: "deprecationNotice"``."""
 
     # Unix timestamp (in milliseconds) when app-server emitted this notification.
@@ -11712,9 +11207,7 @@ class ThreadRealtimeSdpNotification(_Base, kw_only=True):
     thread_id: str = msgspec.field(name="threadId")
 
 
-class ServerNotificationThreadRealtimeSdp(
-    _Base, kw_only=True, tag_field="method", tag="thread/realtime/sdp"
-):
+class ServerNotificationThreadRealtimeSdp(_Base, kw_only=True, tag_field="method", tag="thread/realtime/sdp"):
     """``ServerNotification`` variant ``method: "thread/realtime/sdp"``."""
 
     # Unix timestamp (in milliseconds) when app-server emitted this notification.
@@ -11729,9 +11222,7 @@ class ThreadRealtimeErrorNotification(_Base, kw_only=True):
     thread_id: str = msgspec.field(name="threadId")
 
 
-class ServerNotificationThreadRealtimeError(
-    _Base, kw_only=True, tag_field="method", tag="thread/realtime/error"
-):
+class ServerNotificationThreadRealtimeError(_Base, kw_only=True, tag_field="method", tag="thread/realtime/error"):
     """``ServerNotification`` variant ``method: "thread/realtime/error"``."""
 
     # Unix timestamp (in milliseconds) when app-server emitted this notification.
@@ -11767,9 +11258,7 @@ class WindowsWorldWritableWarningNotification(_Base, kw_only=True):
 class ServerNotificationWindowsWorldWritableWarning(
     _Base, kw_only=True, tag_field="method", tag="windows/worldWritableWarning"
 ):
-    """Notifies the user of world-writable directories on Windows, which cannot be protected by
-    the sandbox.
-    """
+    """Notifies the user of world-writable directories on Windows, which cannot be protected by the sandbox."""
 
     # Unix timestamp (in milliseconds) when app-server emitted this notification.
     emitted_at_ms: int | None = msgspec.field(default=None, name="emittedAtMs")
@@ -11897,8 +11386,8 @@ ServerNotification: TypeAlias = (
 class ServerRequestItemCommandExecutionRequestApproval(
     _Base, kw_only=True, tag_field="method", tag="item/commandExecution/requestApproval"
 ):
-    """NEW APIs Sent when approval is requested for a specific command execution. This request is
-    used for Turns started via turn/start.
+    """NEW APIs Sent when approval is requested for a specific command execution. This request is used for Turns
+    started via turn/start.
     """
 
     id: RequestId
@@ -11908,8 +11397,8 @@ class ServerRequestItemCommandExecutionRequestApproval(
 class ServerRequestItemFileChangeRequestApproval(
     _Base, kw_only=True, tag_field="method", tag="item/fileChange/requestApproval"
 ):
-    """Sent when approval is requested for a specific file change. This request is used for Turns
-    started via turn/start.
+    """Sent when approval is requested for a specific file change. This request is used for Turns started via
+    turn/start.
     """
 
     id: RequestId
@@ -11989,9 +11478,7 @@ class ServerRequestAccountChatgptAuthTokensRefresh(
     params: ChatgptAuthTokensRefreshParams
 
 
-class ServerRequestAttestationGenerate(
-    _Base, kw_only=True, tag_field="method", tag="attestation/generate"
-):
+class ServerRequestAttestationGenerate(_Base, kw_only=True, tag_field="method", tag="attestation/generate"):
     """Generate a fresh upstream attestation result on demand."""
 
     id: RequestId
@@ -12005,22 +11492,18 @@ class ServerRequestCurrentTimeRead(_Base, kw_only=True, tag_field="method", tag=
     params: CurrentTimeReadParams
 
 
-class ServerRequestApplyPatchApproval(
-    _Base, kw_only=True, tag_field="method", tag="applyPatchApproval"
-):
-    """DEPRECATED APIs below Request to approve a patch. This request is used for Turns started
-    via the legacy APIs (i.e. SendUserTurn, SendUserMessage).
+class ServerRequestApplyPatchApproval(_Base, kw_only=True, tag_field="method", tag="applyPatchApproval"):
+    """DEPRECATED APIs below Request to approve a patch. This request is used for Turns started via the legacy
+    APIs (i.e. SendUserTurn, SendUserMessage).
     """
 
     id: RequestId
     params: ApplyPatchApprovalParams
 
 
-class ServerRequestExecCommandApproval(
-    _Base, kw_only=True, tag_field="method", tag="execCommandApproval"
-):
-    """Request to exec a command. This request is used for Turns started via the legacy APIs
-    (i.e. SendUserTurn, SendUserMessage).
+class ServerRequestExecCommandApproval(_Base, kw_only=True, tag_field="method", tag="execCommandApproval"):
+    """Request to exec a command. This request is used for Turns started via the legacy APIs (i.e. SendUserTurn,
+    SendUserMessage).
     """
 
     id: RequestId
@@ -12194,8 +11677,8 @@ class ThreadBackgroundTerminalsListResponse(_Base, kw_only=True):
     """Wire type ``ThreadBackgroundTerminalsListResponse``."""
 
     data: list[ThreadBackgroundTerminal]
-    # Opaque cursor to pass to the next call to continue after the last item. If None, there are no
-    # more items to return.
+    # Opaque cursor to pass to the next call to continue after the last item. If None, there are no more items to
+    # return.
     next_cursor: str | None = msgspec.field(default=None, name="nextCursor")
 
 
@@ -12236,9 +11719,7 @@ class ThreadForkResponse(_Base, kw_only=True):
     # Saved list of disabled plugin IDs. Does not yet filter plugin capabilities.
     disabled_plugin_ids: list[str] | None = msgspec.field(default=None, name="disabledPluginIds")
     # Environment-native paths to instruction source files currently loaded for this thread.
-    instruction_sources: list[LegacyAppPathString] | None = msgspec.field(
-        default=None, name="instructionSources"
-    )
+    instruction_sources: list[LegacyAppPathString] | None = msgspec.field(default=None, name="instructionSources")
     model: str
     model_provider: str = msgspec.field(name="modelProvider")
     # @deprecated Always `explicitRequestOnly`. Use `reasoningEffort` for Ultra behavior.
@@ -12301,12 +11782,12 @@ class ThreadItemEntry(_Base, kw_only=True):
 class ThreadItemsListResponse(_Base, kw_only=True):
     """Wire type ``ThreadItemsListResponse``."""
 
-    # Opaque cursor to pass as `cursor` when reversing `sortDirection`. This is only populated when
-    # the page contains at least one item.
+    # Opaque cursor to pass as `cursor` when reversing `sortDirection`. This is only populated when the page
+    # contains at least one item.
     backwards_cursor: str | None = msgspec.field(default=None, name="backwardsCursor")
     data: list[ThreadItemEntry]
-    # Opaque cursor to pass to the next call to continue after the last item. if None, there are no
-    # more items to return.
+    # Opaque cursor to pass to the next call to continue after the last item. if None, there are no more items to
+    # return.
     next_cursor: str | None = msgspec.field(default=None, name="nextCursor")
 
 
@@ -12319,16 +11800,16 @@ class ThreadItemsReadResponse(_Base, kw_only=True):
 class ThreadListResponse(_Base, kw_only=True):
     """Wire type ``ThreadListResponse``."""
 
-    # Opaque cursor to pass as `cursor` when reversing `sortDirection`. This is only populated when
-    # the page contains at least one thread. Use it with the opposite `sortDirection`; for timestamp
-    # sorts it anchors at the start of the page timestamp so same-second updates are not skipped.
+    # Opaque cursor to pass as `cursor` when reversing `sortDirection`. This is only populated when the page
+    # contains at least one thread. Use it with the opposite `sortDirection`; for timestamp sorts it anchors at the
+    # start of the page timestamp so same-second updates are not skipped.
     backwards_cursor: str | None = msgspec.field(default=None, name="backwardsCursor")
     data: list[Thread]
-    # Opaque cursor to pass to the next call to continue after the last item. if None, there are no
-    # more items to return.
+    # Opaque cursor to pass to the next call to continue after the last item. if None, there are no more items to
+    # return.
     next_cursor: str | None = msgspec.field(default=None, name="nextCursor")
-    # Local receipts for eligible threads on this page, keyed by thread ID. Null means durable read
-    # state is unavailable; an absent key means that row is ineligible.
+    # Local receipts for eligible threads on this page, keyed by thread ID. Null means durable read state is
+    # unavailable; an absent key means that row is ineligible.
     read_states: dict[str, ThreadReadState] | None = msgspec.field(default=None, name="readStates")
 
 
@@ -12337,8 +11818,8 @@ class ThreadLoadedListResponse(_Base, kw_only=True):
 
     # Thread ids for sessions currently loaded in memory.
     data: list[str]
-    # Opaque cursor to pass to the next call to continue after the last item. if None, there are no
-    # more items to return.
+    # Opaque cursor to pass to the next call to continue after the last item. if None, there are no more items to
+    # return.
     next_cursor: str | None = msgspec.field(default=None, name="nextCursor")
 
 
@@ -12451,22 +11932,18 @@ class ThreadResumeResponse(_Base, kw_only=True):
     # Reviewer currently used for approval requests on this thread.
     approvals_reviewer: ApprovalsReviewer = msgspec.field(name="approvalsReviewer")
     # Effective collaboration mode. Absent when resuming from an older server.
-    collaboration_mode: CollaborationMode | None = msgspec.field(
-        default=None, name="collaborationMode"
-    )
+    collaboration_mode: CollaborationMode | None = msgspec.field(default=None, name="collaborationMode")
     cwd: AbsolutePathBuf
     # Saved list of disabled plugin IDs. Does not yet filter plugin capabilities.
     disabled_plugin_ids: list[str] | None = msgspec.field(default=None, name="disabledPluginIds")
     # `thread/turns/list` page returned when requested by `initialTurnsPage`.
     initial_turns_page: TurnsPage | None = msgspec.field(default=None, name="initialTurnsPage")
     # Environment-native paths to instruction source files currently loaded for this thread.
-    instruction_sources: list[LegacyAppPathString] | None = msgspec.field(
-        default=None, name="instructionSources"
-    )
+    instruction_sources: list[LegacyAppPathString] | None = msgspec.field(default=None, name="instructionSources")
     # Opaque cursor for hydrating paginated items backwards.
     #
-    # Pass this as `cursor` to `thread/items/list` with `sortDirection: "desc"`. The first page
-    # includes the item identified by the cursor.
+    # Pass this as `cursor` to `thread/items/list` with `sortDirection: "desc"`. The first page includes the item
+    # identified by the cursor.
     items_backwards_cursor: str | None = msgspec.field(default=None, name="itemsBackwardsCursor")
     model: str
     model_provider: str = msgspec.field(name="modelProvider")
@@ -12484,8 +11961,8 @@ class ThreadResumeResponse(_Base, kw_only=True):
     thread: Thread
     # Opaque cursor for hydrating paginated turns backwards.
     #
-    # Pass this as `cursor` to `thread/turns/list` with `sortDirection: "desc"`. The first page
-    # includes the turn identified by the cursor.
+    # Pass this as `cursor` to `thread/turns/list` with `sortDirection: "desc"`. The first page includes the turn
+    # identified by the cursor.
     turns_backwards_cursor: str | None = msgspec.field(default=None, name="turnsBackwardsCursor")
 
 
@@ -12494,16 +11971,16 @@ class ThreadRevertResponse(_Base, kw_only=True):
 
     # Opaque cursor for hydrating paginated items backwards.
     #
-    # Pass this as `cursor` to `thread/items/list` with `sortDirection: "desc"`. The first page
-    # includes the item identified by the cursor.
+    # Pass this as `cursor` to `thread/items/list` with `sortDirection: "desc"`. The first page includes the item
+    # identified by the cursor.
     items_backwards_cursor: str | None = msgspec.field(default=None, name="itemsBackwardsCursor")
     # Updated loaded thread metadata. `turns` is always empty; hydrate retained history through
     # `thread/turns/list`.
     thread: Thread
     # Opaque cursor for hydrating paginated turns backwards.
     #
-    # Pass this as `cursor` to `thread/turns/list` with `sortDirection: "desc"`. The first page
-    # includes the turn identified by the cursor.
+    # Pass this as `cursor` to `thread/turns/list` with `sortDirection: "desc"`. The first page includes the turn
+    # identified by the cursor.
     turns_backwards_cursor: str | None = msgspec.field(default=None, name="turnsBackwardsCursor")
 
 
@@ -12547,13 +12024,13 @@ class ThreadSearchResult(_Base, kw_only=True):
 class ThreadSearchResponse(_Base, kw_only=True):
     """Wire type ``ThreadSearchResponse``."""
 
-    # Opaque cursor to pass as `cursor` when reversing `sortDirection`. This is only populated when
-    # the page contains at least one thread. Use it with the opposite `sortDirection`; for timestamp
-    # sorts it anchors at the start of the page timestamp so same-second updates are not skipped.
+    # Opaque cursor to pass as `cursor` when reversing `sortDirection`. This is only populated when the page
+    # contains at least one thread. Use it with the opposite `sortDirection`; for timestamp sorts it anchors at the
+    # start of the page timestamp so same-second updates are not skipped.
     backwards_cursor: str | None = msgspec.field(default=None, name="backwardsCursor")
     data: list[ThreadSearchResult]
-    # Opaque cursor to pass to the next call to continue after the last item. if None, there are no
-    # more items to return.
+    # Opaque cursor to pass to the next call to continue after the last item. if None, there are no more items to
+    # return.
     next_cursor: str | None = msgspec.field(default=None, name="nextCursor")
 
 
@@ -12611,9 +12088,7 @@ class ThreadStartResponse(_Base, kw_only=True):
     # Saved list of disabled plugin IDs. Does not yet filter plugin capabilities.
     disabled_plugin_ids: list[str] | None = msgspec.field(default=None, name="disabledPluginIds")
     # Environment-native paths to instruction source files currently loaded for this thread.
-    instruction_sources: list[LegacyAppPathString] | None = msgspec.field(
-        default=None, name="instructionSources"
-    )
+    instruction_sources: list[LegacyAppPathString] | None = msgspec.field(default=None, name="instructionSources")
     model: str
     model_provider: str = msgspec.field(name="modelProvider")
     # @deprecated Always `explicitRequestOnly`. Use `reasoningEffort` for Ultra behavior.
@@ -12672,13 +12147,13 @@ class ThreadTimelineListResponse(_Base, kw_only=True):
 class ThreadTurnsListResponse(_Base, kw_only=True):
     """Wire type ``ThreadTurnsListResponse``."""
 
-    # Opaque cursor to pass as `cursor` when reversing `sortDirection`. This is only populated when
-    # the page contains at least one turn. Use it with the opposite `sortDirection` to include the
-    # anchor turn again and catch updates to that turn.
+    # Opaque cursor to pass as `cursor` when reversing `sortDirection`. This is only populated when the page
+    # contains at least one turn. Use it with the opposite `sortDirection` to include the anchor turn again and
+    # catch updates to that turn.
     backwards_cursor: str | None = msgspec.field(default=None, name="backwardsCursor")
     data: list[Turn]
-    # Opaque cursor to pass to the next call to continue after the last turn. if None, there are no
-    # more turns to return.
+    # Opaque cursor to pass to the next call to continue after the last turn. if None, there are no more turns to
+    # return.
     next_cursor: str | None = msgspec.field(default=None, name="nextCursor")
 
 
@@ -12721,8 +12196,8 @@ class TurnInterruptResponse(_Base, kw_only=True):
 class TurnSettingsUpdateStatus(str, enum.Enum):
     """Wire enum ``TurnSettingsUpdateStatus``."""
 
-    # Published for subsequent captures, even if the values were unchanged. Already captured steps
-    # are unchanged; a later inference is not guaranteed.
+    # Published for subsequent captures, even if the values were unchanged. Already captured steps are unchanged; a
+    # later inference is not guaranteed.
     applied = "applied"
     # No matching live task remained available for publication.
     target_unavailable = "targetUnavailable"
@@ -12754,17 +12229,15 @@ class UserVerificationUnavailableReason(str, enum.Enum):
     provider_unavailable = "providerUnavailable"
 
 
-class UnavailableUserVerificationErrorDetails(
-    _Base, kw_only=True, tag_field="type", tag="unavailable"
-):
+class UnavailableUserVerificationErrorDetails(_Base, kw_only=True, tag_field="type", tag="unavailable"):
     """``UserVerificationErrorDetails`` variant ``type: "unavailable"``."""
 
     reason: UserVerificationUnavailableReason
 
 
 class UserVerificationCancelResponse(_Base, kw_only=True):
-    """Acknowledges the cancellation signal; native work may still be finishing. Unknown or
-    finished requests are a no-op, and completed effects are not rolled back.
+    """Acknowledges the cancellation signal; native work may still be finishing. Unknown or finished requests
+    are a no-op, and completed effects are not rolled back.
     """
 
 
@@ -12773,9 +12246,9 @@ class UserVerificationDeleteResponse(_Base, kw_only=True):
 
 
 class UserVerificationEnrollResponse(_Base, kw_only=True):
-    """Public metadata for a created or reused local credential. The caller completes backend
-    registration; this response does not establish server enrollment. Older app-servers omit
-    the metadata fields; callers must check both before registration.
+    """Public metadata for a created or reused local credential. The caller completes backend registration; this
+    response does not establish server enrollment. Older app-servers omit the metadata fields; callers must
+    check both before registration.
     """
 
     algorithm: str | None = None
@@ -12871,14 +12344,8 @@ CLIENT_REQUESTS: dict[str, tuple[WireType | None, WireType | None]] = {
     "thread/archive": (ThreadArchiveParams, ThreadArchiveResponse),
     "thread/delete": (ThreadDeleteParams, ThreadDeleteResponse),
     "thread/unsubscribe": (ThreadUnsubscribeParams, ThreadUnsubscribeResponse),
-    "thread/increment_elicitation": (
-        ThreadIncrementElicitationParams,
-        ThreadIncrementElicitationResponse,
-    ),
-    "thread/decrement_elicitation": (
-        ThreadDecrementElicitationParams,
-        ThreadDecrementElicitationResponse,
-    ),
+    "thread/increment_elicitation": (ThreadIncrementElicitationParams, ThreadIncrementElicitationResponse),
+    "thread/decrement_elicitation": (ThreadDecrementElicitationParams, ThreadDecrementElicitationResponse),
     "thread/name/set": (ThreadSetNameParams, ThreadSetNameResponse),
     "thread/prediction/request": (ThreadPredictionRequestParams, ThreadPredictionRequestResponse),
     "thread/goal/set": (ThreadGoalSetParams, ThreadGoalSetResponse),
@@ -12893,10 +12360,7 @@ CLIENT_REQUESTS: dict[str, tuple[WireType | None, WireType | None]] = {
     "thread/metadata/update": (ThreadMetadataUpdateParams, ThreadMetadataUpdateResponse),
     "thread/attachment/add": (ThreadAttachmentAddParams, ThreadAttachmentAddResponse),
     "thread/attachment/list": (ThreadAttachmentListParams, ThreadAttachmentListResponse),
-    "thread/attachmentOwner/list": (
-        ThreadAttachmentOwnerListParams,
-        ThreadAttachmentOwnerListResponse,
-    ),
+    "thread/attachmentOwner/list": (ThreadAttachmentOwnerListParams, ThreadAttachmentOwnerListResponse),
     "thread/attachment/remove": (ThreadAttachmentRemoveParams, ThreadAttachmentRemoveResponse),
     "thread/section/move": (ThreadSectionMoveParams, ThreadSectionMoveResponse),
     "thread/settings/update": (ThreadSettingsUpdateParams, ThreadSettingsUpdateResponse),
@@ -12958,10 +12422,7 @@ CLIENT_REQUESTS: dict[str, tuple[WireType | None, WireType | None]] = {
     "plugin/read": (PluginReadParams, PluginReadResponse),
     "plugin/skill/read": (PluginSkillReadParams, PluginSkillReadResponse),
     "plugin/share/save": (PluginShareSaveParams, PluginShareSaveResponse),
-    "plugin/share/updateTargets": (
-        PluginShareUpdateTargetsParams,
-        PluginShareUpdateTargetsResponse,
-    ),
+    "plugin/share/updateTargets": (PluginShareUpdateTargetsParams, PluginShareUpdateTargetsResponse),
     "plugin/share/list": (PluginShareListParams, PluginShareListResponse),
     "plugin/share/checkout": (PluginShareCheckoutParams, PluginShareCheckoutResponse),
     "plugin/share/delete": (PluginShareDeleteParams, PluginShareDeleteResponse),
@@ -12985,24 +12446,12 @@ CLIENT_REQUESTS: dict[str, tuple[WireType | None, WireType | None]] = {
     "turn/steer": (TurnSteerParams, TurnSteerResponse),
     "turn/interrupt": (TurnInterruptParams, TurnInterruptResponse),
     "thread/realtime/start": (ThreadRealtimeStartParams, ThreadRealtimeStartResponse),
-    "thread/realtime/appendAudio": (
-        ThreadRealtimeAppendAudioParams,
-        ThreadRealtimeAppendAudioResponse,
-    ),
-    "thread/realtime/appendText": (
-        ThreadRealtimeAppendTextParams,
-        ThreadRealtimeAppendTextResponse,
-    ),
-    "thread/realtime/appendSpeech": (
-        ThreadRealtimeAppendSpeechParams,
-        ThreadRealtimeAppendSpeechResponse,
-    ),
+    "thread/realtime/appendAudio": (ThreadRealtimeAppendAudioParams, ThreadRealtimeAppendAudioResponse),
+    "thread/realtime/appendText": (ThreadRealtimeAppendTextParams, ThreadRealtimeAppendTextResponse),
+    "thread/realtime/appendSpeech": (ThreadRealtimeAppendSpeechParams, ThreadRealtimeAppendSpeechResponse),
     "thread/realtime/stop": (ThreadRealtimeStopParams, ThreadRealtimeStopResponse),
     "thread/timeline/list": (ThreadTimelineListParams, ThreadTimelineListResponse),
-    "thread/realtime/listVoices": (
-        ThreadRealtimeListVoicesParams,
-        ThreadRealtimeListVoicesResponse,
-    ),
+    "thread/realtime/listVoices": (ThreadRealtimeListVoicesParams, ThreadRealtimeListVoicesResponse),
     "review/start": (ReviewStartParams, ReviewStartResponse),
     "model/list": (ModelListParams, ModelListResponse),
     "account/gatewayOAuth/read": (None, GatewayOAuthReadResponse),
@@ -13021,19 +12470,10 @@ CLIENT_REQUESTS: dict[str, tuple[WireType | None, WireType | None]] = {
     "remoteControl/enable": (RemoteControlEnableParams, RemoteControlEnableResponse),
     "remoteControl/disable": (RemoteControlDisableParams, RemoteControlDisableResponse),
     "remoteControl/status/read": (None, RemoteControlStatusReadResponse),
-    "remoteControl/pairing/start": (
-        RemoteControlPairingStartParams,
-        RemoteControlPairingStartResponse,
-    ),
-    "remoteControl/pairing/status": (
-        RemoteControlPairingStatusParams,
-        RemoteControlPairingStatusResponse,
-    ),
+    "remoteControl/pairing/start": (RemoteControlPairingStartParams, RemoteControlPairingStartResponse),
+    "remoteControl/pairing/status": (RemoteControlPairingStatusParams, RemoteControlPairingStatusResponse),
     "remoteControl/client/list": (RemoteControlClientsListParams, RemoteControlClientsListResponse),
-    "remoteControl/client/revoke": (
-        RemoteControlClientsRevokeParams,
-        RemoteControlClientsRevokeResponse,
-    ),
+    "remoteControl/client/revoke": (RemoteControlClientsRevokeParams, RemoteControlClientsRevokeResponse),
     "collaborationMode/list": (CollaborationModeListParams, CollaborationModeListResponse),
     "mock/experimentalMethod": (MockExperimentalMethodParams, MockExperimentalMethodResponse),
     "environment/add": (EnvironmentAddParams, EnvironmentAddResponse),
@@ -13043,14 +12483,8 @@ CLIENT_REQUESTS: dict[str, tuple[WireType | None, WireType | None]] = {
     "config/mcpServer/reload": (None, McpServerRefreshResponse),
     "mcpServerStatus/list": (ListMcpServerStatusParams, ListMcpServerStatusResponse),
     "mcpServer/resource/read": (McpResourceReadParams, McpResourceReadResponse),
-    "mcpServer/event/stream/start": (
-        McpServerEventStreamStartParams,
-        McpServerEventStreamStartResponse,
-    ),
-    "mcpServer/event/stream/stop": (
-        McpServerEventStreamStopParams,
-        McpServerEventStreamStopResponse,
-    ),
+    "mcpServer/event/stream/start": (McpServerEventStreamStartParams, McpServerEventStreamStartResponse),
+    "mcpServer/event/stream/stop": (McpServerEventStreamStopParams, McpServerEventStreamStopResponse),
     "mcpServer/tool/call": (McpServerToolCallParams, McpServerToolCallResponse),
     "windowsSandbox/setupStart": (WindowsSandboxSetupStartParams, WindowsSandboxSetupStartResponse),
     "windowsSandbox/readiness": (None, WindowsSandboxReadinessResponse),
@@ -13070,10 +12504,7 @@ CLIENT_REQUESTS: dict[str, tuple[WireType | None, WireType | None]] = {
     ),
     "account/usage/read": (GetAccountTokenUsageParams, GetAccountTokenUsageResponse),
     "account/workspaceMessages/read": (None, GetWorkspaceMessagesResponse),
-    "account/sendAddCreditsNudgeEmail": (
-        SendAddCreditsNudgeEmailParams,
-        SendAddCreditsNudgeEmailResponse,
-    ),
+    "account/sendAddCreditsNudgeEmail": (SendAddCreditsNudgeEmailParams, SendAddCreditsNudgeEmailResponse),
     "feedback/upload": (FeedbackUploadParams, FeedbackUploadResponse),
     "command/exec": (CommandExecParams, CommandExecResponse),
     "command/exec/write": (CommandExecWriteParams, CommandExecWriteResponse),
@@ -13084,39 +12515,21 @@ CLIENT_REQUESTS: dict[str, tuple[WireType | None, WireType | None]] = {
     "process/kill": (ProcessKillParams, ProcessKillResponse),
     "process/resizePty": (ProcessResizePtyParams, ProcessResizePtyResponse),
     "config/read": (ConfigReadParams, ConfigReadResponse),
-    "externalAgentConfig/detect": (
-        ExternalAgentConfigDetectParams,
-        ExternalAgentConfigDetectResponse,
-    ),
-    "externalAgentConfig/import": (
-        ExternalAgentConfigImportParams,
-        ExternalAgentConfigImportResponse,
-    ),
+    "externalAgentConfig/detect": (ExternalAgentConfigDetectParams, ExternalAgentConfigDetectResponse),
+    "externalAgentConfig/import": (ExternalAgentConfigImportParams, ExternalAgentConfigImportResponse),
     "externalAgentConfig/import/recordHistory": (
         ExternalAgentConfigImportHistoryRecordParams,
         ExternalAgentConfigImportHistoryRecordResponse,
     ),
-    "externalAgentConfig/import/readHistories": (
-        None,
-        ExternalAgentConfigImportHistoriesReadResponse,
-    ),
+    "externalAgentConfig/import/readHistories": (None, ExternalAgentConfigImportHistoriesReadResponse),
     "config/value/write": (ConfigValueWriteParams, ConfigWriteResponse),
     "config/batchWrite": (ConfigBatchWriteParams, ConfigWriteResponse),
     "configRequirements/read": (None, ConfigRequirementsReadResponse),
     "account/read": (GetAccountParams, GetAccountResponse),
     "fuzzyFileSearch": (FuzzyFileSearchParams, FuzzyFileSearchResponse),
-    "fuzzyFileSearch/sessionStart": (
-        FuzzyFileSearchSessionStartParams,
-        FuzzyFileSearchSessionStartResponse,
-    ),
-    "fuzzyFileSearch/sessionUpdate": (
-        FuzzyFileSearchSessionUpdateParams,
-        FuzzyFileSearchSessionUpdateResponse,
-    ),
-    "fuzzyFileSearch/sessionStop": (
-        FuzzyFileSearchSessionStopParams,
-        FuzzyFileSearchSessionStopResponse,
-    ),
+    "fuzzyFileSearch/sessionStart": (FuzzyFileSearchSessionStartParams, FuzzyFileSearchSessionStartResponse),
+    "fuzzyFileSearch/sessionUpdate": (FuzzyFileSearchSessionUpdateParams, FuzzyFileSearchSessionUpdateResponse),
+    "fuzzyFileSearch/sessionStop": (FuzzyFileSearchSessionStopParams, FuzzyFileSearchSessionStopResponse),
 }
 
 
@@ -13214,24 +12627,12 @@ SERVER_REQUESTS: dict[str, tuple[WireType, WireType | None]] = {
         CommandExecutionRequestApprovalParams,
         CommandExecutionRequestApprovalResponse,
     ),
-    "item/fileChange/requestApproval": (
-        FileChangeRequestApprovalParams,
-        FileChangeRequestApprovalResponse,
-    ),
+    "item/fileChange/requestApproval": (FileChangeRequestApprovalParams, FileChangeRequestApprovalResponse),
     "item/tool/requestUserInput": (ToolRequestUserInputParams, ToolRequestUserInputResponse),
-    "mcpServer/elicitation/request": (
-        McpServerElicitationRequestParams,
-        McpServerElicitationRequestResponse,
-    ),
-    "item/permissions/requestApproval": (
-        PermissionsRequestApprovalParams,
-        PermissionsRequestApprovalResponse,
-    ),
+    "mcpServer/elicitation/request": (McpServerElicitationRequestParams, McpServerElicitationRequestResponse),
+    "item/permissions/requestApproval": (PermissionsRequestApprovalParams, PermissionsRequestApprovalResponse),
     "item/tool/call": (DynamicToolCallParams, DynamicToolCallResponse),
-    "account/chatgptAuthTokens/refresh": (
-        ChatgptAuthTokensRefreshParams,
-        ChatgptAuthTokensRefreshResponse,
-    ),
+    "account/chatgptAuthTokens/refresh": (ChatgptAuthTokensRefreshParams, ChatgptAuthTokensRefreshResponse),
     "attestation/generate": (AttestationGenerateParams, AttestationGenerateResponse),
     "currentTime/read": (CurrentTimeReadParams, CurrentTimeReadResponse),
     "applyPatchApproval": (ApplyPatchApprovalParams, ApplyPatchApprovalResponse),

@@ -1,0 +1,29 @@
+"""Every ```python block in the README and docs/ runs as written (in a fresh interpreter)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BLOCK = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)
+
+
+def examples() -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
+    for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for index, match in enumerate(BLOCK.finditer(path.read_text(encoding="utf-8"))):
+            found.append((f"{path.relative_to(ROOT)}#{index + 1}", match.group(1)))
+    return found
+
+
+@pytest.mark.parametrize(("where", "code"), examples(), ids=[where for where, _ in examples()])
+def test_example_runs(where: str, code: str, tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, f"{where} failed:\n{done.stdout}\n{done.stderr}"
