@@ -1,7 +1,7 @@
 """``ScriptedModel``: a Responses-API server on 127.0.0.1 that answers the Codex engine from a script.
 
 The engine is real; only the model is mocked. Each ``POST /v1/responses`` takes the next queued reply
-(first in, first out) and is recorded. When the script has run out the server answers HTTP 500 with a JSON
+(first in, first out) and is recorded. When the script has run out the server answers HTTP 400 with a JSON
 error saying so (or the ``default`` reply, if one was given) and records the request as unexpected, so a test
 can assert that nothing unscripted was asked.
 """
@@ -228,7 +228,7 @@ class ScriptedModel:
 
     @property
     def unexpected_requests(self) -> list[RecordedRequest]:
-        """Requests that found no scripted reply (answered 500) or hit an unknown path (answered 404)."""
+        """Requests that found no scripted reply (answered 400) or hit an unknown path (answered 404)."""
         with self._cond:
             return list(self._unexpected)
 
@@ -368,7 +368,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._not_found(recorded)
 
     def do_POST(self) -> None:
-        """``/v1/responses``: the next scripted reply (500 when the script has run out); else 404."""
+        """``/v1/responses``: the next scripted reply (400 when the script has run out); else 404."""
         recorded = self._read_request()
         model = self.server.model
         if not _route(self.path).endswith("/responses"):
@@ -380,7 +380,7 @@ class _Handler(BaseHTTPRequestHandler):
                 f"ScriptedModel: the script ran out: no reply queued for model request #{number} "
                 f"({self.command} {self.path}); enqueue() more replies or pass default="
             )
-            self._send_json(500, _error(message, "script_exhausted"))
+            self._send_json(400, _error(message, "script_exhausted"))
         elif isinstance(answer, HttpError):
             self._send_bytes(answer.status, answer.body_bytes(), "application/json", answer.headers)
         else:

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
-import textwrap
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -225,46 +223,3 @@ def test_builtin_provider_falls_back_from_websocket_at_once(tmp_path: Path) -> N
     assert methods == [("GET", "/v1/responses"), ("POST", "/v1/responses")]
     assert post.header("authorization") == "Bearer sk-test"
     assert seconds < 3  # a 404 or an HTTP/1.0 426 costs about 6 s of WebSocket retries
-
-
-# -- the documentation's examples run as written ----------------------------------------------------------------
-
-DOC = Path(__file__).resolve().parents[2] / "docs" / "scripted-model.md"
-
-
-def doc_blocks() -> list[str]:
-    """The doc's python blocks, each padded with blank lines so tracebacks show the doc's line numbers."""
-    text = DOC.read_text()
-    return [
-        "\n" * text.count("\n", 0, match.start(1)) + match.group(1)
-        for match in re.finditer(r"```python\n(.*?)```", text, flags=re.DOTALL)
-    ]
-
-
-def run_example(source: str) -> None:
-    import codex_actors
-
-    if not hasattr(codex_actors, "Codex"):
-        # Until codex_actors has its Codex class, run the SDK examples with the official SDK it mirrors.
-        source = re.sub(
-            r"^from codex_actors import (.*\b(?:Codex|ApprovalMode|Sandbox)\b.*)$",
-            r"from openai_codex import \1",
-            source,
-            flags=re.MULTILINE,
-        )
-    exec(compile(source, str(DOC), "exec"), {"__name__": "__doc_example__"})
-
-
-@pytest.mark.parametrize("index", range(len(doc_blocks())))
-def test_doc_example_runs(index: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    run_example(doc_blocks()[index])
-
-
-def test_module_docstring_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import codex_actors.testing
-
-    monkeypatch.chdir(tmp_path)
-    doc = codex_actors.testing.__doc__ or ""
-    example = textwrap.dedent(doc.split("::\n", 1)[1])
-    run_example(example)

@@ -302,11 +302,11 @@ def test_replies_are_served_in_order_with_ids_per_instance() -> None:
         assert post_events(other)[1]["item"]["call_id"] == "call_1"
 
 
-def test_out_of_script_answers_500_and_is_recorded() -> None:
+def test_out_of_script_answers_400_and_is_recorded() -> None:
     with ScriptedModel("only one") as model:
         post_events(model)
         status, headers, body = request(model, body=b'{"input": [], "n": 2}')
-        assert status == 500
+        assert status == 400
         assert headers["content-type"] == "application/json"
         error = json.loads(body)["error"]
         assert error["code"] == "script_exhausted"
