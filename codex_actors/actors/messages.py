@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     import pykka
 
 __all__ = [
+    "ActorReply",
     "CancelRequest",
     "Connect",
     "EngineExited",
@@ -28,6 +29,8 @@ __all__ = [
     "ProtocolErrorEvent",
     "ReplyError",
     "ReplyResult",
+    "ReplyTo",
+    "RequestDone",
     "SendNotification",
     "SendRequest",
 ]
@@ -42,18 +45,37 @@ class Connect(msgspec.Struct, frozen=True):
     timeout: float
 
 
+class ActorReply(msgspec.Struct, frozen=True):
+    """Deliver a reply as a :class:`RequestDone` message to ``ref``, carrying ``tag``, instead of a future."""
+
+    ref: pykka.ActorRef[Any]
+    tag: Any
+
+
+class RequestDone(msgspec.Struct, frozen=True):
+    """Told to the actor of an :class:`ActorReply`: the raw result, or the error, of its request."""
+
+    tag: Any
+    result: msgspec.Raw | None = None
+    error: BaseException | None = None
+
+
+#: Where a request's reply goes: a future the asker waits on, or a message to an actor.
+ReplyTo: TypeAlias = "pykka.Future[msgspec.Raw] | ActorReply"
+
+
 class SendRequest(msgspec.Struct, frozen=True):
-    """Tell: write a request; the reader completes ``reply`` with the raw result or the mapped error."""
+    """Tell: write a request; its reply (the raw result or the mapped error) goes to ``reply``."""
 
     method: str
     params: Any
-    reply: pykka.Future[msgspec.Raw]
+    reply: ReplyTo
 
 
 class CancelRequest(msgspec.Struct, frozen=True):
     """Tell: forget a request whose asker stopped waiting (a late reply is then dropped)."""
 
-    reply: pykka.Future[msgspec.Raw]
+    reply: ReplyTo
 
 
 class SendNotification(msgspec.Struct, frozen=True):

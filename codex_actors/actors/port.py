@@ -40,9 +40,9 @@ from ..protocol.jsonrpc import (
     encode_request,
     encode_result,
 )
-from ..protocol.routing import route_keys
 from ._process import DEFAULT_STDERR_TAIL_BYTES, EngineProcess
 from .messages import (
+    ActorReply,
     CancelRequest,
     Connect,
     EngineExited,
@@ -53,6 +53,8 @@ from .messages import (
     ProtocolErrorEvent,
     ReplyError,
     ReplyResult,
+    ReplyTo,
+    RequestDone,
     SendNotification,
     SendRequest,
 )
@@ -97,32 +99,32 @@ class _Pending:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._items: dict[int, pykka.Future[msgspec.Raw]] = {}
+        self._items: dict[int, ReplyTo] = {}
         self._closed = False
 
     def __len__(self) -> int:
         return len(self._items)
 
-    def add(self, request_id: int, future: pykka.Future[msgspec.Raw]) -> bool:
+    def add(self, request_id: int, future: ReplyTo) -> bool:
         with self._lock:
             if self._closed:
                 return False
             self._items[request_id] = future
             return True
 
-    def pop(self, request_id: RequestId | None) -> pykka.Future[msgspec.Raw] | None:
+    def pop(self, request_id: RequestId | None) -> ReplyTo | None:
         if not isinstance(request_id, int):
             return None
         with self._lock:
             return self._items.pop(request_id, None)
 
-    def cancel(self, future: pykka.Future[msgspec.Raw]) -> None:
+    def cancel(self, future: ReplyTo) -> None:
         with self._lock:
             for request_id, waiting in list(self._items.items()):
                 if waiting is future:
                     del self._items[request_id]
 
-    def close(self) -> list[pykka.Future[msgspec.Raw]]:
+    def close(self) -> list[ReplyTo]:
         with self._lock:
             self._closed = True
             items = list(self._items.values())
@@ -130,14 +132,22 @@ class _Pending:
             return items
 
 
-def _fail(future: pykka.Future[Any], error: BaseException) -> None:
+def _fail(reply: ReplyTo, error: BaseException) -> None:
+    if isinstance(reply, ActorReply):
+        with contextlib.suppress(pykka.ActorDeadError):
+            reply.ref.tell(RequestDone(reply.tag, error=error))
+        return
     with contextlib.suppress(Exception):  # already completed: the first outcome stands
-        future.set_exception((type(error), error, None))
+        reply.set_exception((type(error), error, None))
 
 
-def _succeed(future: pykka.Future[T], value: T) -> None:
+def _succeed(reply: ReplyTo, value: msgspec.Raw) -> None:
+    if isinstance(reply, ActorReply):
+        with contextlib.suppress(pykka.ActorDeadError):
+            reply.ref.tell(RequestDone(reply.tag, result=value))
+        return
     with contextlib.suppress(Exception):
-        future.set(value)
+        reply.set(value)
 
 
 class EnginePort(pykka.ThreadingActor):
@@ -232,7 +242,7 @@ class EnginePort(pykka.ThreadingActor):
             exit_code=self._exit_code,
         )
 
-    def _send_request(self, method: str, params: Any, reply: pykka.Future[msgspec.Raw]) -> None:
+    def _send_request(self, method: str, params: Any, reply: ReplyTo) -> None:
         if self._closed_error is not None or self._process is None:
             _fail(reply, self._transport_error())
             return
@@ -307,7 +317,7 @@ class EnginePort(pykka.ThreadingActor):
                 router.events(ProtocolErrorEvent(self._pid(), str(exc), head))
                 continue
             if type(message) is ServerNotification:
-                sink = router.sink_for(route_keys(message.params).thread_id)
+                sink = router.sink_for(message.thread_id)
                 entry = batches.get(id(sink))
                 if entry is None:
                     batches[id(sink)] = (sink, [message])
@@ -418,6 +428,14 @@ class EngineConnection:
         except pykka.ActorDeadError:
             _fail(future, TransportClosedError(NOT_RUNNING))
         return future
+
+    def request_to(self, method: str, params: Any, ref: pykka.ActorRef[Any], tag: Any) -> None:
+        """Send a request whose reply is told to ``ref`` as ``RequestDone(tag, ...)`` (never blocks)."""
+        reply = ActorReply(ref, tag)
+        try:
+            self.ref.tell(SendRequest(method, params, reply))
+        except pykka.ActorDeadError:
+            _fail(reply, TransportClosedError(NOT_RUNNING))
 
     def request(self, method: str, params: Any = None, *, timeout: float | None = None) -> msgspec.Raw:
         """Send a request and wait for its raw result (``timeout`` defaults to the port's)."""

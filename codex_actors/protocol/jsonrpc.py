@@ -13,6 +13,7 @@ from typing import Any, TypeAlias, TypeVar
 import msgspec
 
 from ..errors import ProtocolError
+from .routing import route_keys
 
 __all__ = [
     "ErrorResponse",
@@ -53,11 +54,17 @@ class ServerRequest(msgspec.Struct, frozen=True):
 
 
 class ServerNotification(msgspec.Struct, frozen=True):
-    """A notification from the engine; ``params`` is the raw JSON, decoded where it is consumed."""
+    """A notification from the engine; ``params`` is the raw JSON, decoded where it is consumed.
+
+    ``thread_id`` and ``turn_id`` are its routing keys (see :mod:`~codex_actors.protocol.routing`), read once
+    when the line is decoded.
+    """
 
     method: str
     params: msgspec.Raw = _EMPTY
     emitted_at_ms: int | None = None
+    thread_id: str | None = None
+    turn_id: str | None = None
 
 
 class Response(msgspec.Struct, frozen=True):
@@ -100,7 +107,8 @@ def decode_message(line: bytes | bytearray | memoryview) -> Incoming:
         params = _EMPTY if env.params is msgspec.UNSET else env.params
         if env.id is msgspec.UNSET:
             emitted = None if env.emittedAtMs is msgspec.UNSET else env.emittedAtMs
-            return ServerNotification(env.method, params, emitted)
+            keys = route_keys(params)
+            return ServerNotification(env.method, params, emitted, keys.thread_id, keys.turn_id)
         if env.id is None:
             raise ProtocolError("a request with a null id")
         return ServerRequest(env.id, env.method, params)

@@ -413,18 +413,18 @@ def test_token_usage_updated_round_trip() -> None:
 
 
 def test_dynamic_tool_call_request_and_answer() -> None:
-    params_type, response_type = g.SERVER_REQUESTS["item/tool/call"]
-    params = decode(TOOL_CALL, params_type)
+    params = decode(TOOL_CALL, g.SERVER_REQUESTS["item/tool/call"][0])
     assert (params.call_id, params.tool, params.arguments) == ("call_tool1", "lookup", {"q": "x"})
     assert params.namespace is None
     assert encode(params) == without_nulls(TOOL_CALL)
-    answer = response_type(content_items=[g.InputTextDynamicToolCallOutputContentItem(text="42")], success=True)
+    answer = g.DynamicToolCallResponse(
+        content_items=[g.InputTextDynamicToolCallOutputContentItem(text="42")], success=True
+    )
     assert encode(answer) == {"contentItems": [{"type": "inputText", "text": "42"}], "success": True}
 
 
 def test_command_approval_request_and_answer() -> None:
-    params_type, response_type = g.SERVER_REQUESTS["item/commandExecution/requestApproval"]
-    params = decode(APPROVAL_REQUEST, params_type)
+    params = decode(APPROVAL_REQUEST, g.SERVER_REQUESTS["item/commandExecution/requestApproval"][0])
     assert params.kind is g.CommandExecutionApprovalKind.command
     accept, amend, cancel = params.available_decisions
     assert accept is g.CommandExecutionApprovalDecisionValue.accept
@@ -433,7 +433,7 @@ def test_command_approval_request_and_answer() -> None:
     assert amend.accept_with_execpolicy_amendment is not None
     assert amend.accept_with_execpolicy_amendment.execpolicy_amendment == ["echo", "hi"]
     assert encode(params) == APPROVAL_REQUEST
-    answer = response_type(decision=g.CommandExecutionApprovalDecisionValue.accept)
+    answer = g.CommandExecutionRequestApprovalResponse(decision=g.CommandExecutionApprovalDecisionValue.accept)
     assert encode(answer) == {"decision": "accept"}
 
 
@@ -561,6 +561,7 @@ def test_thread_items_decode_to_their_variant() -> None:
         g.FileChangeThreadItem,
         g.DynamicToolCallThreadItem,
     ]
+    assert isinstance(decoded[0], g.UserMessageThreadItem)
     assert decoded[0].content == [g.TextUserInput(text="go", text_elements=[])]
     assert json.loads(msgspec.json.encode(decoded)) == items
     with pytest.raises(msgspec.ValidationError, match="Invalid value 'unknownKind'"):
@@ -577,7 +578,7 @@ def test_structs_are_frozen_keyword_only_and_omit_defaults() -> None:
     with pytest.raises(AttributeError):
         params.turn_id = "other"  # type: ignore[misc]
     with pytest.raises(TypeError):
-        g.TurnInterruptParams(THREAD, TURN)  # type: ignore[misc]
+        g.TurnInterruptParams(THREAD, TURN)  # type: ignore[call-arg]
 
 
 def test_untyped_definitions_are_few_and_any() -> None:

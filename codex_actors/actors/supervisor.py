@@ -1,0 +1,421 @@
+"""Supervision for pykka actors in the Erlang/OTP style (pykka itself has no links or supervisors).
+
+A :class:`Supervisor` starts children from :class:`ChildSpec` objects and restarts them when they exit:
+
+* **One-for-one.** When a child exits, only that child is restarted, with ``generation + 1``; its siblings
+  are not touched. Its :class:`RestartPolicy` decides: ``permanent`` is always restarted, ``transient`` only
+  after an abnormal exit (a crash), ``temporary`` never. A child that is not restarted is removed.
+* **Reports.** Children subclass :class:`SupervisedActor`, which tells the supervisor :class:`ChildExited`
+  exactly once per incarnation: ``reason=None`` for a normal stop, the exception for a crash.
+* **Stale reports.** Every incarnation knows its generation (its :class:`ChildContext`), and generations of a
+  name never repeat. A report whose generation is not the child's current one (an older incarnation, a
+  failed start attempt, or a child the supervisor stopped itself) is ignored, so restarts never race.
+* **Intensity.** Restarts of all children, failed start attempts included, are counted in a sliding window
+  of ``max_seconds``. A restart that would make more than ``max_restarts`` in the window is not made.
+* **Escalation.** Instead, the supervisor stops every child in reverse start order, records
+  :attr:`Supervisor.escalation` (an :class:`~codex_actors.errors.EngineCrashed`) and calls
+  :meth:`Supervisor.on_escalate`. From then on its own asks raise that error (``WhichChildren`` answers
+  ``[]``). It stays alive until stopped, so callers get the error rather than ``ActorDeadError``.
+
+Children the supervisor stops itself (``TerminateChild``, escalation, its own stop) are never restarted.
+Stopping waits for each child at most its ``stop_timeout``; a child still running then is logged and left.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import enum
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+import pykka
+
+from ..errors import EngineCrashed, TransportClosedError
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+__all__ = [
+    "ChildContext",
+    "ChildExited",
+    "ChildInfo",
+    "ChildSpec",
+    "GetChild",
+    "RestartPolicy",
+    "StartChild",
+    "SupervisedActor",
+    "Supervisor",
+    "TerminateChild",
+    "WhichChildren",
+]
+
+logger = logging.getLogger("codex_actors.supervisor")
+
+
+class RestartPolicy(enum.StrEnum):
+    """When a child that exited is restarted (a ``str`` enum: ``str(policy)`` is its value)."""
+
+    permanent = "permanent"
+    """Always, whether it crashed or stopped normally."""
+    transient = "transient"
+    """Only after an abnormal exit (a crash)."""
+    temporary = "temporary"
+    """Never."""
+
+
+class ChildContext(msgspec.Struct, frozen=True):
+    """What one incarnation of a child needs to report to its supervisor."""
+
+    supervisor: pykka.ActorRef[Any]
+    name: str
+    generation: int
+
+
+@dataclass(frozen=True)
+class ChildSpec:
+    """How to start a child, and when to restart it.
+
+    ``start`` starts the child (normally a :class:`SupervisedActor` given the context) and returns its ref. It
+    runs on the supervisor's thread and may block (for example to ask the new actor to connect); if it
+    raises, that start attempt failed, and it must clean up whatever it started itself.
+    """
+
+    name: str
+    start: Callable[[ChildContext], pykka.ActorRef[Any]]
+    restart: RestartPolicy = RestartPolicy.permanent
+    stop_timeout: float = 10.0
+
+
+class ChildExited(msgspec.Struct, frozen=True):
+    """Tell (child to supervisor): an incarnation ended; ``reason`` is ``None`` for a normal stop."""
+
+    name: str
+    generation: int
+    reason: BaseException | None
+
+
+class StartChild(msgspec.Struct, frozen=True):
+    """Ask: start a child now; the answer is its ref. Raises if the name is taken or after escalation."""
+
+    spec: ChildSpec
+
+
+class TerminateChild(msgspec.Struct, frozen=True):
+    """Ask: stop a child for good (no restart) and forget it. An unknown name is a no-op."""
+
+    name: str
+
+
+class WhichChildren(msgspec.Struct, frozen=True):
+    """Ask: a :class:`ChildInfo` per child, in start order (``[]`` after escalation)."""
+
+
+class GetChild(msgspec.Struct, frozen=True):
+    """Ask: the child's current ref, or ``None`` if there is no such child or it is down."""
+
+    name: str
+
+
+class ChildInfo(msgspec.Struct, frozen=True):
+    """One child as the supervisor sees it; ``restarts`` counts restart attempts, failed ones included."""
+
+    name: str
+    restart: RestartPolicy
+    restarts: int
+    generation: int
+    alive: bool
+
+
+class _RetryRestart(msgspec.Struct, frozen=True):
+    """Tell (supervisor to itself): a restart attempt failed; try again (the intensity bounds it)."""
+
+    name: str
+    generation: int
+    reason: BaseException
+
+
+class SupervisedActor(pykka.ThreadingActor):
+    """Base class of a supervised child: reports its exit to its supervisor exactly once per incarnation.
+
+    The report (:class:`ChildExited`) is sent from :meth:`on_stop` (``reason=None``) or :meth:`on_failure`
+    (the exception). Subclasses that override either must call ``super()``, preferably last, so that the
+    supervisor restarts the child only after its cleanup. If neither runs (``on_start`` raised) the report is
+    sent when the actor's thread ends. A dead supervisor is ignored. ``context`` is ``None`` when the actor
+    runs unsupervised (for example in tests): then nothing is reported.
+    """
+
+    def __init__(self, context: ChildContext | None = None) -> None:
+        super().__init__()
+        self.context = context
+        self._reported = False
+        self._failure: BaseException | None = None
+
+    def crash(self, error: BaseException) -> None:
+        """Stop now as a crash with ``error`` as the reason, without pykka's "Unhandled exception" log.
+
+        For a child that finds itself broken (for example its engine process died). Call it on the actor's
+        own thread (from a message handler or ``on_start``). The rest of the inbox is not processed (pending
+        asks get ``ActorDeadError``); :meth:`on_failure` runs, :meth:`on_stop` does not, as for a crash.
+        """
+        logger.warning("%s crashed: %r", self, error)
+        self._failure = error
+        pykka.ActorRegistry.unregister(self.actor_ref)
+        self.actor_stopped.set()
+        try:
+            self.on_failure(type(error), error, error.__traceback__)
+        except Exception as exc:
+            self._handle_failure(type(exc), exc, exc.__traceback__)
+        self._report(error)
+
+    def on_stop(self) -> None:
+        """Report a normal exit. Overrides must call ``super().on_stop()``."""
+        self._report(None)
+
+    def on_failure(
+        self,
+        exception_type: type[BaseException] | None,
+        exception_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """Report an abnormal exit. Overrides must call ``super().on_failure(...)``."""
+        self._report(exception_value if exception_value is not None else RuntimeError(f"{self} failed"))
+
+    def _report(self, reason: BaseException | None) -> None:
+        if self._reported:
+            return
+        self._reported = True
+        if self.context is not None:
+            with contextlib.suppress(pykka.ActorDeadError):
+                self.context.supervisor.tell(ChildExited(self.context.name, self.context.generation, reason))
+
+    def _handle_failure(
+        self,
+        exception_type: type[BaseException] | None,
+        exception_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        # Remember the first failure, for the report at the end of the thread if no hook sent one.
+        if self._failure is None:
+            self._failure = exception_value
+        super()._handle_failure(exception_type, exception_value, traceback)
+
+    def _actor_loop(self) -> None:
+        try:
+            super()._actor_loop()
+        finally:
+            self._report(self._failure)
+
+
+@dataclass
+class _Child:
+    spec: ChildSpec
+    ref: pykka.ActorRef[Any] | None
+    generation: int
+    restarts: int = 0
+
+
+class Supervisor(pykka.ThreadingActor):
+    """A one-for-one supervisor with OTP-style restart intensity (see the module docstring).
+
+    Subclasses may override the hooks :meth:`on_child_down`, :meth:`on_child_restarted`, :meth:`on_escalate`
+    (they run on the supervisor's thread, so they must not ask the supervisor; an exception from a hook is
+    logged and ignored) and handle messages of their own in :meth:`on_other_message`. Overrides of
+    ``on_start``, ``on_stop`` and ``on_failure`` must call ``super()``.
+    """
+
+    def __init__(
+        self,
+        children: Sequence[ChildSpec] = (),
+        *,
+        max_restarts: int = 3,
+        max_seconds: float = 5.0,
+        name: str = "supervisor",
+    ) -> None:
+        super().__init__()
+        self.name = name
+        self.max_restarts = max_restarts
+        self.max_seconds = max_seconds
+        self.escalation: EngineCrashed | None = None
+        """Set when the supervisor gave up restarting; its asks then raise this error."""
+        self._initial = tuple(children)
+        self._children: dict[str, _Child] = {}
+        self._generations: dict[str, int] = {}
+        self._restart_times: collections.deque[float] = collections.deque()
+
+    def on_start(self) -> None:
+        """Start the initial children in order; if one fails, stop those started and raise."""
+        try:
+            for spec in self._initial:
+                self._start_new(spec)
+        except Exception:
+            self._stop_children()
+            raise
+
+    def on_stop(self) -> None:
+        """Stop all children in reverse start order."""
+        self._stop_children()
+
+    def on_failure(
+        self,
+        exception_type: type[BaseException] | None,
+        exception_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """The supervisor itself crashed: stop all children in reverse start order."""
+        self._stop_children()
+
+    def on_receive(self, message: Any) -> Any:
+        """Handle the supervisor's messages; anything else goes to :meth:`on_other_message`."""
+        match message:
+            case ChildExited():
+                self._child_exited(message)
+            case _RetryRestart(name=name, generation=generation, reason=reason):
+                child = self._children.get(name)
+                if child is not None and child.generation == generation and child.ref is None:
+                    self._restart(child, reason)
+            case WhichChildren():
+                return [
+                    ChildInfo(
+                        c.spec.name,
+                        c.spec.restart,
+                        c.restarts,
+                        c.generation,
+                        c.ref is not None and c.ref.is_alive(),
+                    )
+                    for c in self._children.values()
+                ]
+            case StartChild(spec=spec):
+                self._check_escalation()
+                return self._start_new(spec)
+            case TerminateChild(name=name):
+                self._check_escalation()
+                child = self._children.pop(name, None)
+                if child is not None:
+                    self._stop_child(child)
+            case GetChild(name=name):
+                self._check_escalation()
+                child = self._children.get(name)
+                return None if child is None else child.ref
+            case _:
+                return self.on_other_message(message)
+        return None
+
+    def on_other_message(self, message: Any) -> Any:
+        """Handle a message that is not the supervisor's own. The default raises :class:`TypeError`.
+
+        After escalation this is still called: a subclass decides what its own messages do then.
+        """
+        raise TypeError(f"{self.name}: unexpected message {message!r}")
+
+    def on_child_down(self, name: str, reason: BaseException | None) -> None:
+        """Hook: a child exited (``reason`` is ``None`` for a normal stop); called before any restart."""
+
+    def on_child_restarted(self, name: str, ref: pykka.ActorRef[Any]) -> None:
+        """Hook: a child was restarted; ``ref`` is its new incarnation."""
+
+    def on_escalate(self, error: EngineCrashed) -> None:
+        """Hook: the supervisor gave up (restart intensity exceeded) and stopped all children."""
+
+    def _start_new(self, spec: ChildSpec) -> pykka.ActorRef[Any]:
+        if spec.name in self._children:
+            raise ValueError(f"{self.name}: a child named {spec.name!r} already exists")
+        generation = self._next_generation(spec.name)
+        ref = spec.start(ChildContext(self.actor_ref, spec.name, generation))
+        self._children[spec.name] = _Child(spec, ref, generation)
+        return ref
+
+    def _next_generation(self, name: str) -> int:
+        generation = self._generations.get(name, -1) + 1
+        self._generations[name] = generation
+        return generation
+
+    def _child_exited(self, message: ChildExited) -> None:
+        child = self._children.get(message.name)
+        if child is None or child.generation != message.generation:
+            logger.debug("%s: ignoring stale report %r", self.name, message)
+            return
+        child.ref = None
+        if message.reason is None:
+            logger.info("%s: child %r stopped", self.name, message.name)
+        else:
+            logger.warning("%s: child %r exited abnormally: %r", self.name, message.name, message.reason)
+        self._hook(self.on_child_down, message.name, message.reason)
+        policy = child.spec.restart
+        if policy is RestartPolicy.temporary or (policy is RestartPolicy.transient and message.reason is None):
+            del self._children[message.name]
+            return
+        self._restart(child, message.reason)
+
+    def _restart(self, child: _Child, reason: BaseException | None) -> None:
+        name = child.spec.name
+        now = time.monotonic()
+        while self._restart_times and self._restart_times[0] <= now - self.max_seconds:
+            self._restart_times.popleft()
+        if len(self._restart_times) >= self.max_restarts:
+            self._escalate(name, reason)
+            return
+        self._restart_times.append(now)
+        child.restarts += 1
+        child.generation = self._next_generation(name)
+        try:
+            ref = child.spec.start(ChildContext(self.actor_ref, name, child.generation))
+        except Exception as exc:
+            logger.warning("%s: restart %d of child %r failed: %r", self.name, child.restarts, name, exc)
+            self.actor_ref.tell(_RetryRestart(name, child.generation, exc))
+            return
+        child.ref = ref
+        logger.info(
+            "%s: restarted child %r (restart %d, generation %d)", self.name, name, child.restarts, child.generation
+        )
+        self._hook(self.on_child_restarted, name, ref)
+
+    def _escalate(self, name: str, reason: BaseException | None) -> None:
+        closed = reason if isinstance(reason, TransportClosedError) else None
+        error = EngineCrashed(
+            f"supervisor {self.name!r} gave up: child {name!r} needed {len(self._restart_times) + 1} restarts "
+            f"within {self.max_seconds:g} s, more than max_restarts={self.max_restarts}; "
+            f"last reason: {'normal exit' if reason is None else repr(reason)}",
+            exit_code=None if closed is None else closed.exit_code,
+            stderr_tail=None if closed is None else closed.stderr_tail,
+        )
+        error.__cause__ = reason
+        logger.error("%s", error)
+        self._stop_children()
+        self.escalation = error
+        self._hook(self.on_escalate, error)
+
+    def _check_escalation(self) -> None:
+        error = self.escalation
+        if error is not None:
+            # A fresh instance per ask: one exception object raised in many threads would share a traceback.
+            raise EngineCrashed(str(error), exit_code=error.exit_code, stderr_tail=error.stderr_tail) from error
+
+    def _stop_children(self) -> None:
+        children = list(self._children.values())
+        self._children.clear()  # forgotten first: their exit reports are now stale
+        for child in reversed(children):
+            self._stop_child(child)
+
+    def _stop_child(self, child: _Child) -> None:
+        if child.ref is None:
+            return
+        try:
+            child.ref.stop(timeout=child.spec.stop_timeout)
+        except pykka.Timeout:
+            logger.warning(
+                "%s: child %r did not stop within %g s; left running",
+                self.name,
+                child.spec.name,
+                child.spec.stop_timeout,
+            )
+
+    def _hook(self, hook: Callable[..., None], *args: Any) -> None:
+        try:
+            hook(*args)
+        except Exception:
+            logger.exception("%s: hook %s raised", self.name, hook.__name__)

@@ -1,0 +1,178 @@
+"""A turn's event log: written by its ThreadActor, read by any number of subscribers, each at its own cursor.
+
+The log is the one structure shared between an actor and the callers' threads; everything else travels as
+messages. Writers append whole batches; readers take everything past their cursor in one call, so a reader that
+keeps up costs one lock round trip per batch, not per event, and a slow reader delays nobody (the writer never
+waits). Events every subscriber has read are pruned, unless the log is *retained*: its owner keeps it whole
+while a ``turn/start`` that may claim it is in flight, so a handle that subscribes late still sees the turn
+from its first event.
+
+A log ends with :meth:`TurnLog.finish`: normally after ``turn/completed``, or with an error (the engine died),
+which readers get once they have read everything before it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Generic, TypeVar
+
+__all__ = ["LogClosedError", "TurnLog"]
+
+E = TypeVar("E")
+Waker = Callable[[], None]
+
+_COMPACT_AFTER = 1024
+
+
+class LogClosedError(Exception):
+    """The subscriber was removed (its handle was closed): it cannot read any more."""
+
+
+class TurnLog(Generic[E]):
+    """An append-only multicast log with per-subscriber cursors. Thread-safe."""
+
+    def __init__(self, turn_id: str, *, retain: bool = True) -> None:
+        self.turn_id = turn_id
+        self._events: list[E] = []
+        self._head = 0  # index in _events of the first event still kept
+        self._base = 0  # absolute position of _events[0]
+        self._cursors: dict[int, int] = {}
+        self._wakers: dict[int, Waker] = {}
+        self._ids = itertools.count()
+        self._done = False
+        self._error: BaseException | None = None
+        self._retain = retain
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+
+    # -- the writer -------------------------------------------------------------------------------------------
+
+    def extend(self, events: Sequence[E]) -> None:
+        """Append events (ignored once the log has ended)."""
+        if not events:
+            return
+        with self._lock:
+            if self._done:
+                return
+            self._events.extend(events)
+            wakers = self._take_wakers()
+            self._cond.notify_all()
+        for wake in wakers:
+            wake()
+
+    def finish(self, error: BaseException | None = None) -> None:
+        """End the log; readers get ``error`` (if any) after the last event. Only the first call counts."""
+        with self._lock:
+            if self._done:
+                return
+            self._done = True
+            self._error = error
+            wakers = self._take_wakers()
+            self._cond.notify_all()
+        for wake in wakers:
+            wake()
+
+    def set_retain(self, retain: bool) -> None:
+        """Keep every event (True) or prune what all subscribers have read (False)."""
+        with self._lock:
+            self._retain = retain
+            self._prune()
+
+    # -- the readers ------------------------------------------------------------------------------------------
+
+    @property
+    def done(self) -> bool:
+        """Whether the log has ended."""
+        return self._done
+
+    @property
+    def subscribers(self) -> int:
+        """How many subscribers the log has."""
+        return len(self._cursors)
+
+    def __len__(self) -> int:
+        """Events held in memory now."""
+        return len(self._events) - self._head
+
+    def subscribe(self, *, from_start: bool = True) -> int:
+        """A new subscriber id, reading from the first kept event (or from the end, for future events only)."""
+        with self._lock:
+            position = self._base + (self._head if from_start else len(self._events))
+            sub = next(self._ids)
+            self._cursors[sub] = position
+            return sub
+
+    def unsubscribe(self, sub: int) -> None:
+        """Remove a subscriber (idempotent); what only it still needed is pruned."""
+        with self._lock:
+            self._cursors.pop(sub, None)
+            self._wakers.pop(sub, None)
+            self._prune()
+
+    def take(self, sub: int, timeout: float | None = None) -> list[E]:
+        """Everything past ``sub``'s cursor, waiting for at least one event.
+
+        Returns ``[]`` once the log has ended normally and everything was read; raises the log's error if it
+        ended with one, :class:`LogClosedError` if ``sub`` was removed, ``TimeoutError`` after ``timeout``.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._lock:
+            while True:
+                events = self._read(sub)
+                if events or self._done:
+                    break
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    raise TimeoutError(f"no event of turn {self.turn_id} within {timeout:g} s")
+                self._cond.wait(remaining)
+        if not events:
+            self._raise_end()
+        return events
+
+    def take_or_wake(self, sub: int, waker: Waker) -> list[E] | None:
+        """Without blocking: the events past the cursor; or ``None`` after arranging ``waker()`` to be called
+        (from the writer's thread) when there are some. Ends like :meth:`take`."""
+        with self._lock:
+            events = self._read(sub)
+            if not events and not self._done:
+                self._wakers[sub] = waker
+                return None
+        if not events:
+            self._raise_end()
+        return events
+
+    # -- internals (lock held) --------------------------------------------------------------------------------
+
+    def _read(self, sub: int) -> list[E]:
+        cursor = self._cursors.get(sub)
+        if cursor is None:
+            raise LogClosedError(f"subscriber {sub} of turn {self.turn_id} is closed")
+        start = cursor - self._base
+        events = self._events[start:]
+        if events:
+            self._cursors[sub] = self._base + len(self._events)
+            self._prune()
+        return events
+
+    def _raise_end(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def _take_wakers(self) -> list[Waker]:
+        wakers = list(self._wakers.values())
+        self._wakers.clear()
+        return wakers
+
+    def _prune(self) -> None:
+        if self._retain or not self._cursors:
+            return
+        low = min(self._cursors.values()) - self._base
+        if low > self._head:
+            self._head = low
+        if self._head >= _COMPACT_AFTER and self._head * 2 >= len(self._events):
+            del self._events[: self._head]
+            self._base += self._head
+            self._head = 0

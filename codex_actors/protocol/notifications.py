@@ -1,0 +1,44 @@
+"""Typed decoding of engine notifications: the generated Struct for the method, else UnknownNotification."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+import msgspec
+
+from ..models import Notification, UnknownNotification
+from .generated import SERVER_NOTIFICATIONS
+from .jsonrpc import ServerNotification
+
+__all__ = ["decode_notification", "decode_params"]
+
+
+@lru_cache(maxsize=None)
+def _decoder(method: str) -> msgspec.json.Decoder[Any] | None:
+    wire_type = SERVER_NOTIFICATIONS.get(method)
+    return None if wire_type is None else msgspec.json.Decoder(wire_type)
+
+
+def _unknown(params: msgspec.Raw) -> UnknownNotification:
+    try:
+        value = msgspec.json.decode(params)
+    except msgspec.DecodeError:  # pragma: no cover - the envelope was valid JSON already
+        value = None
+    return UnknownNotification(value if isinstance(value, dict) else {})
+
+
+def decode_params(method: str, params: msgspec.Raw) -> Any:
+    """The typed payload of ``params`` for ``method``; an :class:`UnknownNotification` when it does not fit."""
+    decoder = _decoder(method)
+    if decoder is None:
+        return _unknown(params)
+    try:
+        return decoder.decode(params)
+    except msgspec.DecodeError:
+        return _unknown(params)
+
+
+def decode_notification(note: ServerNotification) -> Notification:
+    """A :class:`~codex_actors.models.Notification` for a raw notification; never raises."""
+    return Notification(note.method, decode_params(note.method, note.params))
