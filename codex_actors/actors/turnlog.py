@@ -133,8 +133,11 @@ class TurnLog(Generic[E]):
         return events
 
     def take_or_wake(self, sub: int, waker: Waker) -> list[E] | None:
-        """Without blocking: the events past the cursor; or ``None`` after arranging ``waker()`` to be called
-        (from the writer's thread) when there are some. Ends like :meth:`take`."""
+        """Take without blocking: the events past the cursor, or ``None``.
+
+        ``None`` means there were none yet, and ``waker()`` will be called (on the writer's thread) when there
+        are. The end of the log is reported as by :meth:`take`.
+        """
         with self._lock:
             events = self._read(sub)
             if not events and not self._done:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 import msgspec
@@ -14,7 +14,7 @@ from .jsonrpc import ServerNotification
 __all__ = ["decode_notification", "decode_params"]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _decoder(method: str) -> msgspec.json.Decoder[Any] | None:
     wire_type = SERVER_NOTIFICATIONS.get(method)
     return None if wire_type is None else msgspec.json.Decoder(wire_type)
