@@ -7,23 +7,35 @@ port reports to whoever listens (telemetry, the supervisor, tests). A message th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import msgspec
 
-from ..protocol.jsonrpc import RequestId
+from ..protocol.jsonrpc import RequestId, ServerNotification, ServerRequest
 
 if TYPE_CHECKING:
     import pykka
 
+    from ..models import Notification
+    from ..results import TurnResult
+    from .port import EngineConnection
+    from .turnlog import TurnLog
+
 __all__ = [
     "ActorReply",
+    "AwaitTurn",
     "CancelRequest",
     "Connect",
+    "EngineDown",
     "EngineExited",
     "EngineExitedEvent",
+    "EngineUp",
+    "GetEngine",
     "GetStatus",
+    "HandleServerRequest",
     "LineDroppedEvent",
+    "NotificationBatch",
     "PortEvent",
     "PortStatus",
     "ProtocolErrorEvent",
@@ -31,8 +43,16 @@ __all__ = [
     "ReplyResult",
     "ReplyTo",
     "RequestDone",
+    "RunTurn",
     "SendNotification",
     "SendRequest",
+    "StartThread",
+    "StartTurn",
+    "StopThread",
+    "ThreadRequest",
+    "TurnFinished",
+    "TurnStarted",
+    "UnownedNotifications",
 ]
 
 
@@ -145,3 +165,111 @@ class EngineExitedEvent(msgspec.Struct, frozen=True):
 
 
 PortEvent: TypeAlias = ProtocolErrorEvent | LineDroppedEvent | EngineExitedEvent
+
+
+# -- thread actor messages --------------------------------------------------------------------------------------
+
+
+class NotificationBatch(msgspec.Struct, frozen=True):
+    """Tell (from the reader thread): everything one read brought for this thread, in order."""
+
+    items: Sequence[ServerNotification]
+
+
+class TurnStarted(msgspec.Struct, frozen=True):
+    """The answer to :class:`StartTurn`: the turn id, its event log, and the caller's subscriber id in it."""
+
+    turn_id: str
+    log: TurnLog[Notification]
+    subscriber: int
+
+
+class StartTurn(msgspec.Struct, frozen=True):
+    """Tell: send ``turn/start`` with ``params`` (``threadId`` is filled in); ``reply`` gets :class:`TurnStarted`.
+
+    If the thread already has an active turn the engine joins it and returns its id: the new subscriber then
+    sees that whole turn from its first event.
+    """
+
+    params: dict[str, Any]
+    reply: pykka.Future[TurnStarted]
+
+
+class RunTurn(msgspec.Struct, frozen=True):
+    """Tell: start a turn and, when it ends, tell ``reply_to`` a :class:`TurnFinished`. For actors."""
+
+    params: dict[str, Any]
+    reply_to: pykka.ActorRef[Any]
+    tag: Any = None
+
+
+class TurnFinished(msgspec.Struct, frozen=True):
+    """Told to a :class:`RunTurn` sender: the turn's result, or the error that ended it.
+
+    ``turn_id`` is ``None`` when the turn never started.
+    """
+
+    thread_id: str
+    turn_id: str | None
+    result: TurnResult | None
+    error: BaseException | None
+    tag: Any = None
+
+
+class AwaitTurn(msgspec.Struct, frozen=True):
+    """Tell: complete ``reply`` with the :class:`~codex_actors.results.TurnResult` of ``turn_id`` when it ends."""
+
+    turn_id: str
+    reply: pykka.Future[TurnResult]
+
+
+class ThreadRequest(msgspec.Struct, frozen=True):
+    """Tell: send a request about this thread through the current engine (held while the thread is resumed)."""
+
+    method: str
+    params: dict[str, Any]
+    reply: pykka.Future[msgspec.Raw]
+
+
+class EngineDown(msgspec.Struct, frozen=True):
+    """Tell (from the root supervisor): the engine died; in-flight turns fail with ``error``."""
+
+    error: BaseException
+
+
+class EngineUp(msgspec.Struct, frozen=True):
+    """Tell (from the root supervisor): a new engine is up; resume the thread on it."""
+
+    connection: EngineConnection
+
+
+# -- service actor messages -------------------------------------------------------------------------------------
+
+
+class HandleServerRequest(msgspec.Struct, frozen=True):
+    """Tell (from the reader thread): answer this server request through ``connection``."""
+
+    request: ServerRequest
+    connection: EngineConnection
+
+
+class UnownedNotifications(msgspec.Struct, frozen=True):
+    """Tell (from the reader thread, to telemetry): notifications that belong to no live thread actor."""
+
+    items: Sequence[ServerNotification]
+
+
+class GetEngine(msgspec.Struct, frozen=True):
+    """Ask the root supervisor: the current :class:`EngineConnection` (raises once it gave up)."""
+
+
+class StartThread(msgspec.Struct, frozen=True):
+    """Ask the root supervisor: the actor of ``thread_id``, started if it is not running."""
+
+    thread_id: str
+
+
+class StopThread(msgspec.Struct, frozen=True):
+    """Ask the root supervisor: stop the actor of ``thread_id`` (the thread itself lives on in the engine)."""
+
+    thread_id: str

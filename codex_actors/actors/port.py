@@ -59,6 +59,7 @@ from .messages import (
     SendRequest,
 )
 from .router import NotificationSink, Router
+from .supervisor import ChildContext, SupervisedActor
 
 __all__ = ["EngineConnection", "EnginePort", "PortOptions"]
 
@@ -150,13 +151,24 @@ def _succeed(reply: ReplyTo, value: msgspec.Raw) -> None:
         reply.set(value)
 
 
-class EnginePort(pykka.ThreadingActor):
-    """The actor that owns one engine process. Start it, then ask it :class:`Connect`."""
+class EnginePort(SupervisedActor):
+    """The actor that owns one engine process. Start it, then ask it :class:`Connect`.
+
+    Supervised (with a ``context``), it crashes when its engine dies, so that its supervisor starts a fresh
+    engine. Unsupervised, it stays up answering every request with the engine's exit error until stopped.
+    """
 
     use_daemon_thread = True
 
-    def __init__(self, config: CodexConfig, router: Router, options: PortOptions | None = None) -> None:
-        super().__init__()
+    def __init__(
+        self,
+        config: CodexConfig,
+        router: Router,
+        options: PortOptions | None = None,
+        *,
+        context: ChildContext | None = None,
+    ) -> None:
+        super().__init__(context)
         self._config = config
         self._router = router
         self._options = options or PortOptions()
@@ -197,10 +209,12 @@ class EnginePort(pykka.ThreadingActor):
     def on_stop(self) -> None:
         """Stop the engine and fail whatever still waits."""
         self._shutdown()
+        super().on_stop()
 
-    def on_failure(self, *_exc_info: object) -> None:
-        """Same cleanup as a normal stop: no process or thread may outlive the actor."""
+    def on_failure(self, *exc_info: Any) -> None:
+        """Same cleanup as a normal stop (no process or thread may outlive the actor), then report the crash."""
         self._shutdown()
+        super().on_failure(*exc_info)
 
     def _connect(self, timeout: float) -> msgspec.Raw:
         if self._process is not None:
@@ -285,6 +299,8 @@ class EnginePort(pykka.ThreadingActor):
         self._exit_code = exit_code
         if self._process is not None:
             self._process.stop(grace=0.0, term_grace=self._options.term_grace)
+        if self.context is not None:
+            self.crash(self._transport_error())
 
     def _shutdown(self) -> None:
         self._closing.set()

@@ -81,8 +81,8 @@ class ChildSpec:
     """How to start a child, and when to restart it.
 
     ``start`` starts the child (normally a :class:`SupervisedActor` given the context) and returns its ref. It
-    runs on the supervisor's thread and may block (for example to ask the new actor to connect); if it
-    raises, that start attempt failed, and it must clean up whatever it started itself.
+    runs on the supervisor's thread and may block (for example to ask the new actor to connect), but must not
+    ask the supervisor. If it raises, that start attempt failed, and it must clean up what it started itself.
     """
 
     name: str

@@ -1,0 +1,192 @@
+"""The root supervisor: the tree of one ``Codex`` runtime.
+
+```
+RootSupervisor (one-for-one, 3 restarts in 5 s by default)
+ ├── telemetry       TelemetryActor     permanent
+ ├── tools           ToolRegistry       permanent
+ ├── approvals       ApprovalBroker     permanent
+ ├── engine          EnginePort         permanent: a restart is a fresh engine process, handshake included
+ └── thread:<id> ×N  ThreadActor        transient: restarted only after a crash
+```
+
+The :class:`~codex_actors.actors.router.Router` outlives engine restarts: thread actors stay bound to it. When the
+engine goes down, every thread actor is told :class:`EngineDown` (in-flight turns fail at once); once a new
+engine is up, :class:`EngineUp` (each thread resumes itself on it). Past the restart intensity the supervisor
+stops everything and every ask raises :class:`~codex_actors.errors.EngineCrashed`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from typing import Any
+
+import pykka
+
+from ..config import CodexConfig
+from ..errors import EngineCrashed, TransportClosedError
+from ..protocol.jsonrpc import ServerNotification, ServerRequest
+from .approvals import ApprovalBroker
+from .messages import (
+    Connect,
+    EngineDown,
+    EngineUp,
+    GetEngine,
+    HandleServerRequest,
+    PortEvent,
+    StartThread,
+    StopThread,
+    UnownedNotifications,
+)
+from .port import EngineConnection, EnginePort, PortOptions
+from .router import NotificationBuffer, Router
+from .supervisor import ChildContext, ChildSpec, RestartPolicy, Supervisor, TerminateChild
+from .telemetry import TelemetryActor
+from .thread import ThreadActor, thread_child_name
+from .tools import ToolRegistry
+
+__all__ = ["RootSupervisor"]
+
+ENGINE = "engine"
+
+
+class RootSupervisor(Supervisor):
+    """Supervises the engine port, the service actors and one actor per live thread."""
+
+    use_daemon_thread = True
+
+    def __init__(
+        self,
+        config: CodexConfig,
+        *,
+        options: PortOptions | None = None,
+        max_restarts: int = 3,
+        max_seconds: float = 5.0,
+        unowned_buffer_size: int = 1024,
+    ) -> None:
+        self.config = config
+        self.options = options or PortOptions()
+        #: The latest notifications that belong to no live thread actor (bounded; the oldest are dropped).
+        self.unowned = NotificationBuffer(unowned_buffer_size)
+        self.router = Router(default=self._on_unowned, requests=self._on_server_request, events=self._on_event)
+        self._connection: EngineConnection | None = None
+        self._services: dict[str, pykka.ActorRef[Any]] = {}
+        children = [
+            ChildSpec("telemetry", self._service(TelemetryActor, "telemetry")),
+            ChildSpec("tools", self._service(ToolRegistry, "tools")),
+            ChildSpec("approvals", self._service(ApprovalBroker, "approvals")),
+            ChildSpec(ENGINE, self._start_engine),
+        ]
+        super().__init__(children, max_restarts=max_restarts, max_seconds=max_seconds, name="root")
+
+    # -- children ---------------------------------------------------------------------------------------------
+
+    def _service(self, actor: type[pykka.ThreadingActor], name: str) -> Any:
+        def start(context: ChildContext) -> pykka.ActorRef[Any]:
+            ref = actor.start(context)
+            self._services[name] = ref
+            return ref
+
+        return start
+
+    def _start_engine(self, context: ChildContext) -> pykka.ActorRef[Any]:
+        options = self.options
+        ref = EnginePort.start(self.config, self.router, options, context=context)
+        try:
+            ref.ask(Connect(options.connect_timeout), block=True, timeout=options.connect_timeout + 30)
+        except BaseException:
+            with contextlib.suppress(pykka.ActorDeadError):
+                ref.stop(block=True, timeout=30)
+            raise
+        self._connection = EngineConnection(ref, self.router, options)
+        return ref
+
+    def _start_thread(self, thread_id: str) -> pykka.ActorRef[Any]:
+        self._require_engine()
+        child = self._children.get(thread_child_name(thread_id))
+        if child is not None and child.ref is not None and child.ref.is_alive():
+            return child.ref
+
+        def start(context: ChildContext) -> pykka.ActorRef[Any]:
+            engine = self._require_engine()
+            return ThreadActor.start(context, thread_id, engine, global_sink=self._on_unowned)
+
+        spec = ChildSpec(thread_child_name(thread_id), start, RestartPolicy.transient)
+        if child is not None:  # a stopped transient child: forget it and start afresh
+            self._children.pop(spec.name, None)
+        return self._start_new(spec)
+
+    def _thread_refs(self) -> list[pykka.ActorRef[Any]]:
+        return [
+            child.ref
+            for name, child in self._children.items()
+            if name.startswith("thread:") and child.ref is not None
+        ]
+
+    def _require_engine(self) -> EngineConnection:
+        if self.escalation is not None:
+            raise self.escalation
+        if self._connection is None:
+            raise TransportClosedError("Codex process is not running")
+        return self._connection
+
+    # -- supervisor hooks -------------------------------------------------------------------------------------
+
+    def on_child_down(self, name: str, reason: BaseException | None) -> None:
+        """The engine died: fail every thread's in-flight turn now, before the restart."""
+        if name != ENGINE:
+            return
+        self._connection = None
+        error = reason if reason is not None else TransportClosedError("Codex process is not running")
+        for ref in self._thread_refs():
+            with contextlib.suppress(pykka.ActorDeadError):
+                ref.tell(EngineDown(error))
+
+    def on_child_restarted(self, name: str, ref: pykka.ActorRef[Any]) -> None:
+        """A fresh engine is up: every thread resumes itself on it."""
+        if name != ENGINE or self._connection is None:
+            return
+        for thread_ref in self._thread_refs():
+            with contextlib.suppress(pykka.ActorDeadError):
+                thread_ref.tell(EngineUp(self._connection))
+
+    def on_escalate(self, error: EngineCrashed) -> None:
+        """Gave up: nothing runs any more; asks raise ``error``."""
+        self._connection = None
+
+    def on_other_message(self, message: Any) -> Any:
+        """Answer the runtime's own asks."""
+        match message:
+            case GetEngine():
+                return self._require_engine()
+            case StartThread():
+                return self._start_thread(message.thread_id)
+            case StopThread():
+                return self.on_receive(TerminateChild(thread_child_name(message.thread_id)))
+        return super().on_other_message(message)
+
+    # -- sinks (these run on the port's reader thread) --------------------------------------------------------
+
+    def _on_unowned(self, batch: Sequence[ServerNotification]) -> None:
+        self.unowned(batch)
+        telemetry = self._services.get("telemetry")
+        if telemetry is not None:
+            with contextlib.suppress(pykka.ActorDeadError):
+                telemetry.tell(UnownedNotifications(batch))
+
+    def _on_server_request(self, request: ServerRequest) -> None:
+        connection = self._connection
+        service = self._services.get("tools" if request.method == "item/tool/call" else "approvals")
+        if connection is None or service is None:
+            return
+        try:
+            service.tell(HandleServerRequest(request, connection))
+        except pykka.ActorDeadError:
+            with contextlib.suppress(TransportClosedError):
+                connection.reply_error(request.id, -32603, "codex-actors: the handler is restarting")
+
+    def _on_event(self, event: PortEvent) -> None:
+        telemetry = self._services.get("telemetry")
+        if telemetry is not None:
+            with contextlib.suppress(pykka.ActorDeadError):
+                telemetry.tell(event)

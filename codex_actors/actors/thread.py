@@ -1,0 +1,328 @@
+"""The thread actor: one per live Codex thread. It owns the thread's turns and survives engine restarts.
+
+The reader thread hands it this thread's notifications in batches (:class:`NotificationBatch`), straight from the
+port's router. For each notification it decodes the typed payload once, appends it to the turn's
+:class:`~codex_actors.actors.turnlog.TurnLog` (which every subscriber reads at its own cursor) and feeds the turn's
+:class:`~codex_actors.results.TurnAccumulator`; at ``turn/completed`` the log ends and the
+:class:`~codex_actors.results.TurnResult` goes to whoever waits for it. Notifications of the thread that belong to
+no turn go to the global sink.
+
+It never blocks: requests go to the engine with their replies delivered back as :class:`RequestDone` messages.
+When the engine dies (:class:`EngineDown`) every in-flight turn fails with a ``TransportClosedError``; requests
+that arrive meanwhile are held; when a new engine is up (:class:`EngineUp`) the thread is resumed on it
+(``thread/resume``) and the held requests go out, so the same thread keeps working.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import itertools
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pykka
+
+from ..errors import TransportClosedError
+from ..models import Notification
+from ..protocol.generated import TurnStartResponse
+from ..protocol.jsonrpc import ServerNotification, decode_payload
+from ..protocol.notifications import decode_notification
+from ..results import TurnAccumulator, TurnResult
+from .messages import (
+    AwaitTurn,
+    EngineDown,
+    EngineUp,
+    NotificationBatch,
+    RequestDone,
+    RunTurn,
+    SendRequest,
+    StartTurn,
+    ThreadRequest,
+    TurnFinished,
+    TurnStarted,
+)
+from .port import EngineConnection
+from .router import NotificationSink
+from .supervisor import ChildContext, SupervisedActor
+from .turnlog import TurnLog
+
+__all__ = ["ThreadActor", "thread_child_name"]
+
+logger = logging.getLogger("codex_actors.thread")
+
+#: Completed turns whose logs stay reachable for late subscribers and ``AwaitTurn``s.
+COMPLETED_TURNS_KEPT = 8
+#: Requests held while the engine restarts; past this they fail at once.
+MAX_HELD_REQUESTS = 1024
+
+
+def thread_child_name(thread_id: str) -> str:
+    """The supervisor child name of a thread's actor."""
+    return f"thread:{thread_id}"
+
+
+def _copy(error: BaseException) -> BaseException:
+    """A fresh instance per waiter, so tracebacks do not pile up on one shared exception object."""
+    if isinstance(error, TransportClosedError):
+        return type(error)(str(error), exit_code=error.exit_code, stderr_tail=error.stderr_tail)
+    return error
+
+
+@dataclass(eq=False)
+class _Turn:
+    turn_id: str
+    log: TurnLog[Notification]
+    accumulator: TurnAccumulator
+    result: TurnResult | None = None
+    error: BaseException | None = None
+    waiters: list[pykka.Future[TurnResult]] = field(default_factory=list)
+    listeners: list[RunTurn] = field(default_factory=list)
+
+    @property
+    def ended(self) -> bool:
+        return self.result is not None or self.error is not None
+
+
+class ThreadActor(SupervisedActor):
+    """The actor of one Codex thread. Start it with the thread id and the engine connection."""
+
+    use_daemon_thread = True
+
+    def __init__(
+        self,
+        context: ChildContext | None,
+        thread_id: str,
+        connection: EngineConnection,
+        *,
+        global_sink: NotificationSink | None = None,
+    ) -> None:
+        super().__init__(context)
+        self.thread_id = thread_id
+        self._connection = connection
+        self._global_sink = global_sink
+        self._turns: dict[str, _Turn] = {}
+        self._completed: collections.deque[str] = collections.deque()
+        self._tags = itertools.count()
+        self._starts: dict[int, StartTurn | RunTurn] = {}
+        self._down: BaseException | None = None
+        self._resuming: int | None = None
+        self._held: list[StartTurn | RunTurn | ThreadRequest] = []
+
+    # -- lifecycle --------------------------------------------------------------------------------------------
+
+    def on_start(self) -> None:
+        """Claim this thread's notifications."""
+        self._connection.router.bind_thread(self.thread_id, self._deliver)
+
+    def on_stop(self) -> None:
+        """Release the thread's notifications and fail whatever still waits."""
+        self._release(TransportClosedError(f"the actor of thread {self.thread_id} stopped"))
+        super().on_stop()
+
+    def on_failure(self, *exc_info: Any) -> None:
+        """Same release as a stop, then report the crash."""
+        self._release(TransportClosedError(f"the actor of thread {self.thread_id} crashed"))
+        super().on_failure(*exc_info)
+
+    def _deliver(self, batch: Sequence[ServerNotification]) -> None:
+        # Runs on the reader thread: one tell per batch, nothing else.
+        with contextlib.suppress(pykka.ActorDeadError):
+            self.actor_ref.tell(NotificationBatch(batch))
+
+    def _release(self, error: BaseException) -> None:
+        if self._connection.router.sink_for(self.thread_id) == self._deliver:
+            self._connection.router.unbind_thread(self.thread_id)
+        self._fail_active_turns(error)
+        for held in self._held:
+            self._fail_request(held, error)
+        self._held.clear()
+        for start in self._starts.values():
+            self._fail_request(start, error)
+        self._starts.clear()
+
+    # -- messages ---------------------------------------------------------------------------------------------
+
+    def on_receive(self, message: Any) -> Any:
+        """Dispatch one typed message."""
+        match message:
+            case NotificationBatch():
+                self._on_notifications(message.items)
+            case RequestDone():
+                self._on_request_done(message)
+            case StartTurn() | RunTurn() | ThreadRequest():
+                self._on_request(message)
+            case AwaitTurn():
+                self._await_turn(message)
+            case EngineDown():
+                self._on_engine_down(message.error)
+            case EngineUp():
+                self._on_engine_up(message.connection)
+            case _:
+                raise TypeError(f"ThreadActor got an unknown message: {message!r}")
+        return None
+
+    def _on_notifications(self, items: Sequence[ServerNotification]) -> None:
+        touched: dict[str, list[Notification]] = {}
+        finished: list[_Turn] = []
+        unowned: list[ServerNotification] = []
+        for note in items:
+            turn_id = note.turn_id
+            if turn_id is None:
+                unowned.append(note)
+                continue
+            notification = decode_notification(note)
+            turn = self._turns.get(turn_id) or self._new_turn(turn_id)
+            if turn.ended:
+                continue  # a straggler after the turn was finished (e.g. failed by an engine death)
+            touched.setdefault(turn_id, []).append(notification)
+            if turn.accumulator.add(notification.payload):
+                finished.append(turn)
+        for turn_id, events in touched.items():
+            self._turns[turn_id].log.extend(events)
+        for turn in finished:
+            self._finish(turn, result=turn.accumulator.result())
+        if unowned and self._global_sink is not None:
+            self._global_sink(unowned)
+
+    def _on_request(self, message: StartTurn | RunTurn | ThreadRequest) -> None:
+        if self._down is not None or self._resuming is not None:
+            if len(self._held) >= MAX_HELD_REQUESTS:
+                self._fail_request(message, TransportClosedError("too many requests held while the engine restarts"))
+            else:
+                self._held.append(message)
+            return
+        if isinstance(message, ThreadRequest):
+            params = {"threadId": self.thread_id, **message.params}
+            try:
+                self._connection.ref.tell(SendRequest(message.method, params, message.reply))
+            except pykka.ActorDeadError:
+                self._fail_request(message, TransportClosedError("Codex process is not running"))
+            return
+        tag = next(self._tags)
+        self._starts[tag] = message
+        self._retain_all(True)
+        self._connection.request_to(
+            "turn/start", {**message.params, "threadId": self.thread_id}, self.actor_ref, tag
+        )
+
+    def _on_request_done(self, done: RequestDone) -> None:
+        if done.tag == self._resuming:
+            self._on_resumed(done)
+            return
+        start = self._starts.pop(done.tag, None)
+        if start is None:
+            return
+        if not self._starts:
+            self._retain_all(False)
+        if done.error is not None or done.result is None:
+            self._fail_request(start, done.error or TransportClosedError("turn/start got no result"))
+            return
+        turn_id = decode_payload(done.result, TurnStartResponse).turn.id
+        turn = self._turns.get(turn_id) or self._new_turn(turn_id)
+        if isinstance(start, StartTurn):
+            subscriber = turn.log.subscribe(from_start=True)
+            turn.log.set_retain(bool(self._starts))
+            with contextlib.suppress(Exception):
+                start.reply.set(TurnStarted(turn_id, turn.log, subscriber))
+            return
+        if turn.ended:
+            self._tell_finished(start, turn)
+        else:
+            turn.listeners.append(start)
+
+    def _await_turn(self, message: AwaitTurn) -> None:
+        turn = self._turns.get(message.turn_id)
+        if turn is None:
+            error = LookupError(f"turn {message.turn_id} of thread {self.thread_id} is not known here")
+            _fail_future(message.reply, error)
+        elif turn.result is not None:
+            with contextlib.suppress(Exception):
+                message.reply.set(turn.result)
+        elif turn.error is not None:
+            _fail_future(message.reply, _copy(turn.error))
+        else:
+            turn.waiters.append(message.reply)
+
+    # -- engine restarts --------------------------------------------------------------------------------------
+
+    def _on_engine_down(self, error: BaseException) -> None:
+        self._down = error
+        self._resuming = None
+        self._fail_active_turns(error)
+
+    def _on_engine_up(self, connection: EngineConnection) -> None:
+        self._connection = connection
+        self._connection.router.bind_thread(self.thread_id, self._deliver)
+        self._resuming = next(self._tags)
+        self._down = None
+        params = {"threadId": self.thread_id, "excludeTurns": True}
+        self._connection.request_to("thread/resume", params, self.actor_ref, self._resuming)
+
+    def _on_resumed(self, done: RequestDone) -> None:
+        self._resuming = None
+        held, self._held = self._held, []
+        if done.error is not None:
+            logger.warning("thread %s could not be resumed: %s", self.thread_id, done.error)
+            self._down = done.error
+            for message in held:
+                self._fail_request(message, done.error)
+            return
+        logger.info("thread %s resumed on the new engine", self.thread_id)
+        for message in held:
+            self._on_request(message)
+
+    # -- turns ------------------------------------------------------------------------------------------------
+
+    def _new_turn(self, turn_id: str) -> _Turn:
+        turn = _Turn(turn_id, TurnLog(turn_id, retain=True), TurnAccumulator(turn_id))
+        self._turns[turn_id] = turn
+        return turn
+
+    def _retain_all(self, retain: bool) -> None:
+        for turn in self._turns.values():
+            if not turn.ended:
+                turn.log.set_retain(retain)
+
+    def _finish(self, turn: _Turn, *, result: TurnResult | None = None, error: BaseException | None = None) -> None:
+        turn.result, turn.error = result, error
+        turn.log.finish(None if error is None else _copy(error))
+        turn.log.set_retain(False)
+        for waiter in turn.waiters:
+            if result is not None:
+                with contextlib.suppress(Exception):
+                    waiter.set(result)
+            else:
+                _fail_future(waiter, _copy(error or TransportClosedError("turn ended without a result")))
+        turn.waiters.clear()
+        for listener in turn.listeners:
+            self._tell_finished(listener, turn)
+        turn.listeners.clear()
+        self._completed.append(turn.turn_id)
+        while len(self._completed) > COMPLETED_TURNS_KEPT:
+            self._turns.pop(self._completed.popleft(), None)
+
+    def _fail_active_turns(self, error: BaseException) -> None:
+        for turn in list(self._turns.values()):
+            if not turn.ended:
+                self._finish(turn, error=error)
+
+    def _tell_finished(self, run: RunTurn, turn: _Turn) -> None:
+        error = None if turn.error is None else _copy(turn.error)
+        with contextlib.suppress(pykka.ActorDeadError):
+            run.reply_to.tell(TurnFinished(self.thread_id, turn.turn_id, turn.result, error, run.tag))
+
+    def _fail_request(self, message: StartTurn | RunTurn | ThreadRequest, error: BaseException) -> None:
+        if isinstance(message, RunTurn):
+            with contextlib.suppress(pykka.ActorDeadError):
+                message.reply_to.tell(TurnFinished(self.thread_id, None, None, _copy(error), message.tag))
+        else:
+            _fail_future(message.reply, _copy(error))
+
+
+def _fail_future(future: pykka.Future[Any], error: BaseException) -> None:
+    with contextlib.suppress(Exception):
+        future.set_exception((type(error), error, None))
+
