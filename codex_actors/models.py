@@ -10,7 +10,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
-__all__ = ["JsonObject", "JsonScalar", "JsonValue", "Notification", "NotificationPayload", "UnknownNotification"]
+__all__ = [
+    "InitializeResponse",
+    "JsonObject",
+    "JsonScalar",
+    "JsonValue",
+    "Notification",
+    "NotificationPayload",
+    "ServerInfo",
+    "UnknownNotification",
+    "initialize_response",
+]
 
 JsonScalar: TypeAlias = str | int | float | bool | None
 JsonValue: TypeAlias = JsonScalar | dict[str, "JsonValue"] | list["JsonValue"]
@@ -34,3 +44,67 @@ class Notification:
 
     method: str
     payload: NotificationPayload
+
+
+@dataclass(slots=True)
+class ServerInfo:
+    """The engine's name and version, as the handshake reported them (or as derived from its user agent)."""
+
+    name: str
+    version: str
+
+
+@dataclass(slots=True)
+class InitializeResponse:
+    """The engine's answer to ``initialize``, validated: ``Codex.metadata``.
+
+    The field names are the wire's, as in the official SDK. The engine sends no ``serverInfo``; it is derived
+    from ``userAgent`` (``name/version ...``, split at the first ``/``).
+    """
+
+    serverInfo: ServerInfo | None = None
+    userAgent: str | None = None
+    platformFamily: str | None = None
+    platformOs: str | None = None
+
+
+def _split_user_agent(user_agent: str) -> tuple[str | None, str | None]:
+    raw = user_agent.strip()
+    if not raw:
+        return None, None
+    if "/" in raw:
+        name, version = raw.split("/", 1)
+        return name or None, version or None
+    parts = raw.split(maxsplit=1)
+    if len(parts) == 2:
+        return parts[0], parts[1]
+    return raw, None
+
+
+def initialize_response(result: dict[str, Any]) -> InitializeResponse:
+    """Validate the ``initialize`` result; raises ``RuntimeError`` when the metadata is missing."""
+    user_agent = str(result.get("userAgent") or "").strip()
+    server = result.get("serverInfo") if isinstance(result.get("serverInfo"), dict) else None
+    name = str(server.get("name") or "").strip() or None if server else None
+    version = str(server.get("version") or "").strip() or None if server else None
+    if (name is None or version is None) and user_agent:
+        parsed_name, parsed_version = _split_user_agent(user_agent)
+        name = name or parsed_name
+        version = version or parsed_version
+    name, version = (name or "").strip(), (version or "").strip()
+    if not user_agent or not name or not version:
+        raise RuntimeError(
+            "initialize response missing required metadata "
+            f"(user_agent={user_agent!r}, server_name={name!r}, server_version={version!r})"
+        )
+
+    def text(key: str) -> str | None:
+        value = result.get(key)
+        return value if isinstance(value, str) else None
+
+    return InitializeResponse(
+        serverInfo=ServerInfo(name, version),
+        userAgent=user_agent,
+        platformFamily=text("platformFamily"),
+        platformOs=text("platformOs"),
+    )

@@ -14,7 +14,7 @@ from ..errors import TransportClosedError
 from .messages import HandleServerRequest
 from .supervisor import ChildContext, SupervisedActor
 
-__all__ = ["ApprovalBroker", "UNHANDLED"]
+__all__ = ["UNHANDLED", "ApprovalBroker"]
 
 #: The error code of a refused server request.
 UNHANDLED = -32601

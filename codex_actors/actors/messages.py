@@ -24,7 +24,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ActorReply",
-    "AwaitTurn",
     "CancelRequest",
     "Connect",
     "EngineDown",
@@ -46,9 +45,11 @@ __all__ = [
     "RunTurn",
     "SendNotification",
     "SendRequest",
+    "StartEngine",
     "StartThread",
     "StartTurn",
     "StopThread",
+    "SubscribeTurn",
     "ThreadRequest",
     "TurnFinished",
     "TurnStarted",
@@ -216,11 +217,16 @@ class TurnFinished(msgspec.Struct, frozen=True):
     tag: Any = None
 
 
-class AwaitTurn(msgspec.Struct, frozen=True):
-    """Tell: complete ``reply`` with the :class:`~codex_actors.results.TurnResult` of ``turn_id`` when it ends."""
+class SubscribeTurn(msgspec.Struct, frozen=True):
+    """Tell: a new subscriber of ``turn_id``'s log; ``reply`` gets :class:`TurnStarted`.
+
+    It reads from the log's start, or (``from_start=False``) only what comes next. A turn never seen before
+    gets an empty log.
+    """
 
     turn_id: str
-    reply: pykka.Future[TurnResult]
+    from_start: bool
+    reply: pykka.Future[TurnStarted]
 
 
 class ThreadRequest(msgspec.Struct, frozen=True):
@@ -257,6 +263,10 @@ class UnownedNotifications(msgspec.Struct, frozen=True):
     """Tell (from the reader thread, to telemetry): notifications that belong to no live thread actor."""
 
     items: Sequence[ServerNotification]
+
+
+class StartEngine(msgspec.Struct, frozen=True):
+    """Ask the root supervisor: start the engine child; answers its :class:`EngineConnection` or raises."""
 
 
 class GetEngine(msgspec.Struct, frozen=True):

@@ -5,8 +5,9 @@ RootSupervisor (one-for-one, 3 restarts in 5 s by default)
  ├── telemetry       TelemetryActor     permanent
  ├── tools           ToolRegistry       permanent
  ├── approvals       ApprovalBroker     permanent
- ├── engine          EnginePort         permanent: a restart is a fresh engine process, handshake included
- └── thread:<id> ×N  ThreadActor        transient: restarted only after a crash
+ ├── engine          EnginePort         permanent, started by the StartEngine ask (so its first start's
+ │                                      error reaches the caller); a restart is a fresh engine process
+ └── thread:<id> (N) ThreadActor        transient: restarted only after a crash
 ```
 
 The :class:`~codex_actors.actors.router.Router` outlives engine restarts: thread actors stay bound to it. When the
@@ -34,6 +35,7 @@ from .messages import (
     GetEngine,
     HandleServerRequest,
     PortEvent,
+    StartEngine,
     StartThread,
     StopThread,
     UnownedNotifications,
@@ -75,7 +77,6 @@ class RootSupervisor(Supervisor):
             ChildSpec("telemetry", self._service(TelemetryActor, "telemetry")),
             ChildSpec("tools", self._service(ToolRegistry, "tools")),
             ChildSpec("approvals", self._service(ApprovalBroker, "approvals")),
-            ChildSpec(ENGINE, self._start_engine),
         ]
         super().__init__(children, max_restarts=max_restarts, max_seconds=max_seconds, name="root")
 
@@ -157,6 +158,9 @@ class RootSupervisor(Supervisor):
     def on_other_message(self, message: Any) -> Any:
         """Answer the runtime's own asks."""
         match message:
+            case StartEngine():
+                self._start_new(ChildSpec(ENGINE, self._start_engine))
+                return self._require_engine()
             case GetEngine():
                 return self._require_engine()
             case StartThread():

@@ -32,7 +32,6 @@ from ..protocol.jsonrpc import ServerNotification, decode_payload
 from ..protocol.notifications import decode_notification
 from ..results import TurnAccumulator, TurnResult
 from .messages import (
-    AwaitTurn,
     EngineDown,
     EngineUp,
     NotificationBatch,
@@ -40,6 +39,7 @@ from .messages import (
     RunTurn,
     SendRequest,
     StartTurn,
+    SubscribeTurn,
     ThreadRequest,
     TurnFinished,
     TurnStarted,
@@ -53,7 +53,7 @@ __all__ = ["ThreadActor", "thread_child_name"]
 
 logger = logging.getLogger("codex_actors.thread")
 
-#: Completed turns whose logs stay reachable for late subscribers and ``AwaitTurn``s.
+#: Completed turns whose logs stay reachable for late subscribers.
 COMPLETED_TURNS_KEPT = 8
 #: Requests held while the engine restarts; past this they fail at once.
 MAX_HELD_REQUESTS = 1024
@@ -78,7 +78,6 @@ class _Turn:
     accumulator: TurnAccumulator
     result: TurnResult | None = None
     error: BaseException | None = None
-    waiters: list[pykka.Future[TurnResult]] = field(default_factory=list)
     listeners: list[RunTurn] = field(default_factory=list)
 
     @property
@@ -154,8 +153,8 @@ class ThreadActor(SupervisedActor):
                 self._on_request_done(message)
             case StartTurn() | RunTurn() | ThreadRequest():
                 self._on_request(message)
-            case AwaitTurn():
-                self._await_turn(message)
+            case SubscribeTurn():
+                self._subscribe(message)
             case EngineDown():
                 self._on_engine_down(message.error)
             case EngineUp():
@@ -190,7 +189,8 @@ class ThreadActor(SupervisedActor):
     def _on_request(self, message: StartTurn | RunTurn | ThreadRequest) -> None:
         if self._down is not None or self._resuming is not None:
             if len(self._held) >= MAX_HELD_REQUESTS:
-                self._fail_request(message, TransportClosedError("too many requests held while the engine restarts"))
+                error = TransportClosedError("too many requests held while the engine restarts")
+                self._fail_request(message, error)
             else:
                 self._held.append(message)
             return
@@ -233,18 +233,11 @@ class ThreadActor(SupervisedActor):
         else:
             turn.listeners.append(start)
 
-    def _await_turn(self, message: AwaitTurn) -> None:
-        turn = self._turns.get(message.turn_id)
-        if turn is None:
-            error = LookupError(f"turn {message.turn_id} of thread {self.thread_id} is not known here")
-            _fail_future(message.reply, error)
-        elif turn.result is not None:
-            with contextlib.suppress(Exception):
-                message.reply.set(turn.result)
-        elif turn.error is not None:
-            _fail_future(message.reply, _copy(turn.error))
-        else:
-            turn.waiters.append(message.reply)
+    def _subscribe(self, message: SubscribeTurn) -> None:
+        turn = self._turns.get(message.turn_id) or self._new_turn(message.turn_id)
+        subscriber = turn.log.subscribe(from_start=message.from_start)
+        with contextlib.suppress(Exception):
+            message.reply.set(TurnStarted(turn.turn_id, turn.log, subscriber))
 
     # -- engine restarts --------------------------------------------------------------------------------------
 
@@ -286,17 +279,12 @@ class ThreadActor(SupervisedActor):
             if not turn.ended:
                 turn.log.set_retain(retain)
 
-    def _finish(self, turn: _Turn, *, result: TurnResult | None = None, error: BaseException | None = None) -> None:
+    def _finish(
+        self, turn: _Turn, *, result: TurnResult | None = None, error: BaseException | None = None
+    ) -> None:
         turn.result, turn.error = result, error
         turn.log.finish(None if error is None else _copy(error))
         turn.log.set_retain(False)
-        for waiter in turn.waiters:
-            if result is not None:
-                with contextlib.suppress(Exception):
-                    waiter.set(result)
-            else:
-                _fail_future(waiter, _copy(error or TransportClosedError("turn ended without a result")))
-        turn.waiters.clear()
         for listener in turn.listeners:
             self._tell_finished(listener, turn)
         turn.listeners.clear()
