@@ -6,7 +6,10 @@ program working; inside, an actor system (pykka) owns the engine process, the th
 
 from __future__ import annotations
 
+import logging as _logging
+
 from ._version import __version__
+from .api import Codex, Thread, TurnHandle
 from .config import CodexConfig
 from .errors import (
     CodexError,
@@ -25,23 +28,53 @@ from .errors import (
     TransportClosedError,
     is_retryable_error,
 )
+from .inputs import (
+    ExternalMessage,
+    ImageInput,
+    Input,
+    InputItem,
+    LocalImageInput,
+    MentionInput,
+    RunInput,
+    SkillInput,
+    TextInput,
+)
+from .modes import ApprovalMode, Sandbox
+from .results import TurnResult
+
+_logging.getLogger("codex_actors").addHandler(_logging.NullHandler())
 
 __all__ = [
+    "ApprovalMode",
+    "Codex",
     "CodexConfig",
     "CodexError",
     "CodexRpcError",
     "EngineCrashed",
+    "ExternalMessage",
+    "ImageInput",
+    "Input",
+    "InputItem",
     "InternalRpcError",
     "InvalidParamsError",
     "InvalidRequestError",
     "JsonRpcError",
+    "LocalImageInput",
+    "MentionInput",
     "MethodNotFoundError",
     "ParseError",
     "ProtocolError",
     "RequestTimeoutError",
     "RetryLimitExceededError",
+    "RunInput",
+    "Sandbox",
     "ServerBusyError",
+    "SkillInput",
+    "TextInput",
+    "Thread",
     "TransportClosedError",
+    "TurnHandle",
+    "TurnResult",
     "__version__",
     "is_retryable_error",
 ]

@@ -421,10 +421,14 @@ class EngineConnection:
         router: Router | None = None,
         options: PortOptions | None = None,
     ) -> EngineConnection:
-        """Start an engine and complete the handshake; on any failure nothing is left running."""
+        """Start an unsupervised engine port and complete the handshake; on failure nothing is left running."""
         options = options or PortOptions()
         router = router or Router()
-        ref = EnginePort.start(config or CodexConfig(), router, options)
+        return cls.connect(EnginePort.start(config or CodexConfig(), router, options), router, options)
+
+    @classmethod
+    def connect(cls, ref: pykka.ActorRef[EnginePort], router: Router, options: PortOptions) -> EngineConnection:
+        """Ask a started port to spawn its engine and run the handshake; on failure the port is stopped."""
         connection = cls(ref, router, options)
         try:
             raw: msgspec.Raw = ref.ask(

@@ -29,7 +29,6 @@ from ..errors import EngineCrashed, TransportClosedError
 from ..protocol.jsonrpc import ServerNotification, ServerRequest
 from .approvals import ApprovalBroker
 from .messages import (
-    Connect,
     EngineDown,
     EngineUp,
     GetEngine,
@@ -91,15 +90,8 @@ class RootSupervisor(Supervisor):
         return start
 
     def _start_engine(self, context: ChildContext) -> pykka.ActorRef[Any]:
-        options = self.options
-        ref = EnginePort.start(self.config, self.router, options, context=context)
-        try:
-            ref.ask(Connect(options.connect_timeout), block=True, timeout=options.connect_timeout + 30)
-        except BaseException:
-            with contextlib.suppress(pykka.ActorDeadError):
-                ref.stop(block=True, timeout=30)
-            raise
-        self._connection = EngineConnection(ref, self.router, options)
+        ref = EnginePort.start(self.config, self.router, self.options, context=context)
+        self._connection = EngineConnection.connect(ref, self.router, self.options)
         return ref
 
     def _start_thread(self, thread_id: str) -> pykka.ActorRef[Any]:

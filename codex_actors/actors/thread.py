@@ -313,4 +313,3 @@ class ThreadActor(SupervisedActor):
 def _fail_future(future: pykka.Future[Any], error: BaseException) -> None:
     with contextlib.suppress(Exception):
         future.set_exception((type(error), error, None))
-

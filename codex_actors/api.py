@@ -1,0 +1,461 @@
+"""The public API: ``Codex``, ``Thread`` and ``TurnHandle``, with the official SDK's signatures and wire params.
+
+They are thin: a ``Codex`` holds a :class:`~codex_actors._runtime.Runtime` (the root supervisor of an actor
+tree); a ``Thread`` is a thread id plus that runtime, talking to the thread's actor; a ``TurnHandle`` reads the
+turn's event log at its own cursor. Differences from the official SDK are deliberate and listed in
+``docs/python-parity-checklist.md``: an engine crash is survived (the engine restarts, the thread resumes, and
+the same ``Thread`` keeps working), every failure is typed, and every wait has a timeout.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pykka
+
+from ._runtime import Runtime
+from .actors.messages import SubscribeTurn, TurnStarted
+from .actors.turnlog import LogClosedError, TurnLog
+from .config import CodexConfig
+from .errors import TransportClosedError
+from .inputs import Input, RunInput, wire_input, wire_turn_input
+from .models import InitializeResponse, JsonObject, Notification, initialize_response
+from .modes import ApprovalMode, Sandbox, approval_params, sandbox_mode, sandbox_policy
+from .protocol.generated import (
+    GetAccountResponse,
+    ModelListResponse,
+    Personality,
+    ReasoningEffort,
+    ReasoningSummary,
+    SortDirection,
+    ThreadArchiveResponse,
+    ThreadCompactStartResponse,
+    ThreadListCwdFilter,
+    ThreadListResponse,
+    ThreadReadResponse,
+    ThreadSetNameResponse,
+    ThreadSortKey,
+    ThreadSource,
+    ThreadSourceKind,
+    ThreadStartSource,
+    TurnCompletedNotification,
+    TurnInterruptResponse,
+    TurnStatus,
+    TurnSteerResponse,
+)
+from .protocol.jsonrpc import decode_payload
+from .results import TurnAccumulator, TurnResult
+
+__all__ = ["Codex", "Thread", "TurnHandle"]
+
+
+def _params(**values: Any) -> dict[str, Any]:
+    """Wire params with the ``None`` values left out (the official SDK's ``exclude_none``)."""
+    return {key: value for key, value in values.items() if value is not None}
+
+
+def _enum_value(value: Any) -> Any:
+    return value.value if hasattr(value, "value") else value
+
+
+class Codex:
+    """Synchronous client for creating threads and running Codex turns.
+
+    The engine starts (and completes its handshake) in the constructor; use it as a context manager so it is
+    closed promptly. Inside, a supervisor restarts the engine if it dies: threads resume on the new engine.
+    """
+
+    def __init__(self, config: CodexConfig | None = None) -> None:
+        self._client = Runtime(config)
+        try:
+            self._init = initialize_response(self._client.initialize_result)
+        except Exception:
+            self._client.close()
+            raise
+
+    def __enter__(self) -> Codex:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    @property
+    def metadata(self) -> InitializeResponse:
+        """The engine's validated ``initialize`` answer (still available after ``close()``)."""
+        return self._init
+
+    @property
+    def supervisor(self) -> pykka.ActorRef[Any]:
+        """The root supervisor of this client's actor tree."""
+        return self._client.supervisor
+
+    def close(self) -> None:
+        """Stop the engine and every actor. Idempotent; later calls raise ``TransportClosedError``."""
+        self._client.close()
+
+    def login_api_key(self, api_key: str) -> None:
+        """Authenticate Codex with an API key."""
+        self._client.request("account/login/start", {"apiKey": api_key, "type": "apiKey"})
+
+    def account(self, *, refresh_token: bool = False) -> GetAccountResponse:
+        """Read the current Codex account state."""
+        return self._client.call("account/read", {"refreshToken": refresh_token}, GetAccountResponse)
+
+    def logout(self) -> None:
+        """Clear the current Codex account session."""
+        self._client.request("account/logout")
+
+    def thread_start(
+        self,
+        *,
+        approval_mode: ApprovalMode = ApprovalMode.auto_review,
+        base_instructions: str | None = None,
+        config: JsonObject | None = None,
+        cwd: str | None = None,
+        developer_instructions: str | None = None,
+        ephemeral: bool | None = None,
+        model: str | None = None,
+        model_provider: str | None = None,
+        personality: Personality | None = None,
+        sandbox: Sandbox | None = None,
+        service_name: str | None = None,
+        service_tier: str | None = None,
+        session_start_source: ThreadStartSource | None = None,
+        thread_source: ThreadSource | None = None,
+    ) -> Thread:
+        """Create a new Codex conversation thread."""
+        params = _params(
+            **approval_params(approval_mode),
+            baseInstructions=base_instructions,
+            config=config,
+            cwd=cwd,
+            developerInstructions=developer_instructions,
+            ephemeral=ephemeral,
+            model=model,
+            modelProvider=model_provider,
+            personality=_enum_value(personality),
+            sandbox=sandbox_mode(sandbox),
+            serviceName=service_name,
+            serviceTier=service_tier,
+            sessionStartSource=_enum_value(session_start_source),
+            threadSource=thread_source,
+        )
+        return self._bind(self._client.request("thread/start", params))
+
+    def thread_list(
+        self,
+        *,
+        archived: bool | None = None,
+        cursor: str | None = None,
+        cwd: ThreadListCwdFilter | None = None,
+        limit: int | None = None,
+        model_providers: list[str] | None = None,
+        search_term: str | None = None,
+        section_id: str | None = None,
+        sort_direction: SortDirection | None = None,
+        sort_key: ThreadSortKey | None = None,
+        source_kinds: list[ThreadSourceKind] | None = None,
+        use_state_db_only: bool | None = None,
+    ) -> ThreadListResponse:
+        """List saved conversation threads."""
+        params = _params(
+            archived=archived,
+            cursor=cursor,
+            cwd=cwd,
+            limit=limit,
+            modelProviders=model_providers,
+            searchTerm=search_term,
+            sectionId=section_id,
+            sortDirection=_enum_value(sort_direction),
+            sortKey=_enum_value(sort_key),
+            sourceKinds=None if source_kinds is None else [_enum_value(kind) for kind in source_kinds],
+            useStateDbOnly=use_state_db_only,
+        )
+        return self._client.call("thread/list", params, ThreadListResponse)
+
+    def thread_resume(
+        self,
+        thread_id: str,
+        *,
+        approval_mode: ApprovalMode | None = None,
+        base_instructions: str | None = None,
+        config: JsonObject | None = None,
+        cwd: str | None = None,
+        developer_instructions: str | None = None,
+        include_turns: bool | None = None,
+        model: str | None = None,
+        model_provider: str | None = None,
+        personality: Personality | None = None,
+        sandbox: Sandbox | None = None,
+        service_tier: str | None = None,
+    ) -> Thread:
+        """Resume an existing conversation thread by id."""
+        params = _params(
+            threadId=thread_id,
+            **approval_params(approval_mode),
+            baseInstructions=base_instructions,
+            config=config,
+            cwd=cwd,
+            developerInstructions=developer_instructions,
+            excludeTurns=None if include_turns is None else not include_turns,
+            model=model,
+            modelProvider=model_provider,
+            personality=_enum_value(personality),
+            sandbox=sandbox_mode(sandbox),
+            serviceTier=service_tier,
+        )
+        return self._bind(self._client.request("thread/resume", params))
+
+    def thread_fork(
+        self,
+        thread_id: str,
+        *,
+        approval_mode: ApprovalMode | None = None,
+        base_instructions: str | None = None,
+        config: JsonObject | None = None,
+        cwd: str | None = None,
+        developer_instructions: str | None = None,
+        ephemeral: bool | None = None,
+        include_turns: bool | None = None,
+        model: str | None = None,
+        model_provider: str | None = None,
+        sandbox: Sandbox | None = None,
+        service_tier: str | None = None,
+        thread_source: ThreadSource | None = None,
+    ) -> Thread:
+        """Fork an existing conversation thread into a new thread."""
+        params = _params(
+            threadId=thread_id,
+            **approval_params(approval_mode),
+            baseInstructions=base_instructions,
+            config=config,
+            cwd=cwd,
+            developerInstructions=developer_instructions,
+            ephemeral=ephemeral,
+            excludeTurns=None if include_turns is None else not include_turns,
+            model=model,
+            modelProvider=model_provider,
+            sandbox=sandbox_mode(sandbox),
+            serviceTier=service_tier,
+            threadSource=thread_source,
+        )
+        return self._bind(self._client.request("thread/fork", params))
+
+    def thread_archive(self, thread_id: str) -> ThreadArchiveResponse:
+        """Archive a thread (the engine also unloads it)."""
+        return self._client.call("thread/archive", {"threadId": thread_id}, ThreadArchiveResponse)
+
+    def thread_unarchive(self, thread_id: str) -> Thread:
+        """Unarchive a thread and return it."""
+        return self._bind(self._client.request("thread/unarchive", {"threadId": thread_id}))
+
+    def models(self, *, include_hidden: bool = False) -> ModelListResponse:
+        """List the models the engine offers."""
+        return self._client.call("model/list", {"includeHidden": include_hidden}, ModelListResponse)
+
+    def _bind(self, raw: Any) -> Thread:
+        thread_id: str = decode_payload(raw, dict[str, Any])["thread"]["id"]
+        self._client.thread_actor(thread_id)
+        return Thread(self._client, thread_id)
+
+
+@dataclass(slots=True)
+class Thread:
+    """A conversation thread, used to run one or more turns.
+
+    ``actor_ref`` is its actor: another actor handed it can run turns purely by message
+    (:class:`~codex_actors.actors.messages.RunTurn` answered by ``TurnFinished``).
+    """
+
+    _client: Runtime
+    id: str
+
+    @property
+    def actor_ref(self) -> pykka.ActorRef[Any]:
+        """The thread's actor (started if it is not running)."""
+        return self._client.thread_actor(self.id)
+
+    def run(
+        self,
+        input: RunInput,
+        *,
+        approval_mode: ApprovalMode | None = None,
+        cwd: str | None = None,
+        effort: ReasoningEffort | None = None,
+        model: str | None = None,
+        output_schema: JsonObject | None = None,
+        personality: Personality | None = None,
+        sandbox: Sandbox | None = None,
+        service_tier: str | None = None,
+        source: str | None = None,
+        summary: ReasoningSummary | None = None,
+        turn_service_tier: str | None = None,
+    ) -> TurnResult:
+        """Run a complete turn and return its result (``turn(...).run()``)."""
+        return self.turn(
+            input,
+            approval_mode=approval_mode,
+            cwd=cwd,
+            effort=effort,
+            model=model,
+            output_schema=output_schema,
+            personality=personality,
+            sandbox=sandbox,
+            service_tier=service_tier,
+            source=source,
+            summary=summary,
+            turn_service_tier=turn_service_tier,
+        ).run()
+
+    def turn(
+        self,
+        input: RunInput,
+        *,
+        approval_mode: ApprovalMode | None = None,
+        cwd: str | None = None,
+        effort: ReasoningEffort | None = None,
+        model: str | None = None,
+        output_schema: JsonObject | None = None,
+        personality: Personality | None = None,
+        sandbox: Sandbox | None = None,
+        service_tier: str | None = None,
+        source: str | None = None,
+        summary: ReasoningSummary | None = None,
+        turn_service_tier: str | None = None,
+    ) -> TurnHandle:
+        """Start a turn, or join the thread's active turn, and return its handle.
+
+        ``source`` labels what started a new turn and ``turn_service_tier`` applies to this turn only; both are
+        ignored when joining. An :class:`~codex_actors.inputs.ExternalMessage` supplies untrusted content with
+        tool-level authority.
+        """
+        items, tool_output = wire_turn_input(input)
+        params = _params(
+            input=items,
+            **approval_params(approval_mode),
+            cwd=cwd,
+            effort=effort,
+            model=model,
+            outputSchema=output_schema,
+            personality=_enum_value(personality),
+            sandboxPolicy=sandbox_policy(sandbox),
+            serviceTier=service_tier,
+            turnTrigger=source,
+            summary=_enum_value(summary),
+            serviceTierForTurn=turn_service_tier,
+            toolOutput=tool_output,
+        )
+        started = self._client.start_turn(self.id, params)
+        return TurnHandle(self._client, self.id, started.turn_id, _subscription=_Subscription(started))
+
+    def read(self, *, include_turns: bool = False) -> ThreadReadResponse:
+        """Read this thread, optionally with its turns."""
+        raw = self._client.thread_request(self.id, "thread/read", {"includeTurns": include_turns})
+        return decode_payload(raw, ThreadReadResponse)
+
+    def set_name(self, name: str) -> ThreadSetNameResponse:
+        """Name this thread."""
+        raw = self._client.thread_request(self.id, "thread/name/set", {"name": name})
+        return decode_payload(raw, ThreadSetNameResponse)
+
+    def compact(self) -> ThreadCompactStartResponse:
+        """Start compacting this thread's history."""
+        raw = self._client.thread_request(self.id, "thread/compact/start", {})
+        return decode_payload(raw, ThreadCompactStartResponse)
+
+
+class _Subscription:
+    """One handle's cursor in a turn's log; released when closed or when the handle is garbage collected."""
+
+    __slots__ = ("__weakref__", "_finalizer", "closed", "log", "subscriber")
+
+    def __init__(self, started: TurnStarted) -> None:
+        self.log: TurnLog[Notification] = started.log
+        self.subscriber = started.subscriber
+        self.closed = False
+        self._finalizer = weakref.finalize(self, started.log.unsubscribe, started.subscriber)
+
+    def take(self) -> list[Notification]:
+        if self.closed:
+            raise TransportClosedError("Turn subscription closed")
+        try:
+            return self.log.take(self.subscriber)
+        except LogClosedError:
+            raise TransportClosedError("Turn subscription closed") from None
+
+    def close(self) -> None:
+        self.closed = True
+        self._finalizer()
+
+
+def _is_completion(event: Notification, turn_id: str) -> bool:
+    payload = event.payload
+    return (
+        event.method == "turn/completed"
+        and isinstance(payload, TurnCompletedNotification)
+        and payload.turn.id == turn_id
+    )
+
+
+@dataclass(slots=True)
+class TurnHandle:
+    """Control and consume a turn after it has started.
+
+    Built by hand as ``TurnHandle(client, thread_id, id)`` it sees that turn's future events only.
+    """
+
+    _client: Runtime
+    thread_id: str
+    id: str
+    _subscription: _Subscription = field(init=False, repr=False, compare=False)
+
+    def __init__(self, _client: Runtime, thread_id: str, id: str, *, _subscription: Any = None) -> None:
+        self._client, self.thread_id, self.id = _client, thread_id, id
+        if _subscription is None:
+            future: pykka.Future[TurnStarted] = pykka.ThreadingFuture()
+            _client.thread_actor(thread_id).tell(SubscribeTurn(id, False, future))
+            _subscription = _Subscription(future.get(timeout=_client.options.request_timeout))
+        self._subscription = _subscription
+
+    def steer(self, input: Input | str) -> TurnSteerResponse:
+        """Send more user input to this active turn."""
+        params = {"expectedTurnId": self.id, "input": wire_input(input)}
+        return decode_payload(self._client.thread_request(self.thread_id, "turn/steer", params), TurnSteerResponse)
+
+    def interrupt(self) -> TurnInterruptResponse:
+        """Ask the engine to interrupt this turn (it then completes with status ``interrupted``)."""
+        raw = self._client.thread_request(self.thread_id, "turn/interrupt", {"turnId": self.id})
+        return decode_payload(raw, TurnInterruptResponse)
+
+    def stream(self) -> Iterator[Notification]:
+        """Yield this turn's notifications, ending after its ``turn/completed``.
+
+        A failed turn does not raise here (its ``turn/completed`` says so); an engine crash raises
+        ``TransportClosedError``. A second ``stream()``/``run()`` on the same handle raises
+        ``TransportClosedError("Turn subscription closed")``.
+        """
+        subscription = self._subscription
+        try:
+            while events := subscription.take():
+                for event in events:
+                    yield event
+                    if _is_completion(event, self.id):
+                        return
+        except TransportClosedError as exc:
+            raise self._client.translate(exc) from None
+        finally:
+            subscription.close()
+
+    def run(self) -> TurnResult:
+        """Consume the turn and return its result; a failed turn raises ``RuntimeError`` with its message."""
+        accumulator = TurnAccumulator(self.id)
+        for event in self.stream():
+            accumulator.add(event.payload)
+        result = accumulator.result()
+        if result.status == TurnStatus.failed:
+            message = None if result.error is None else result.error.message
+            raise RuntimeError(message or "turn failed with status failed")
+        return result
