@@ -7,7 +7,7 @@ port reports to whoever listens (telemetry, the supervisor, tests). A message th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import msgspec
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ActorReply",
+    "CallbackReply",
     "CancelRequest",
     "Connect",
     "EngineDown",
@@ -81,8 +82,17 @@ class RequestDone(msgspec.Struct, frozen=True):
     error: BaseException | None = None
 
 
-#: Where a request's reply goes: a future the asker waits on, or a message to an actor.
-ReplyTo: TypeAlias = "pykka.Future[msgspec.Raw] | ActorReply"
+class CallbackReply(msgspec.Struct, frozen=True):
+    """Deliver a reply by calling ``callback(value, error)`` on the answering thread (it must not block).
+
+    This is how asyncio callers wait without holding a thread: the callback hands the outcome to their loop.
+    """
+
+    callback: Callable[[Any, BaseException | None], None]
+
+
+#: Where an answer goes: a future the asker waits on, a message to an actor, or a callback.
+ReplyTo: TypeAlias = "pykka.Future[Any] | ActorReply | CallbackReply"
 
 
 class SendRequest(msgspec.Struct, frozen=True):
@@ -193,7 +203,7 @@ class StartTurn(msgspec.Struct, frozen=True):
     """
 
     params: dict[str, Any]
-    reply: pykka.Future[TurnStarted]
+    reply: ReplyTo
 
 
 class RunTurn(msgspec.Struct, frozen=True):
@@ -226,7 +236,7 @@ class SubscribeTurn(msgspec.Struct, frozen=True):
 
     turn_id: str
     from_start: bool
-    reply: pykka.Future[TurnStarted]
+    reply: ReplyTo
 
 
 class ThreadRequest(msgspec.Struct, frozen=True):
@@ -234,7 +244,7 @@ class ThreadRequest(msgspec.Struct, frozen=True):
 
     method: str
     params: dict[str, Any]
-    reply: pykka.Future[msgspec.Raw]
+    reply: ReplyTo
 
 
 class EngineDown(msgspec.Struct, frozen=True):

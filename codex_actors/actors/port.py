@@ -54,10 +54,10 @@ from .messages import (
     ReplyError,
     ReplyResult,
     ReplyTo,
-    RequestDone,
     SendNotification,
     SendRequest,
 )
+from .replies import reply_error, reply_value
 from .router import NotificationSink, Router
 from .supervisor import ChildContext, SupervisedActor
 
@@ -131,24 +131,6 @@ class _Pending:
             items = list(self._items.values())
             self._items.clear()
             return items
-
-
-def _fail(reply: ReplyTo, error: BaseException) -> None:
-    if isinstance(reply, ActorReply):
-        with contextlib.suppress(pykka.ActorDeadError):
-            reply.ref.tell(RequestDone(reply.tag, error=error))
-        return
-    with contextlib.suppress(Exception):  # already completed: the first outcome stands
-        reply.set_exception((type(error), error, None))
-
-
-def _succeed(reply: ReplyTo, value: msgspec.Raw) -> None:
-    if isinstance(reply, ActorReply):
-        with contextlib.suppress(pykka.ActorDeadError):
-            reply.ref.tell(RequestDone(reply.tag, result=value))
-        return
-    with contextlib.suppress(Exception):
-        reply.set(value)
 
 
 class EnginePort(SupervisedActor):
@@ -258,16 +240,16 @@ class EnginePort(SupervisedActor):
 
     def _send_request(self, method: str, params: Any, reply: ReplyTo) -> None:
         if self._closed_error is not None or self._process is None:
-            _fail(reply, self._transport_error())
+            reply_error(reply, self._transport_error())
             return
         request_id = next(self._ids)
         try:
             line = encode_request(request_id, method, params)
         except (TypeError, ValueError, msgspec.EncodeError) as exc:
-            _fail(reply, exc)
+            reply_error(reply, exc)
             return
         if not self._pending.add(request_id, reply):
-            _fail(reply, self._transport_error())
+            reply_error(reply, self._transport_error())
             return
         try:
             self._process.write(line)
@@ -311,7 +293,7 @@ class EnginePort(SupervisedActor):
         if process is not None:
             self._exit_code = process.stop(grace=self._options.close_grace, term_grace=self._options.term_grace)
         for future in self._pending.close():
-            _fail(future, self._transport_error())
+            reply_error(future, self._transport_error())
 
     # -- the reader thread ------------------------------------------------------------------------------------
 
@@ -359,10 +341,10 @@ class EnginePort(SupervisedActor):
         if future is None:
             return  # a reply to a request its asker gave up on
         if isinstance(message, Response):
-            _succeed(future, message.result)
+            reply_value(future, message.result)
         else:
             error = message.error
-            _fail(future, map_jsonrpc_error(error.code, error.message, error.data))
+            reply_error(future, map_jsonrpc_error(error.code, error.message, error.data))
 
     def _on_server_request(self, request: ServerRequest) -> None:
         handler = self._router.requests
@@ -395,7 +377,7 @@ class EnginePort(SupervisedActor):
                 f"Codex process closed stdout. stderr_tail={tail}", exit_code=exit_code, stderr_tail=tail
             )
         for future in self._pending.close():
-            _fail(future, self._transport_error())
+            reply_error(future, self._transport_error())
         self._router.events(EngineExitedEvent(process.pid, exit_code, process.stderr_tail.text()))
         with contextlib.suppress(pykka.ActorDeadError):
             self.actor_ref.tell(EngineExited(exit_code))
@@ -446,7 +428,7 @@ class EngineConnection:
         try:
             self.ref.tell(SendRequest(method, params, future))
         except pykka.ActorDeadError:
-            _fail(future, TransportClosedError(NOT_RUNNING))
+            reply_error(future, TransportClosedError(NOT_RUNNING))
         return future
 
     def request_to(self, method: str, params: Any, ref: pykka.ActorRef[Any], tag: Any) -> None:
@@ -455,7 +437,7 @@ class EngineConnection:
         try:
             self.ref.tell(SendRequest(method, params, reply))
         except pykka.ActorDeadError:
-            _fail(reply, TransportClosedError(NOT_RUNNING))
+            reply_error(reply, TransportClosedError(NOT_RUNNING))
 
     def request(self, method: str, params: Any = None, *, timeout: float | None = None) -> msgspec.Raw:
         """Send a request and wait for its raw result (``timeout`` defaults to the port's)."""

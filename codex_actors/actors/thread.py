@@ -45,6 +45,7 @@ from .messages import (
     TurnStarted,
 )
 from .port import EngineConnection
+from .replies import reply_error, reply_value
 from .router import NotificationSink
 from .supervisor import ChildContext, SupervisedActor
 from .turnlog import TurnLog
@@ -225,8 +226,7 @@ class ThreadActor(SupervisedActor):
         if isinstance(start, StartTurn):
             subscriber = turn.log.subscribe(from_start=True)
             turn.log.set_retain(bool(self._starts))
-            with contextlib.suppress(Exception):
-                start.reply.set(TurnStarted(turn_id, turn.log, subscriber))
+            reply_value(start.reply, TurnStarted(turn_id, turn.log, subscriber))
             return
         if turn.ended:
             self._tell_finished(start, turn)
@@ -236,8 +236,7 @@ class ThreadActor(SupervisedActor):
     def _subscribe(self, message: SubscribeTurn) -> None:
         turn = self._turns.get(message.turn_id) or self._new_turn(message.turn_id)
         subscriber = turn.log.subscribe(from_start=message.from_start)
-        with contextlib.suppress(Exception):
-            message.reply.set(TurnStarted(turn.turn_id, turn.log, subscriber))
+        reply_value(message.reply, TurnStarted(turn.turn_id, turn.log, subscriber))
 
     # -- engine restarts --------------------------------------------------------------------------------------
 
@@ -307,9 +306,5 @@ class ThreadActor(SupervisedActor):
             with contextlib.suppress(pykka.ActorDeadError):
                 message.reply_to.tell(TurnFinished(self.thread_id, None, None, _copy(error), message.tag))
         else:
-            _fail_future(message.reply, _copy(error))
+            reply_error(message.reply, _copy(error))
 
-
-def _fail_future(future: pykka.Future[Any], error: BaseException) -> None:
-    with contextlib.suppress(Exception):
-        future.set_exception((type(error), error, None))
