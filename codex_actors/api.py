@@ -16,14 +16,15 @@ from typing import Any
 
 import pykka
 
+from . import _params
 from ._runtime import Runtime
 from .actors.messages import SubscribeTurn, TurnStarted
 from .actors.turnlog import LogClosedError, TurnLog
 from .config import CodexConfig
 from .errors import TransportClosedError
-from .inputs import Input, RunInput, wire_input, wire_turn_input
+from .inputs import Input, RunInput, wire_input
 from .models import InitializeResponse, JsonObject, Notification, initialize_response
-from .modes import ApprovalMode, Sandbox, approval_params, sandbox_mode, sandbox_policy
+from .modes import ApprovalMode, Sandbox
 from .protocol.generated import (
     GetAccountResponse,
     ModelListResponse,
@@ -50,15 +51,6 @@ from .protocol.jsonrpc import decode_payload
 from .results import TurnAccumulator, TurnResult
 
 __all__ = ["Codex", "Thread", "TurnHandle"]
-
-
-def _params(**values: Any) -> dict[str, Any]:
-    """Wire params with the ``None`` values left out (the official SDK's ``exclude_none``)."""
-    return {key: value for key, value in values.items() if value is not None}
-
-
-def _enum_value(value: Any) -> Any:
-    return value.value if hasattr(value, "value") else value
 
 
 class Codex:
@@ -127,21 +119,21 @@ class Codex:
         thread_source: ThreadSource | None = None,
     ) -> Thread:
         """Create a new Codex conversation thread."""
-        params = _params(
-            **approval_params(approval_mode),
-            baseInstructions=base_instructions,
+        params = _params.thread_start(
+            approval_mode=approval_mode,
+            base_instructions=base_instructions,
             config=config,
             cwd=cwd,
-            developerInstructions=developer_instructions,
+            developer_instructions=developer_instructions,
             ephemeral=ephemeral,
             model=model,
-            modelProvider=model_provider,
-            personality=_enum_value(personality),
-            sandbox=sandbox_mode(sandbox),
-            serviceName=service_name,
-            serviceTier=service_tier,
-            sessionStartSource=_enum_value(session_start_source),
-            threadSource=thread_source,
+            model_provider=model_provider,
+            personality=personality,
+            sandbox=sandbox,
+            service_name=service_name,
+            service_tier=service_tier,
+            session_start_source=session_start_source,
+            thread_source=thread_source,
         )
         return self._bind(self._client.request("thread/start", params))
 
@@ -161,18 +153,18 @@ class Codex:
         use_state_db_only: bool | None = None,
     ) -> ThreadListResponse:
         """List saved conversation threads."""
-        params = _params(
+        params = _params.thread_list(
             archived=archived,
             cursor=cursor,
             cwd=cwd,
             limit=limit,
-            modelProviders=model_providers,
-            searchTerm=search_term,
-            sectionId=section_id,
-            sortDirection=_enum_value(sort_direction),
-            sortKey=_enum_value(sort_key),
-            sourceKinds=None if source_kinds is None else [_enum_value(kind) for kind in source_kinds],
-            useStateDbOnly=use_state_db_only,
+            model_providers=model_providers,
+            search_term=search_term,
+            section_id=section_id,
+            sort_direction=sort_direction,
+            sort_key=sort_key,
+            source_kinds=source_kinds,
+            use_state_db_only=use_state_db_only,
         )
         return self._client.call("thread/list", params, ThreadListResponse)
 
@@ -193,19 +185,19 @@ class Codex:
         service_tier: str | None = None,
     ) -> Thread:
         """Resume an existing conversation thread by id."""
-        params = _params(
-            threadId=thread_id,
-            **approval_params(approval_mode),
-            baseInstructions=base_instructions,
+        params = _params.thread_resume(
+            thread_id,
+            approval_mode=approval_mode,
+            base_instructions=base_instructions,
             config=config,
             cwd=cwd,
-            developerInstructions=developer_instructions,
-            excludeTurns=None if include_turns is None else not include_turns,
+            developer_instructions=developer_instructions,
+            include_turns=include_turns,
             model=model,
-            modelProvider=model_provider,
-            personality=_enum_value(personality),
-            sandbox=sandbox_mode(sandbox),
-            serviceTier=service_tier,
+            model_provider=model_provider,
+            personality=personality,
+            sandbox=sandbox,
+            service_tier=service_tier,
         )
         return self._bind(self._client.request("thread/resume", params))
 
@@ -227,20 +219,20 @@ class Codex:
         thread_source: ThreadSource | None = None,
     ) -> Thread:
         """Fork an existing conversation thread into a new thread."""
-        params = _params(
-            threadId=thread_id,
-            **approval_params(approval_mode),
-            baseInstructions=base_instructions,
+        params = _params.thread_fork(
+            thread_id,
+            approval_mode=approval_mode,
+            base_instructions=base_instructions,
             config=config,
             cwd=cwd,
-            developerInstructions=developer_instructions,
+            developer_instructions=developer_instructions,
             ephemeral=ephemeral,
-            excludeTurns=None if include_turns is None else not include_turns,
+            include_turns=include_turns,
             model=model,
-            modelProvider=model_provider,
-            sandbox=sandbox_mode(sandbox),
-            serviceTier=service_tier,
-            threadSource=thread_source,
+            model_provider=model_provider,
+            sandbox=sandbox,
+            service_tier=service_tier,
+            thread_source=thread_source,
         )
         return self._bind(self._client.request("thread/fork", params))
 
@@ -332,21 +324,19 @@ class Thread:
         ignored when joining. An :class:`~codex_actors.inputs.ExternalMessage` supplies untrusted content with
         tool-level authority.
         """
-        items, tool_output = wire_turn_input(input)
-        params = _params(
-            input=items,
-            **approval_params(approval_mode),
+        params = _params.turn_start(
+            input,
+            approval_mode=approval_mode,
             cwd=cwd,
             effort=effort,
             model=model,
-            outputSchema=output_schema,
-            personality=_enum_value(personality),
-            sandboxPolicy=sandbox_policy(sandbox),
-            serviceTier=service_tier,
-            turnTrigger=source,
-            summary=_enum_value(summary),
-            serviceTierForTurn=turn_service_tier,
-            toolOutput=tool_output,
+            output_schema=output_schema,
+            personality=personality,
+            sandbox=sandbox,
+            service_tier=service_tier,
+            source=source,
+            summary=summary,
+            turn_service_tier=turn_service_tier,
         )
         started = self._client.start_turn(self.id, params)
         return TurnHandle(self._client, self.id, started.turn_id, _subscription=_Subscription(started))

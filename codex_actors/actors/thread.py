@@ -307,4 +307,3 @@ class ThreadActor(SupervisedActor):
                 message.reply_to.tell(TurnFinished(self.thread_id, None, None, _copy(error), message.tag))
         else:
             reply_error(message.reply, _copy(error))
-
