@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging as _logging
 
 from ._version import __version__
+from .aio import AsyncCodex, AsyncThread, AsyncTurnHandle
 from .api import Codex, Thread, TurnHandle
 from .config import CodexConfig
 from .errors import (
@@ -39,17 +40,26 @@ from .inputs import (
     SkillInput,
     TextInput,
 )
+from .login import AsyncChatgptLoginHandle, AsyncDeviceCodeLoginHandle, ChatgptLoginHandle, DeviceCodeLoginHandle
 from .modes import ApprovalMode, Sandbox
 from .results import TurnResult
+from .retry import retry_on_overload
 
 _logging.getLogger("codex_actors").addHandler(_logging.NullHandler())
 
 __all__ = [
     "ApprovalMode",
+    "AsyncChatgptLoginHandle",
+    "AsyncCodex",
+    "AsyncDeviceCodeLoginHandle",
+    "AsyncThread",
+    "AsyncTurnHandle",
+    "ChatgptLoginHandle",
     "Codex",
     "CodexConfig",
     "CodexError",
     "CodexRpcError",
+    "DeviceCodeLoginHandle",
     "EngineCrashed",
     "ExternalMessage",
     "ImageInput",
@@ -77,4 +87,5 @@ __all__ = [
     "TurnResult",
     "__version__",
     "is_retryable_error",
+    "retry_on_overload",
 ]

@@ -14,8 +14,19 @@ from typing import Any, TypeVar
 import msgspec
 import pykka
 
-from .actors.messages import GetEngine, StartEngine, StartThread, StartTurn, ThreadRequest, TurnStarted
+from .actors.messages import (
+    GetEngine,
+    ReplyTo,
+    SendRequest,
+    StartEngine,
+    StartThread,
+    StartTurn,
+    ThreadRequest,
+    TurnStarted,
+    WaitLogin,
+)
 from .actors.port import EngineConnection, PortOptions
+from .actors.replies import reply_error
 from .actors.root import RootSupervisor
 from .config import CodexConfig
 from .errors import CodexError, EngineCrashed, RequestTimeoutError, TransportClosedError
@@ -45,6 +56,7 @@ class Runtime:
             self.config, options=self.options, max_restarts=max_restarts, max_seconds=max_seconds
         )
         self._threads: dict[str, pykka.ActorRef[Any]] = {}
+        self._engine: EngineConnection | None = None
         self._closed = False
         try:
             connection: EngineConnection = self.supervisor.ask(
@@ -61,11 +73,41 @@ class Runtime:
         """The current engine connection (after a restart, the new one)."""
         if self._closed:
             raise TransportClosedError(NOT_RUNNING)
+        cached = self._engine
+        if cached is not None and cached.ref.is_alive():
+            return cached
         try:
             connection: EngineConnection = self.supervisor.ask(GetEngine(), block=True, timeout=60)
         except pykka.ActorDeadError:
             raise TransportClosedError(NOT_RUNNING) from None
+        self._engine = connection
         return connection
+
+    @property
+    def engine_is_cached(self) -> bool:
+        """Whether :meth:`engine` answers without asking the supervisor (so without blocking)."""
+        cached = self._engine
+        return cached is not None and cached.ref.is_alive()
+
+    def send_request(self, method: str, params: Any, reply: ReplyTo) -> None:
+        """Send a request to the current engine without waiting; its answer goes to ``reply``."""
+        try:
+            self.engine().ref.tell(SendRequest(method, params, reply))
+        except pykka.ActorDeadError:
+            reply_error(reply, self.translate(TransportClosedError(NOT_RUNNING)))
+        except TransportClosedError as exc:
+            reply_error(reply, self.translate(exc))
+
+    def send_to_thread(self, thread_id: str, message: Any) -> None:
+        """Tell a thread's actor ``message`` (starting the actor if needed); failures raise typed errors."""
+        self._tell_thread(thread_id, message)
+
+    def wait_login(self, login_id: str, reply: ReplyTo) -> None:
+        """Have ``reply`` answered with the ``account/login/completed`` of ``login_id``."""
+        try:
+            self.supervisor.tell(WaitLogin(login_id, reply))
+        except pykka.ActorDeadError:
+            reply_error(reply, TransportClosedError(NOT_RUNNING))
 
     def request(self, method: str, params: Any = None, *, timeout: float | None = None) -> msgspec.Raw:
         """Send a request to the current engine and wait for its raw result."""
@@ -79,6 +121,11 @@ class Runtime:
         return decode_payload(self.request(method, params, timeout=timeout), result_type)
 
     # -- threads ----------------------------------------------------------------------------------------------
+
+    def has_thread_actor(self, thread_id: str) -> bool:
+        """Whether :meth:`thread_actor` answers without asking the supervisor (so without blocking)."""
+        ref = self._threads.get(thread_id)
+        return ref is not None and ref.is_alive()
 
     def thread_actor(self, thread_id: str) -> pykka.ActorRef[Any]:
         """The actor of ``thread_id``, started if it is not running."""
@@ -152,5 +199,6 @@ class Runtime:
         """Stop the whole tree: threads, engine (stdin, SIGTERM, SIGKILL) and services. Idempotent."""
         self._closed = True
         self._threads.clear()
+        self._engine = None
         with contextlib.suppress(pykka.ActorDeadError):
             self.supervisor.stop(block=True, timeout=timeout)

@@ -9,7 +9,6 @@ the same ``Thread`` keeps working), every failure is typed, and every wait has a
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,11 +17,12 @@ import pykka
 
 from . import _params
 from ._runtime import Runtime
+from ._subscription import Subscription, is_completion
 from .actors.messages import SubscribeTurn, TurnStarted
-from .actors.turnlog import LogClosedError, TurnLog
 from .config import CodexConfig
 from .errors import TransportClosedError
 from .inputs import Input, RunInput, wire_input
+from .login import ChatgptLoginHandle, DeviceCodeLoginHandle, chatgpt_login, device_code_login
 from .models import InitializeResponse, JsonObject, Notification, initialize_response
 from .modes import ApprovalMode, Sandbox
 from .protocol.generated import (
@@ -42,9 +42,7 @@ from .protocol.generated import (
     ThreadSource,
     ThreadSourceKind,
     ThreadStartSource,
-    TurnCompletedNotification,
     TurnInterruptResponse,
-    TurnStatus,
     TurnSteerResponse,
 )
 from .protocol.jsonrpc import decode_payload
@@ -91,6 +89,19 @@ class Codex:
     def login_api_key(self, api_key: str) -> None:
         """Authenticate Codex with an API key."""
         self._client.request("account/login/start", {"apiKey": api_key, "type": "apiKey"})
+
+    def login_chatgpt(self) -> ChatgptLoginHandle:
+        """Start a browser ChatGPT login and return its live handle."""
+        response = chatgpt_login(self._client.request("account/login/start", {"type": "chatgpt"}))
+        return ChatgptLoginHandle(self._client, response["loginId"], response["authUrl"])
+
+    def login_chatgpt_device_code(self) -> DeviceCodeLoginHandle:
+        """Start a device-code ChatGPT login and return its live handle."""
+        raw = self._client.request("account/login/start", {"type": "chatgptDeviceCode"})
+        response = device_code_login(raw)
+        return DeviceCodeLoginHandle(
+            self._client, response["loginId"], response["verificationUrl"], response["userCode"]
+        )
 
     def account(self, *, refresh_token: bool = False) -> GetAccountResponse:
         """Read the current Codex account state."""
@@ -339,7 +350,7 @@ class Thread:
             turn_service_tier=turn_service_tier,
         )
         started = self._client.start_turn(self.id, params)
-        return TurnHandle(self._client, self.id, started.turn_id, _subscription=_Subscription(started))
+        return TurnHandle(self._client, self.id, started.turn_id, _subscription=Subscription(started))
 
     def read(self, *, include_turns: bool = False) -> ThreadReadResponse:
         """Read this thread, optionally with its turns."""
@@ -357,39 +368,6 @@ class Thread:
         return decode_payload(raw, ThreadCompactStartResponse)
 
 
-class _Subscription:
-    """One handle's cursor in a turn's log; released when closed or when the handle is garbage collected."""
-
-    __slots__ = ("__weakref__", "_finalizer", "closed", "log", "subscriber")
-
-    def __init__(self, started: TurnStarted) -> None:
-        self.log: TurnLog[Notification] = started.log
-        self.subscriber = started.subscriber
-        self.closed = False
-        self._finalizer = weakref.finalize(self, started.log.unsubscribe, started.subscriber)
-
-    def take(self) -> list[Notification]:
-        if self.closed:
-            raise TransportClosedError("Turn subscription closed")
-        try:
-            return self.log.take(self.subscriber)
-        except LogClosedError:
-            raise TransportClosedError("Turn subscription closed") from None
-
-    def close(self) -> None:
-        self.closed = True
-        self._finalizer()
-
-
-def _is_completion(event: Notification, turn_id: str) -> bool:
-    payload = event.payload
-    return (
-        event.method == "turn/completed"
-        and isinstance(payload, TurnCompletedNotification)
-        and payload.turn.id == turn_id
-    )
-
-
 @dataclass(slots=True)
 class TurnHandle:
     """Control and consume a turn after it has started.
@@ -400,14 +378,14 @@ class TurnHandle:
     _client: Runtime
     thread_id: str
     id: str
-    _subscription: _Subscription = field(init=False, repr=False, compare=False)
+    _subscription: Subscription = field(init=False, repr=False, compare=False)
 
     def __init__(self, _client: Runtime, thread_id: str, id: str, *, _subscription: Any = None) -> None:
         self._client, self.thread_id, self.id = _client, thread_id, id
         if _subscription is None:
             future: pykka.Future[TurnStarted] = pykka.ThreadingFuture()
             _client.thread_actor(thread_id).tell(SubscribeTurn(id, False, future))
-            _subscription = _Subscription(future.get(timeout=_client.options.request_timeout))
+            _subscription = Subscription(future.get(timeout=_client.options.request_timeout))
         self._subscription = _subscription
 
     def steer(self, input: Input | str) -> TurnSteerResponse:
@@ -432,7 +410,7 @@ class TurnHandle:
             while events := subscription.take():
                 for event in events:
                     yield event
-                    if _is_completion(event, self.id):
+                    if is_completion(event, self.id):
                         return
         except TransportClosedError as exc:
             raise self._client.translate(exc) from None
@@ -444,8 +422,4 @@ class TurnHandle:
         accumulator = TurnAccumulator(self.id)
         for event in self.stream():
             accumulator.add(event.payload)
-        result = accumulator.result()
-        if result.status == TurnStatus.failed:
-            message = None if result.error is None else result.error.message
-            raise RuntimeError(message or "turn failed with status failed")
-        return result
+        return accumulator.checked_result()

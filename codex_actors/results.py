@@ -76,6 +76,14 @@ class TurnAccumulator:
             return True
         return False
 
+    def checked_result(self) -> TurnResult:
+        """The result, as ``run()`` returns it: a failed turn raises ``RuntimeError`` with its message."""
+        result = self.result()
+        if result.status == TurnStatus.failed:
+            message = None if result.error is None else result.error.message
+            raise RuntimeError(message or "turn failed with status failed")
+        return result
+
     def result(self) -> TurnResult:
         """The result; only valid once ``turn/completed`` was added."""
         turn = self.completed

@@ -55,6 +55,7 @@ __all__ = [
     "TurnFinished",
     "TurnStarted",
     "UnownedNotifications",
+    "WaitLogin",
 ]
 
 
@@ -287,6 +288,13 @@ class StartThread(msgspec.Struct, frozen=True):
     """Ask the root supervisor: the actor of ``thread_id``, started if it is not running."""
 
     thread_id: str
+
+
+class WaitLogin(msgspec.Struct, frozen=True):
+    """Tell the root supervisor: answer ``reply`` with the ``account/login/completed`` of ``login_id``."""
+
+    login_id: str
+    reply: ReplyTo
 
 
 class StopThread(msgspec.Struct, frozen=True):

@@ -27,7 +27,9 @@ import pykka
 from ..config import CodexConfig
 from ..errors import EngineCrashed, TransportClosedError
 from ..protocol.jsonrpc import ServerNotification, ServerRequest
+from ..protocol.notifications import decode_params
 from .approvals import ApprovalBroker
+from .logins import LoginWaiters
 from .messages import (
     EngineDown,
     EngineUp,
@@ -38,6 +40,7 @@ from .messages import (
     StartThread,
     StopThread,
     UnownedNotifications,
+    WaitLogin,
 )
 from .port import EngineConnection, EnginePort, PortOptions
 from .router import NotificationBuffer, Router
@@ -49,6 +52,7 @@ from .tools import ToolRegistry
 __all__ = ["RootSupervisor"]
 
 ENGINE = "engine"
+LOGIN_COMPLETED = "account/login/completed"
 
 
 class RootSupervisor(Supervisor):
@@ -71,6 +75,7 @@ class RootSupervisor(Supervisor):
         self.unowned = NotificationBuffer(unowned_buffer_size)
         self.router = Router(default=self._on_unowned, requests=self._on_server_request, events=self._on_event)
         self._connection: EngineConnection | None = None
+        self.logins = LoginWaiters()
         self._services: dict[str, pykka.ActorRef[Any]] = {}
         children = [
             ChildSpec("telemetry", self._service(TelemetryActor, "telemetry")),
@@ -144,8 +149,14 @@ class RootSupervisor(Supervisor):
                 thread_ref.tell(EngineUp(self._connection))
 
     def on_escalate(self, error: EngineCrashed) -> None:
-        """Gave up: nothing runs any more; asks raise ``error``."""
+        """Gave up: nothing runs any more; asks raise ``error``; login waiters get it too."""
         self._connection = None
+        self.logins.fail_all(error)
+
+    def on_stop(self) -> None:
+        """Stop every child; login waiters fail with ``TransportClosedError``."""
+        super().on_stop()
+        self.logins.fail_all(TransportClosedError("Codex process is not running"))
 
     def on_other_message(self, message: Any) -> Any:
         """Answer the runtime's own asks."""
@@ -159,11 +170,20 @@ class RootSupervisor(Supervisor):
                 return self._start_thread(message.thread_id)
             case StopThread():
                 return self.on_receive(TerminateChild(thread_child_name(message.thread_id)))
+            case WaitLogin():
+                self.logins.wait(message.login_id, message.reply)
+                return None
         return super().on_other_message(message)
 
     # -- sinks (these run on the port's reader thread) --------------------------------------------------------
 
     def _on_unowned(self, batch: Sequence[ServerNotification]) -> None:
+        for note in batch:
+            if note.method == LOGIN_COMPLETED:
+                completion = decode_params(note.method, note.params)
+                login_id = getattr(completion, "login_id", None)
+                if login_id is not None:
+                    self.logins.deliver(login_id, completion)
         self.unowned(batch)
         telemetry = self._services.get("telemetry")
         if telemetry is not None:

@@ -22,7 +22,7 @@ from typing import Generic, TypeVar
 __all__ = ["LogClosedError", "TurnLog"]
 
 E = TypeVar("E")
-Waker = Callable[[], None]
+Waker = Callable[[], object]
 
 _COMPACT_AFTER = 1024
 

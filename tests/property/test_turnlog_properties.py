@@ -1,0 +1,248 @@
+"""Hypothesis and threads: TurnLog loses, duplicates and reorders nothing, and holds no more than it must."""
+
+from __future__ import annotations
+
+import random
+import threading
+from dataclasses import dataclass, field
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from codex_actors.actors.turnlog import LogClosedError, TurnLog
+
+PROPERTY_SETTINGS = settings(max_examples=150, deadline=None)
+
+# An operation: ("write", batch size) | ("take", subscriber) | ("poll", subscriber) | ("close", subscriber)
+Op = tuple[str, int]
+
+
+def _ops(subscribers: int, *, closes: bool) -> st.SearchStrategy[list[Op]]:
+    writes = st.tuples(st.just("write"), st.integers(0, 300))
+    takes = st.tuples(st.sampled_from(["take", "poll"]), st.integers(0, subscribers - 1))
+    choices = [writes, takes]
+    if closes and subscribers > 1:
+        # subscriber 0 never leaves, so there is always someone the log prunes for
+        choices.append(st.tuples(st.just("close"), st.integers(1, subscribers - 1)))
+    return st.lists(st.one_of(*choices), max_size=40)
+
+
+@dataclass
+class Reader:
+    sub: int
+    seen: list[int] = field(default_factory=list)
+    open: bool = True
+    wakes: int = 0
+    waiting: bool = False  # a waker is registered
+
+    def wake(self) -> None:
+        assert self.waiting, "a waker was called without being registered"
+        self.waiting = False
+        self.wakes += 1
+
+
+def _run(log: TurnLog[int], readers: list[Reader], ops: list[Op], *, check_memory: bool) -> int:
+    """Apply the operations; return how many events were written."""
+    written = 0
+    for kind, arg in ops:
+        if kind == "write":
+            batch = list(range(written, written + arg))
+            log.extend(batch)
+            written += arg
+            if batch:  # every registered waker was called (Reader.wake clears `waiting`)
+                assert not any(reader.waiting for reader in readers)
+        else:
+            reader = readers[arg]
+            if kind == "close":
+                log.unsubscribe(reader.sub)
+                reader.open = False
+                reader.waiting = False
+            elif not reader.open:
+                with pytest.raises(LogClosedError):
+                    log.take(reader.sub, timeout=0)
+            elif kind == "take":
+                try:
+                    reader.seen.extend(log.take(reader.sub, timeout=0))
+                except TimeoutError:
+                    assert len(reader.seen) == written
+            else:
+                got = log.take_or_wake(reader.sub, reader.wake)
+                if got is None:
+                    assert len(reader.seen) == written
+                    reader.waiting = True
+                else:
+                    assert got, "take_or_wake returned an empty batch on an open log"
+                    reader.seen.extend(got)
+        for reader in readers:
+            if reader.open:
+                assert reader.seen == list(range(len(reader.seen)))  # in order, nothing skipped or repeated
+        if check_memory:
+            unread = max(written - len(r.seen) for r in readers if r.open)
+            assert len(log) == unread
+    return written
+
+
+def _drain(log: TurnLog[int], reader: Reader) -> None:
+    while batch := log.take(reader.sub, timeout=0):
+        reader.seen.extend(batch)
+
+
+@PROPERTY_SETTINGS
+@given(subscribers=st.integers(1, 4), data=st.data())
+def test_every_subscriber_sees_the_whole_sequence_in_order(subscribers: int, data: st.DataObject) -> None:
+    retain = data.draw(st.booleans(), label="retain")
+    log: TurnLog[int] = TurnLog("t", retain=retain)
+    readers = [Reader(log.subscribe()) for _ in range(subscribers)]
+    ops = data.draw(_ops(subscribers, closes=True), label="ops")
+    written = _run(log, readers, ops, check_memory=not retain)
+    log.finish()
+    for reader in readers:
+        if reader.open:
+            _drain(log, reader)
+            assert reader.seen == list(range(written))
+            assert reader.waiting is False  # finish (or a write) called every pending waker
+
+
+@PROPERTY_SETTINGS
+@given(subscribers=st.integers(1, 4), data=st.data())
+def test_unretained_log_holds_only_what_the_slowest_subscriber_has_not_read(
+    subscribers: int, data: st.DataObject
+) -> None:
+    log: TurnLog[int] = TurnLog("t", retain=False)
+    readers = [Reader(log.subscribe()) for _ in range(subscribers)]
+    written = _run(log, readers, data.draw(_ops(subscribers, closes=True), label="ops"), check_memory=True)
+    for reader in readers:
+        if reader.open:
+            _drain_open(log, reader)
+    assert len(log) == 0
+    assert all(reader.seen == list(range(written)) for reader in readers if reader.open)
+
+
+def _drain_open(log: TurnLog[int], reader: Reader) -> None:
+    try:
+        while True:
+            reader.seen.extend(log.take(reader.sub, timeout=0))
+    except TimeoutError:
+        pass
+
+
+@PROPERTY_SETTINGS
+@given(subscribers=st.integers(0, 3), data=st.data())
+def test_late_subscriber_on_a_retained_log_sees_everything(subscribers: int, data: st.DataObject) -> None:
+    log: TurnLog[int] = TurnLog("t", retain=True)
+    readers = [Reader(log.subscribe()) for _ in range(subscribers)]
+    ops = data.draw(_ops(max(subscribers, 1), closes=subscribers > 1), label="ops")
+    if subscribers == 0:
+        ops = [op for op in ops if op[0] == "write"]
+    written = _run(log, readers, ops, check_memory=False)
+    assert len(log) == written  # a retained log drops nothing
+
+    late = Reader(log.subscribe(from_start=True))
+    future = Reader(log.subscribe(from_start=False))
+    log.extend([written])
+    log.finish()
+    _drain(log, late)
+    _drain(log, future)
+    assert late.seen == list(range(written + 1))
+    assert future.seen == [written]
+
+
+@PROPERTY_SETTINGS
+@given(
+    batches=st.lists(st.integers(0, 400), max_size=25),
+    retain_flips=st.lists(st.booleans(), max_size=25),
+)
+def test_toggling_retain_never_loses_events(batches: list[int], retain_flips: list[bool]) -> None:
+    log: TurnLog[int] = TurnLog("t", retain=True)
+    reader = Reader(log.subscribe())
+    written = 0
+    for i, size in enumerate(batches):
+        log.extend(list(range(written, written + size)))
+        written += size
+        if i < len(retain_flips):
+            log.set_retain(retain_flips[i])
+        if i % 2:
+            _drain_open(log, reader)
+    _drain_open(log, reader)
+    assert reader.seen == list(range(written))
+    # from_start=True sees a contiguous suffix ending at the last event
+    late = Reader(log.subscribe(from_start=True))
+    _drain_open(log, late)
+    assert late.seen == list(range(written - len(late.seen), written))
+    if all(retain_flips):
+        assert late.seen == list(range(written))
+
+
+# -- threads -------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("retain", [False, True])
+def test_one_writer_thread_and_four_reader_threads(retain: bool) -> None:
+    total = 20_000
+    log: TurnLog[int] = TurnLog("threaded", retain=retain)
+    subs = [log.subscribe() for _ in range(4)]
+    seen: list[list[int]] = [[] for _ in subs]
+    errors: list[BaseException] = []
+    max_held = 0
+
+    def blocking_reader(index: int) -> None:
+        try:
+            while batch := log.take(subs[index], timeout=10):
+                seen[index].extend(batch)
+        except BaseException as exc:
+            errors.append(exc)
+
+    def waking_reader(index: int) -> None:
+        woken = threading.Event()
+        try:
+            while True:
+                woken.clear()
+                batch = log.take_or_wake(subs[index], woken.set)
+                if batch is None:
+                    if not woken.wait(10):
+                        raise TimeoutError("waker never called")
+                    continue
+                if not batch:
+                    return
+                seen[index].extend(batch)
+        except BaseException as exc:
+            errors.append(exc)
+
+    def writer() -> None:
+        nonlocal max_held
+        rng = random.Random(1234)
+        n = 0
+        while n < total:
+            size = min(rng.randint(1, 64), total - n)
+            log.extend(list(range(n, n + size)))
+            n += size
+            max_held = max(max_held, len(log))
+            if rng.random() < 0.05:
+                threading.Event().wait(0.0005)
+        log.finish()
+
+    readers = [
+        threading.Thread(target=blocking_reader, args=(0,)),
+        threading.Thread(target=blocking_reader, args=(1,)),
+        threading.Thread(target=blocking_reader, args=(2,)),
+        threading.Thread(target=waking_reader, args=(3,)),
+    ]
+    writer_thread = threading.Thread(target=writer)
+    for thread in [*readers, writer_thread]:
+        thread.start()
+    for thread in [writer_thread, *readers]:
+        thread.join(20)
+        assert not thread.is_alive()
+
+    assert errors == []
+    expected = list(range(total))
+    for got in seen:
+        assert got == expected
+    assert max_held <= total
+    if retain:
+        assert len(log) == total
+    else:
+        assert len(log) == 0
+        assert log._base + log._head == total  # everything pruned; compaction kept positions absolute
