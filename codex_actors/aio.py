@@ -78,7 +78,7 @@ class AsyncCodex:
         await self._ensure_initialized()
         return self
 
-    async def __aexit__(self, *_exc: object) -> None:
+    async def __aexit__(self, _exc_type: object, _exc: object, _tb: object) -> None:
         await self.close()
 
     async def _ensure_initialized(self) -> Runtime:

@@ -69,7 +69,7 @@ class Codex:
     def __enter__(self) -> Codex:
         return self
 
-    def __exit__(self, *_exc: object) -> None:
+    def __exit__(self, _exc_type: object, _exc: object, _tb: object) -> None:
         self.close()
 
     @property
