@@ -11,6 +11,7 @@ from typing import Any
 from .inputs import RunInput, wire_turn_input
 from .models import JsonObject
 from .modes import ApprovalMode, Sandbox, approval_params, sandbox_mode, sandbox_policy
+from .structured import output_schema_for
 
 __all__ = ["params", "thread_fork", "thread_list", "thread_resume", "thread_start", "turn_start"]
 
@@ -174,12 +175,16 @@ def turn_start(
     source: str | None,
     summary: Any,
     turn_service_tier: str | None,
+    output_type: Any = None,
 ) -> dict[str, Any]:
     """``turn/start`` params without ``threadId``.
 
     ``source`` is sent as ``turnTrigger``, ``turn_service_tier`` as ``serviceTierForTurn``, and an
-    ``ExternalMessage`` as ``input: []`` plus ``toolOutput``.
+    ``ExternalMessage`` as ``input: []`` plus ``toolOutput``. With an ``output_type`` and no ``output_schema``,
+    the schema is the type's (see :mod:`codex_actors.structured`).
     """
+    if output_schema is None and output_type is not None:
+        output_schema = output_schema_for(output_type)
     items, tool_output = wire_turn_input(input)
     return params(
         input=items,

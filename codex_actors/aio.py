@@ -49,6 +49,7 @@ from .protocol.generated import (
 )
 from .protocol.jsonrpc import decode_payload
 from .results import TurnAccumulator, TurnResult
+from .structured import parse_output
 
 __all__ = ["AsyncCodex", "AsyncThread", "AsyncTurnHandle"]
 
@@ -365,6 +366,7 @@ class AsyncThread:
         source: str | None = None,
         summary: ReasoningSummary | None = None,
         turn_service_tier: str | None = None,
+        output_type: Any = None,
     ) -> TurnResult:
         """Run a complete turn and return its result."""
         handle = await self.turn(
@@ -380,6 +382,7 @@ class AsyncThread:
             source=source,
             summary=summary,
             turn_service_tier=turn_service_tier,
+            output_type=output_type,
         )
         return await handle.run()
 
@@ -398,6 +401,7 @@ class AsyncThread:
         source: str | None = None,
         summary: ReasoningSummary | None = None,
         turn_service_tier: str | None = None,
+        output_type: Any = None,
     ) -> AsyncTurnHandle:
         """Start a turn, or join the thread's active turn, and return its handle."""
         params = _params.turn_start(
@@ -407,6 +411,7 @@ class AsyncThread:
             effort=effort,
             model=model,
             output_schema=output_schema,
+            output_type=output_type,
             personality=personality,
             sandbox=sandbox,
             service_tier=service_tier,
@@ -417,7 +422,9 @@ class AsyncThread:
         waiter: Waiter[TurnStarted] = Waiter(on_abandoned=_release)
         message = StartTurn(params, waiter.reply)
         started = await self._codex._to_thread_actor(self.id, message, waiter, "turn/start")
-        return AsyncTurnHandle(self._codex, self.id, started.turn_id, _subscription=Subscription(started))
+        return AsyncTurnHandle(
+            self._codex, self.id, started.turn_id, _subscription=Subscription(started), _output_type=output_type
+        )
 
     async def read(self, *, include_turns: bool = False) -> ThreadReadResponse:
         """Read this thread, optionally with its turns."""
@@ -443,9 +450,13 @@ class AsyncTurnHandle:
     thread_id: str
     id: str
     _subscription: Subscription = field(init=False, repr=False, compare=False)
+    _output_type: Any = field(init=False, repr=False, compare=False)
 
-    def __init__(self, _codex: AsyncCodex, thread_id: str, id: str, *, _subscription: Any = None) -> None:
+    def __init__(
+        self, _codex: AsyncCodex, thread_id: str, id: str, *, _subscription: Any = None, _output_type: Any = None
+    ) -> None:
         self._codex, self.thread_id, self.id = _codex, thread_id, id
+        self._output_type = _output_type
         if _subscription is None:
             client = _codex._client
             if client is None:
@@ -490,4 +501,7 @@ class AsyncTurnHandle:
                 accumulator.add(event.payload)
         finally:
             await stream.aclose()
-        return accumulator.checked_result()
+        result = accumulator.checked_result()
+        if self._output_type is not None:
+            result.parsed = parse_output(self._output_type, result.final_response)
+        return result

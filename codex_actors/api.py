@@ -47,6 +47,7 @@ from .protocol.generated import (
 )
 from .protocol.jsonrpc import decode_payload
 from .results import TurnAccumulator, TurnResult
+from .structured import parse_output
 
 __all__ = ["Codex", "Thread", "TurnHandle"]
 
@@ -296,6 +297,7 @@ class Thread:
         source: str | None = None,
         summary: ReasoningSummary | None = None,
         turn_service_tier: str | None = None,
+        output_type: Any = None,
     ) -> TurnResult:
         """Run a complete turn and return its result (``turn(...).run()``)."""
         return self.turn(
@@ -311,6 +313,7 @@ class Thread:
             source=source,
             summary=summary,
             turn_service_tier=turn_service_tier,
+            output_type=output_type,
         ).run()
 
     def turn(
@@ -328,6 +331,7 @@ class Thread:
         source: str | None = None,
         summary: ReasoningSummary | None = None,
         turn_service_tier: str | None = None,
+        output_type: Any = None,
     ) -> TurnHandle:
         """Start a turn, or join the thread's active turn, and return its handle.
 
@@ -342,6 +346,7 @@ class Thread:
             effort=effort,
             model=model,
             output_schema=output_schema,
+            output_type=output_type,
             personality=personality,
             sandbox=sandbox,
             service_tier=service_tier,
@@ -350,7 +355,9 @@ class Thread:
             turn_service_tier=turn_service_tier,
         )
         started = self._client.start_turn(self.id, params)
-        return TurnHandle(self._client, self.id, started.turn_id, _subscription=Subscription(started))
+        return TurnHandle(
+            self._client, self.id, started.turn_id, _subscription=Subscription(started), _output_type=output_type
+        )
 
     def read(self, *, include_turns: bool = False) -> ThreadReadResponse:
         """Read this thread, optionally with its turns."""
@@ -379,9 +386,13 @@ class TurnHandle:
     thread_id: str
     id: str
     _subscription: Subscription = field(init=False, repr=False, compare=False)
+    _output_type: Any = field(init=False, repr=False, compare=False)
 
-    def __init__(self, _client: Runtime, thread_id: str, id: str, *, _subscription: Any = None) -> None:
+    def __init__(
+        self, _client: Runtime, thread_id: str, id: str, *, _subscription: Any = None, _output_type: Any = None
+    ) -> None:
         self._client, self.thread_id, self.id = _client, thread_id, id
+        self._output_type = _output_type
         if _subscription is None:
             future: pykka.Future[TurnStarted] = pykka.ThreadingFuture()
             _client.thread_actor(thread_id).tell(SubscribeTurn(id, False, future))
@@ -422,4 +433,7 @@ class TurnHandle:
         accumulator = TurnAccumulator(self.id)
         for event in self.stream():
             accumulator.add(event.payload)
-        return accumulator.checked_result()
+        result = accumulator.checked_result()
+        if self._output_type is not None:
+            result.parsed = parse_output(self._output_type, result.final_response)
+        return result

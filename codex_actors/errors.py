@@ -7,6 +7,7 @@ and message format, so ``except openai_codex.X`` code ports unchanged. This proj
   reading; it is reported as an event, never raised out of the reader.
 * :class:`RequestTimeoutError`: a request got no reply within its timeout.
 * :class:`EngineCrashed`: the engine died more often than the supervisor's restart intensity allows.
+* :class:`OutputValidationError`: a structured-output turn's answer did not validate against ``output_type``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ __all__ = [
     "InvalidRequestError",
     "JsonRpcError",
     "MethodNotFoundError",
+    "OutputValidationError",
     "ParseError",
     "ProtocolError",
     "RequestTimeoutError",
@@ -175,3 +177,16 @@ def is_retryable_error(exc: BaseException) -> bool:
     if isinstance(exc, JsonRpcError):
         return _is_server_overloaded(exc.data)
     return False
+
+
+class OutputValidationError(CodexError):
+    """The turn's final response did not match the requested ``output_type``.
+
+    ``raw_text`` is the final response as the model sent it (``None`` if there was none); ``errors`` the
+    validation errors (pydantic's ``errors()`` list).
+    """
+
+    def __init__(self, message: str, *, raw_text: str | None, errors: list[Any] | None = None) -> None:
+        super().__init__(message)
+        self.raw_text = raw_text
+        self.errors = errors or []

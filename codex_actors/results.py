@@ -41,6 +41,8 @@ class TurnResult:
     final_response: str | None
     items: list[ThreadItem]
     usage: ThreadTokenUsage | None
+    #: With ``output_type=``: the final response validated into that type (this project's addition).
+    parsed: Any = None
 
 
 def final_response_of(items: list[ThreadItem]) -> str | None:

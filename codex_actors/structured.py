@@ -1,0 +1,60 @@
+"""Structured output: ask the model for JSON matching a type, and get back a validated instance.
+
+``thread.run(..., output_type=Model)`` sends ``Model``'s JSON schema as the turn's ``outputSchema`` (made strict:
+every object closed with ``additionalProperties: false`` and every property required, as the Responses API's
+strict mode expects) and puts ``Model.model_validate_json(final_response)`` on ``result.parsed``. Any type
+pydantic can validate works (a ``BaseModel``, a dataclass, ``list[int]``...). A final response that does not
+validate raises :class:`~codex_actors.errors.OutputValidationError` carrying the raw text.
+"""
+
+from __future__ import annotations
+
+import copy
+from functools import cache
+from typing import Any
+
+import pydantic
+
+from .errors import OutputValidationError
+from .models import JsonObject
+
+__all__ = ["output_schema_for", "parse_output"]
+
+
+@cache
+def _adapter(output_type: Any) -> pydantic.TypeAdapter[Any]:
+    return pydantic.TypeAdapter(output_type)
+
+
+def _strict(schema: Any) -> Any:
+    if isinstance(schema, dict):
+        schema = {key: _strict(value) for key, value in schema.items()}
+        if schema.get("type") == "object" and "properties" in schema:
+            schema.setdefault("additionalProperties", False)
+            schema["required"] = list(schema["properties"])
+        return schema
+    if isinstance(schema, list):
+        return [_strict(value) for value in schema]
+    return schema
+
+
+def output_schema_for(output_type: Any) -> JsonObject:
+    """The strict JSON schema of ``output_type``."""
+    schema = _adapter(output_type).json_schema()
+    strict: JsonObject = _strict(copy.deepcopy(schema))
+    return strict
+
+
+def parse_output(output_type: Any, text: str | None) -> Any:
+    """Validate the final response against ``output_type``; :class:`OutputValidationError` when it fails."""
+    name = getattr(output_type, "__name__", repr(output_type))
+    if text is None:
+        raise OutputValidationError(f"the turn produced no final response to parse as {name}", raw_text=None)
+    try:
+        return _adapter(output_type).validate_json(text)
+    except pydantic.ValidationError as exc:
+        raise OutputValidationError(
+            f"the final response is not a valid {name}: {exc.error_count()} error(s)",
+            raw_text=text,
+            errors=exc.errors(include_url=False),
+        ) from exc
