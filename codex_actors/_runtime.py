@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import msgspec
 import pykka
 
+from ._gating import Gate, runtime_version
 from .actors.messages import (
     GetEngine,
     ReplyTo,
@@ -30,9 +31,19 @@ from .actors.replies import reply_error
 from .actors.root import RootSupervisor
 from .config import CodexConfig
 from .errors import CodexError, EngineCrashed, RequestTimeoutError, TransportClosedError
+from .models import initialize_response
 from .protocol.jsonrpc import decode_payload
 
 __all__ = ["Runtime"]
+
+
+def _server_version(result: dict[str, Any]) -> str | None:
+    try:
+        info = initialize_response(result).serverInfo
+    except RuntimeError:
+        return None
+    return None if info is None else info.version
+
 
 T = TypeVar("T")
 
@@ -66,6 +77,7 @@ class Runtime:
             self.close()
             raise
         self.initialize_result: dict[str, Any] = connection.initialize_result
+        self.gate = Gate(self.config, runtime_version(_server_version(self.initialize_result)))
 
     # -- the engine -------------------------------------------------------------------------------------------
 
@@ -91,6 +103,7 @@ class Runtime:
 
     def send_request(self, method: str, params: Any, reply: ReplyTo) -> None:
         """Send a request to the current engine without waiting; its answer goes to ``reply``."""
+        self.gate.check(method, params)
         try:
             self.engine().ref.tell(SendRequest(method, params, reply))
         except pykka.ActorDeadError:
@@ -111,6 +124,7 @@ class Runtime:
 
     def request(self, method: str, params: Any = None, *, timeout: float | None = None) -> msgspec.Raw:
         """Send a request to the current engine and wait for its raw result."""
+        self.gate.check(method, params)
         try:
             return self.engine().request(method, params, timeout=timeout)
         except TransportClosedError as exc:
@@ -151,6 +165,7 @@ class Runtime:
 
     def start_turn(self, thread_id: str, params: dict[str, Any], *, timeout: float | None = None) -> TurnStarted:
         """Start (or join) a turn; the answer holds the turn's log and this caller's subscriber id in it."""
+        self.gate.check("turn/start", params)
         future: pykka.Future[TurnStarted] = pykka.ThreadingFuture()
         self._tell_thread(thread_id, StartTurn(params, future))
         return self._wait(future, "turn/start", timeout)

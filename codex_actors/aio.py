@@ -419,6 +419,8 @@ class AsyncThread:
             summary=summary,
             turn_service_tier=turn_service_tier,
         )
+        client = await self._codex._ensure_initialized()
+        client.gate.check("turn/start", params)
         waiter: Waiter[TurnStarted] = Waiter(on_abandoned=_release)
         message = StartTurn(params, waiter.reply)
         started = await self._codex._to_thread_actor(self.id, message, waiter, "turn/start")
