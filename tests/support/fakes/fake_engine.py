@@ -12,6 +12,9 @@ It answers `initialize` like the real engine, then obeys test methods:
   test/server-request  send a server request (params.method) and reply with what the client answered
   test/notify          write params.count notifications of params.method with params.params, then reply
   test/flood           write params.count item/agentMessage/delta notifications for a turn, then turn/completed
+  thread/start         answer like the real engine (a new thread id each time)
+  turn/start           answer like the real engine, then play a turn: turn/started, FAKE_ENGINE_FLOOD
+                       item/agentMessage/delta notifications (default 3), item/completed, turn/completed
 
 Everything else is answered with a -32600 error, like the real engine's unknown-variant answer.
 Environment: FAKE_ENGINE_IGNORE_EOF=1 keeps running after stdin closes; FAKE_ENGINE_IGNORE_TERM=1 ignores
@@ -39,6 +42,76 @@ def read_message() -> dict | None:
     if not line:
         return None
     return json.loads(line)
+
+
+_counter = iter(range(1, 1 << 62))
+
+
+def next_thread() -> str:
+    return f"00000000-0000-7000-8000-{next(_counter):012d}"
+
+
+def turn(turn_id: str, status: str, items: list | None = None) -> dict:
+    return {
+        "id": turn_id,
+        "rootTurnId": turn_id,
+        "items": items or [],
+        "itemsView": "notLoaded" if status == "inProgress" else "summary",
+        "status": status,
+        "error": None,
+        "startedAt": None,
+        "completedAt": None,
+        "durationMs": None,
+    }
+
+
+def thread_started(thread_id: str) -> dict:
+    thread = {
+        "id": thread_id,
+        "sessionId": thread_id,
+        "forkedFromId": None,
+        "preview": "",
+        "ephemeral": False,
+        "modelProvider": "mock",
+        "model": "gpt-5.5",
+        "createdAt": 1795535397,
+        "updatedAt": 1795535397,
+        "status": {"type": "idle"},
+        "path": None,
+        "cwd": "/tmp",
+        "cliVersion": "0.163.0",
+        "source": "vscode",
+        "turns": [],
+    }
+    return {
+        "thread": thread,
+        "model": "gpt-5.5",
+        "modelProvider": "mock",
+        "cwd": "/tmp",
+        "approvalPolicy": "never",
+        "approvalsReviewer": "user",
+        "sandbox": {"type": "readOnly", "networkAccess": False},
+    }
+
+
+def play_turn(thread_id: str, turn_id: str, deltas: int) -> None:
+    def line(method: str, params: dict) -> bytes:
+        return json.dumps({"method": method, "params": params, "emittedAtMs": 1}).encode() + b"\n"
+
+    message = {"type": "agentMessage", "id": "msg_1", "text": "x" * deltas, "phase": None}
+    out.write(line("turn/started", {"threadId": thread_id, "turn": turn(turn_id, "inProgress")}))
+    delta = line(
+        "item/agentMessage/delta", {"threadId": thread_id, "turnId": turn_id, "itemId": "msg_1", "delta": "x"}
+    )
+    full, rest = divmod(deltas, 512)
+    block = delta * 512
+    for _ in range(full):
+        out.write(block)
+    out.write(delta * rest)
+    completed = {"threadId": thread_id, "turnId": turn_id, "completedAtMs": 1, "item": message}
+    out.write(line("item/completed", completed))
+    out.write(line("turn/completed", {"threadId": thread_id, "turn": turn(turn_id, "completed", [message])}))
+    out.flush()
 
 
 def main() -> int:
@@ -80,6 +153,13 @@ def main() -> int:
                         },
                     }
                 )
+        elif method == "thread/start":
+            send({"id": mid, "result": thread_started(next_thread())})
+        elif method == "turn/start":
+            thread_id = params.get("threadId", "thr")
+            turn_id = f"turn-{next_thread()}"
+            send({"id": mid, "result": {"turn": turn(turn_id, "inProgress")}})
+            play_turn(thread_id, turn_id, int(os.environ.get("FAKE_ENGINE_FLOOD", "3")))
         elif method == "test/echo":
             send({"id": mid, "result": params})
         elif method == "test/malformed":
