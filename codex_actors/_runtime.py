@@ -16,6 +16,7 @@ import pykka
 
 from ._gating import Gate, runtime_version
 from .actors.messages import (
+    CancelRequest,
     GetEngine,
     ReplyTo,
     SendRequest,
@@ -161,14 +162,21 @@ class Runtime:
         """A request about one thread, through its actor (held while the engine restarts)."""
         future: pykka.Future[msgspec.Raw] = pykka.ThreadingFuture()
         self._tell_thread(thread_id, ThreadRequest(method, params, future))
-        return self._wait(future, method, timeout)
+        return self._wait(future, method, timeout, thread_id)
 
     def start_turn(self, thread_id: str, params: dict[str, Any], *, timeout: float | None = None) -> TurnStarted:
         """Start (or join) a turn; the answer holds the turn's log and this caller's subscriber id in it."""
         self.gate.check("turn/start", params)
         future: pykka.Future[TurnStarted] = pykka.ThreadingFuture()
         self._tell_thread(thread_id, StartTurn(params, future))
-        return self._wait(future, "turn/start", timeout)
+        return self._wait(future, "turn/start", timeout, thread_id)
+
+    def cancel(self, thread_id: str, reply: ReplyTo) -> None:
+        """Forget a request of ``thread_id`` whose caller stopped waiting (best effort, never raises)."""
+        ref = self._threads.get(thread_id)
+        if ref is not None:
+            with contextlib.suppress(pykka.ActorDeadError):
+                ref.tell(CancelRequest(reply))
 
     def _tell_thread(self, thread_id: str, message: Any) -> None:
         try:
@@ -182,11 +190,12 @@ class Runtime:
         except TransportClosedError as exc:
             raise self.translate(exc) from None
 
-    def _wait(self, future: pykka.Future[T], method: str, timeout: float | None) -> T:
+    def _wait(self, future: pykka.Future[T], method: str, timeout: float | None, thread_id: str) -> T:
         wait = self.options.request_timeout if timeout is None else timeout
         try:
             return future.get(timeout=wait)
         except pykka.Timeout:
+            self.cancel(thread_id, future)
             raise RequestTimeoutError(method, wait) from None
         except TransportClosedError as exc:
             raise self.translate(exc) from None

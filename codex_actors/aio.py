@@ -48,7 +48,7 @@ from .protocol.generated import (
     TurnSteerResponse,
 )
 from .protocol.jsonrpc import decode_payload
-from .results import TurnAccumulator, TurnResult
+from .results import ACCUMULATED, TurnAccumulator, TurnResult
 from .structured import parse_output
 
 __all__ = ["AsyncCodex", "AsyncThread", "AsyncTurnHandle"]
@@ -123,11 +123,15 @@ class AsyncCodex:
 
     # -- plumbing shared with the thread and turn handles -----------------------------------------------------
 
-    async def _settle(self, client: Runtime, waiter: Waiter[T], method: str, timeout: float | None) -> T:
+    async def _settle(
+        self, client: Runtime, waiter: Waiter[T], method: str, timeout: float | None, thread_id: str | None = None
+    ) -> T:
         wait = client.options.request_timeout if timeout is None else timeout
         try:
             return await asyncio.wait_for(waiter.future, wait)
         except TimeoutError:
+            if thread_id is not None:
+                client.cancel(thread_id, waiter.reply)
             raise RequestTimeoutError(method, wait) from None
         except TransportClosedError as exc:
             raise await asyncio.to_thread(client.translate, exc) from None
@@ -148,7 +152,7 @@ class AsyncCodex:
         if not client.has_thread_actor(thread_id):
             await asyncio.to_thread(client.thread_actor, thread_id)
         client.send_to_thread(thread_id, message)
-        return await self._settle(client, waiter, method, None)
+        return await self._settle(client, waiter, method, None, thread_id)
 
     async def _thread_request(self, thread_id: str, method: str, params: dict[str, Any]) -> msgspec.Raw:
         waiter: Waiter[msgspec.Raw] = Waiter()
@@ -487,7 +491,7 @@ class AsyncTurnHandle:
             while events := await subscription.atake():
                 for event in events:
                     yield event
-                    if is_completion(event, self.id):
+                    if event.method == "turn/completed" and is_completion(event, self.id):
                         return
         except TransportClosedError as exc:
             raise await asyncio.to_thread(client.translate, exc) from None
@@ -500,7 +504,8 @@ class AsyncTurnHandle:
         stream = self.stream()
         try:
             async for event in stream:
-                accumulator.add(event.payload)
+                if event.method in ACCUMULATED:
+                    accumulator.add(event.payload)
         finally:
             await stream.aclose()
         result = accumulator.checked_result()

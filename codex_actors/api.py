@@ -46,7 +46,7 @@ from .protocol.generated import (
     TurnSteerResponse,
 )
 from .protocol.jsonrpc import decode_payload
-from .results import TurnAccumulator, TurnResult
+from .results import ACCUMULATED, TurnAccumulator, TurnResult
 from .structured import parse_output
 
 __all__ = ["Codex", "Thread", "TurnHandle"]
@@ -421,7 +421,7 @@ class TurnHandle:
             while events := subscription.take():
                 for event in events:
                     yield event
-                    if is_completion(event, self.id):
+                    if event.method == "turn/completed" and is_completion(event, self.id):
                         return
         except TransportClosedError as exc:
             raise self._client.translate(exc) from None
@@ -432,7 +432,8 @@ class TurnHandle:
         """Consume the turn and return its result; a failed turn raises ``RuntimeError`` with its message."""
         accumulator = TurnAccumulator(self.id)
         for event in self.stream():
-            accumulator.add(event.payload)
+            if event.method in ACCUMULATED:
+                accumulator.add(event.payload)
         result = accumulator.checked_result()
         if self._output_type is not None:
             result.parsed = parse_output(self._output_type, result.final_response)

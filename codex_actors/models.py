@@ -3,12 +3,18 @@
 A :class:`Notification` pairs a method with its typed payload: the generated msgspec Struct for a known method
 (``codex_actors.protocol.generated``), or an :class:`UnknownNotification` carrying the raw params when the method
 is unknown or its params do not fit the schema. Decoding never raises.
+
+The notification the port's reader decodes is the very object a ``stream()`` yields: one object per event, end to
+end. Besides the official ``method`` and ``payload`` it carries its routing keys, the engine's ``emittedAtMs``,
+and the raw line (for :attr:`Notification.params`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, TypeAlias
+
+import msgspec
 
 __all__ = [
     "InitializeResponse",
@@ -38,12 +44,31 @@ class UnknownNotification:
 NotificationPayload: TypeAlias = Any
 
 
-@dataclass(slots=True)
-class Notification:
-    """One engine notification: its method and its decoded payload."""
+class Notification(msgspec.Struct, frozen=True, gc=False):
+    """One engine notification: its ``method`` and its decoded ``payload``.
+
+    Built positionally as ``Notification(method, payload)`` like the official dataclass. This project's
+    additions: ``thread_id`` and ``turn_id`` (routing keys), ``emitted_at_ms``, and ``params`` (the raw JSON
+    params, decoded from the kept line on demand).
+    """
 
     method: str
     payload: NotificationPayload
+    thread_id: str | None = None
+    turn_id: str | None = None
+    emitted_at_ms: int | None = None
+    line: bytes = b""
+
+    @property
+    def params(self) -> msgspec.Raw:
+        """The params exactly as the engine sent them (``{}`` when absent)."""
+        if not self.line:
+            payload = self.payload
+            value = payload.params if isinstance(payload, UnknownNotification) else payload
+            return msgspec.Raw(msgspec.json.encode(value))
+        from .protocol.jsonrpc import raw_params
+
+        return raw_params(self.line)
 
 
 @dataclass(slots=True)

@@ -25,7 +25,10 @@ from .protocol.generated import (
     TurnStatus,
 )
 
-__all__ = ["TurnAccumulator", "TurnResult", "final_response_of"]
+__all__ = ["ACCUMULATED", "TurnAccumulator", "TurnResult", "final_response_of"]
+
+#: The methods whose payloads change a turn's result; everything else can skip :meth:`TurnAccumulator.add`.
+ACCUMULATED = frozenset({"item/completed", "thread/tokenUsage/updated", "turn/completed"})
 
 
 @dataclass(slots=True)

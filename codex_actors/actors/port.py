@@ -294,6 +294,19 @@ class EnginePort(SupervisedActor):
             self._exit_code = process.stop(grace=self._options.close_grace, term_grace=self._options.term_grace)
         for future in self._pending.close():
             reply_error(future, self._transport_error())
+        self._fail_queued_requests()
+
+    def _fail_queued_requests(self) -> None:
+        """Answer the requests still in the mailbox: pykka would drop them (it only fails queued asks)."""
+        kept = []
+        while not self.actor_inbox.empty():
+            envelope = self.actor_inbox.get()  # only this thread takes from the inbox: never blocks
+            if isinstance(envelope.message, SendRequest):
+                reply_error(envelope.message.reply, self._transport_error())
+            else:
+                kept.append(envelope)
+        for envelope in kept:
+            self.actor_inbox.put(envelope)
 
     # -- the reader thread ------------------------------------------------------------------------------------
 
@@ -304,7 +317,7 @@ class EnginePort(SupervisedActor):
             self._router.events(LineDroppedEvent(pid, size, self._options.max_line_bytes))
         self._dispatch(split.lines)
 
-    def _dispatch(self, lines: Sequence[memoryview | bytes]) -> None:
+    def _dispatch(self, lines: Sequence[bytes]) -> None:
         batches: dict[int, tuple[NotificationSink, list[ServerNotification]]] = {}
         router = self._router
         for line in lines:

@@ -27,7 +27,6 @@ import pykka
 from ..config import CodexConfig
 from ..errors import EngineCrashed, TransportClosedError
 from ..protocol.jsonrpc import ServerNotification, ServerRequest
-from ..protocol.notifications import decode_params
 from .approvals import ApprovalBroker
 from .logins import LoginWaiters
 from .messages import (
@@ -180,10 +179,9 @@ class RootSupervisor(Supervisor):
     def _on_unowned(self, batch: Sequence[ServerNotification]) -> None:
         for note in batch:
             if note.method == LOGIN_COMPLETED:
-                completion = decode_params(note.method, note.params)
-                login_id = getattr(completion, "login_id", None)
+                login_id = getattr(note.payload, "login_id", None)
                 if login_id is not None:
-                    self.logins.deliver(login_id, completion)
+                    self.logins.deliver(login_id, note.payload)
         self.unowned(batch)
         telemetry = self._services.get("telemetry")
         if telemetry is not None:

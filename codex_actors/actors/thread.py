@@ -29,9 +29,9 @@ from ..errors import TransportClosedError
 from ..models import Notification
 from ..protocol.generated import TurnStartResponse
 from ..protocol.jsonrpc import ServerNotification, decode_payload
-from ..protocol.notifications import decode_notification
-from ..results import TurnAccumulator, TurnResult
+from ..results import ACCUMULATED, TurnAccumulator, TurnResult
 from .messages import (
+    CancelRequest,
     EngineDown,
     EngineUp,
     NotificationBatch,
@@ -156,6 +156,8 @@ class ThreadActor(SupervisedActor):
                 self._on_request(message)
             case SubscribeTurn():
                 self._subscribe(message)
+            case CancelRequest():
+                self._cancel(message)
             case EngineDown():
                 self._on_engine_down(message.error)
             case EngineUp():
@@ -173,12 +175,14 @@ class ThreadActor(SupervisedActor):
             if turn_id is None:
                 unowned.append(note)
                 continue
-            notification = decode_notification(note)
             turn = self._turns.get(turn_id) or self._new_turn(turn_id)
             if turn.ended:
                 continue  # a straggler after the turn was finished (e.g. failed by an engine death)
-            touched.setdefault(turn_id, []).append(notification)
-            if turn.accumulator.add(notification.payload):
+            events = touched.get(turn_id)
+            if events is None:
+                events = touched[turn_id] = []
+            events.append(note)
+            if note.method in ACCUMULATED and turn.accumulator.add(note.payload):
                 finished.append(turn)
         for turn_id, events in touched.items():
             self._turns[turn_id].log.extend(events)
@@ -232,6 +236,17 @@ class ThreadActor(SupervisedActor):
             self._tell_finished(start, turn)
         else:
             turn.listeners.append(start)
+
+    def _cancel(self, message: CancelRequest) -> None:
+        """A caller stopped waiting: forget its request here and at the port."""
+        self._held = [held for held in self._held if getattr(held, "reply", None) is not message.reply]
+        for tag, start in list(self._starts.items()):
+            if isinstance(start, StartTurn) and start.reply is message.reply:
+                del self._starts[tag]
+        if not self._starts:
+            self._retain_all(False)
+        with contextlib.suppress(pykka.ActorDeadError):
+            self._connection.ref.tell(message)
 
     def _subscribe(self, message: SubscribeTurn) -> None:
         turn = self._turns.get(message.turn_id) or self._new_turn(message.turn_id)

@@ -106,11 +106,18 @@ class TurnLog(Generic[E]):
             return sub
 
     def unsubscribe(self, sub: int) -> None:
-        """Remove a subscriber (idempotent); what only it still needed is pruned."""
+        """Remove a subscriber (idempotent); what only it still needed is pruned.
+
+        A reader of ``sub`` blocked in :meth:`take` (or waiting on its waker) is woken and gets
+        :class:`LogClosedError`.
+        """
         with self._lock:
             self._cursors.pop(sub, None)
-            self._wakers.pop(sub, None)
+            waker = self._wakers.pop(sub, None)
             self._prune()
+            self._cond.notify_all()
+        if waker is not None:
+            waker()
 
     def take(self, sub: int, timeout: float | None = None) -> list[E]:
         """Everything past ``sub``'s cursor, waiting for at least one event.

@@ -19,15 +19,15 @@ DEFAULT_MAX_LINE_BYTES = 16 * 1024 * 1024
 class SplitResult:
     """The lines completed by one chunk, in order, and the sizes of the lines dropped as too long."""
 
-    lines: list[memoryview | bytes] = field(default_factory=list)
+    lines: list[bytes] = field(default_factory=list)
     dropped: list[int] = field(default_factory=list)
 
 
 class LineSplitter:
     """Incremental newline framing with a maximum line length.
 
-    Lines are returned without their newline (nor a trailing carriage return); empty lines are skipped.
-    A line that lies wholly inside one chunk comes back as a zero-copy ``memoryview`` of that chunk.
+    Lines are returned without their newline (a trailing carriage return is left: JSON ignores it); empty
+    lines are skipped. The split itself is ``bytes.split``, so a chunk of many small lines costs one C call.
     """
 
     __slots__ = ("_discarding", "_dropped_size", "_max", "_partial")
@@ -48,36 +48,42 @@ class LineSplitter:
     def feed(self, chunk: bytes) -> SplitResult:
         """Consume one chunk; return the lines it completed."""
         out = SplitResult()
-        view = memoryview(chunk)
-        start = 0
-        size = len(chunk)
-        while start < size:
-            nl = chunk.find(b"\n", start)
-            end = size if nl < 0 else nl
+        parts = chunk.split(b"\n")
+        tail = parts.pop()  # after the last newline: the start of an unfinished line
+        if parts:
+            first = parts[0]
             if self._discarding:
-                self._dropped_size += end - start
-            elif len(self._partial) + (end - start) > self._max:
-                self._discarding = True
-                self._dropped_size = len(self._partial) + (end - start)
-                self._partial.clear()
-            elif nl >= 0:
-                if self._partial:
-                    self._partial += view[start:end]
-                    line: memoryview | bytes = bytes(self._partial)
-                    self._partial.clear()
-                else:
-                    line = view[start:end]
-                self._emit(line, out)
-            else:
-                self._partial += view[start:end]
-            if nl < 0:
-                break
-            if self._discarding:
-                out.dropped.append(self._dropped_size)
+                out.dropped.append(self._dropped_size + len(first))
                 self._discarding = False
-                self._dropped_size = 0
-            start = nl + 1
+                parts[0] = b""
+            elif self._partial:
+                self._partial += first
+                parts[0] = bytes(self._partial)
+                self._partial.clear()
+            if len(chunk) > self._max:  # only then can a line inside this chunk be too long
+                for index, line in enumerate(parts):
+                    if len(line) > self._max:
+                        out.dropped.append(len(line))
+                        parts[index] = b""
+            elif len(parts[0]) > self._max:
+                out.dropped.append(len(parts[0]))
+                parts[0] = b""
+            out.lines = [line for line in parts if line]
+        self._hold(tail)
         return out
+
+    def _hold(self, tail: bytes) -> None:
+        """Keep the unfinished end of a chunk, or start discarding it once the line is too long."""
+        if not tail:
+            return
+        if self._discarding:
+            self._dropped_size += len(tail)
+        elif len(self._partial) + len(tail) > self._max:
+            self._discarding = True
+            self._dropped_size = len(self._partial) + len(tail)
+            self._partial.clear()
+        else:
+            self._partial += tail
 
     def finish(self) -> SplitResult:
         """End of stream: a last unterminated line still counts (or is reported dropped)."""
@@ -85,15 +91,8 @@ class LineSplitter:
         if self._discarding:
             out.dropped.append(self._dropped_size)
         elif self._partial:
-            self._emit(bytes(self._partial), out)
+            out.lines.append(bytes(self._partial))
         self._partial.clear()
         self._discarding = False
         self._dropped_size = 0
         return out
-
-    @staticmethod
-    def _emit(line: memoryview | bytes, out: SplitResult) -> None:
-        if line and line[-1] == 0x0D:  # "\r"
-            line = line[:-1]
-        if len(line):
-            out.lines.append(line)

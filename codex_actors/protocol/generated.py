@@ -23,9 +23,10 @@ WireType: TypeAlias = type | types.UnionType
 
 
 # kw_only is repeated on every class: msgspec does not inherit it. The decorator tells type
-# checkers what msgspec does at run time (keyword-only fields, frozen instances).
+# checkers what msgspec does at run time (keyword-only fields, frozen instances). gc=False: decoded
+# messages are frozen trees that never form reference cycles, so the cycle collector can skip them.
 @dataclass_transform(field_specifiers=(msgspec.field,), kw_only_default=True, frozen_default=True)
-class _Base(msgspec.Struct, kw_only=True, omit_defaults=True, frozen=True):
+class _Base(msgspec.Struct, kw_only=True, omit_defaults=True, frozen=True, gc=False):
     """Base of every generated Struct."""
 
 

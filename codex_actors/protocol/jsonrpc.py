@@ -1,18 +1,25 @@
 """The JSON-RPC framing the engine speaks: one JSON object per line, both ways, no ``"jsonrpc"`` member.
 
-Decoding is one msgspec pass into an envelope whose ``params``/``result`` stay raw bytes
-(:class:`msgspec.Raw`), so the reader thread pays only for what routing needs; the typed decode of a payload
-happens later, where it is consumed. Every line decodes to exactly one of :class:`ServerRequest`,
-:class:`ServerNotification`, :class:`Response` and :class:`ErrorResponse`, or raises :class:`ProtocolError`.
+Every line decodes to exactly one of :class:`ServerRequest`, :class:`ServerNotification`, :class:`Response`
+and :class:`ErrorResponse`, or raises :class:`ProtocolError`, in one msgspec pass where it matters:
+
+* a notification (the hot path: thousands per turn) is decoded straight into its generated, typed payload
+  through the method-tagged union of every notification, and its routing keys are read off that payload;
+* anything else (replies, server requests, an unknown method, params that do not fit the schema) is decoded
+  into an envelope whose ``params``/``result`` stay raw bytes (:class:`msgspec.Raw`), decoded where consumed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, TypeAlias, TypeVar
 
 import msgspec
 
 from ..errors import ProtocolError
+from ..models import Notification
+from .generated import ServerNotification as AnyServerNotification
+from .notifications import decode_params
 from .routing import route_keys
 
 __all__ = [
@@ -53,18 +60,8 @@ class ServerRequest(msgspec.Struct, frozen=True):
     params: msgspec.Raw = _EMPTY
 
 
-class ServerNotification(msgspec.Struct, frozen=True):
-    """A notification from the engine; ``params`` is the raw JSON, decoded where it is consumed.
-
-    ``thread_id`` and ``turn_id`` are its routing keys (see :mod:`~codex_actors.protocol.routing`), read once
-    when the line is decoded.
-    """
-
-    method: str
-    params: msgspec.Raw = _EMPTY
-    emitted_at_ms: int | None = None
-    thread_id: str | None = None
-    turn_id: str | None = None
+#: A decoded notification: the public :class:`~codex_actors.models.Notification` itself.
+ServerNotification = Notification
 
 
 class Response(msgspec.Struct, frozen=True):
@@ -94,11 +91,42 @@ class _Envelope(msgspec.Struct):
 
 
 _decode_envelope = msgspec.json.Decoder(_Envelope).decode
+_decode_typed = msgspec.json.Decoder(AnyServerNotification).decode
 _encoder = msgspec.json.Encoder()
+_METHODS: dict[type, str] = {variant: variant.__struct_config__.tag for variant in AnyServerNotification.__args__}
+_ROUTES: dict[type, Callable[[Any], tuple[str | None, str | None]]] = {}
 
 
-def decode_message(line: bytes | bytearray | memoryview) -> Incoming:
+def _route_of(payload_type: type) -> Callable[[Any], tuple[str | None, str | None]]:
+    fields = getattr(payload_type, "__struct_fields__", ())
+    if "thread_id" in fields and "turn_id" in fields:
+        return lambda p: (p.thread_id, p.turn_id)
+    if "thread_id" in fields and "turn" in fields:
+        return lambda p: (p.thread_id, p.turn.id)
+    if "thread_id" in fields:
+        return lambda p: (p.thread_id, None)
+    return lambda p: (None, None)
+
+
+def _typed_notification(line: bytes) -> ServerNotification | None:
+    try:
+        variant = _decode_typed(line)
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        return None
+    payload = variant.params
+    route = _ROUTES.get(type(payload))
+    if route is None:
+        route = _ROUTES[type(payload)] = _route_of(type(payload))
+    thread_id, turn_id = route(payload)
+    return Notification(_METHODS[type(variant)], payload, thread_id, turn_id, variant.emitted_at_ms, line)
+
+
+def decode_message(line: bytes) -> Incoming:
     """Decode one line into a message, or raise :class:`ProtocolError` (never anything else)."""
+    if line.startswith(b'{"method"'):  # how the engine writes notifications: the hot path
+        typed = _typed_notification(line)
+        if typed is not None:
+            return typed
     try:
         env = _decode_envelope(line)
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
@@ -108,7 +136,8 @@ def decode_message(line: bytes | bytearray | memoryview) -> Incoming:
         if env.id is msgspec.UNSET:
             emitted = None if env.emittedAtMs is msgspec.UNSET else env.emittedAtMs
             keys = route_keys(params)
-            return ServerNotification(env.method, params, emitted, keys.thread_id, keys.turn_id)
+            payload = decode_params(env.method, params)
+            return Notification(env.method, payload, keys.thread_id, keys.turn_id, emitted, line)
         if env.id is None:
             raise ProtocolError("a request with a null id")
         return ServerRequest(env.id, env.method, params)
@@ -117,6 +146,12 @@ def decode_message(line: bytes | bytearray | memoryview) -> Incoming:
     if env.result is not msgspec.UNSET and env.id is not msgspec.UNSET and env.id is not None:
         return Response(env.id, env.result)
     raise ProtocolError("a JSON object that is neither a request, a notification nor a reply")
+
+
+def raw_params(line: bytes) -> msgspec.Raw:
+    """The raw ``params`` of a message line (``{}`` when absent)."""
+    params = _decode_envelope(line).params
+    return _EMPTY if params is msgspec.UNSET else params
 
 
 def decode_payload(raw: msgspec.Raw | bytes, type: type[T]) -> T:

@@ -1,4 +1,8 @@
-"""Typed decoding of engine notifications: the generated Struct for the method, else UnknownNotification."""
+"""Typed decoding of notification params: the generated Struct for the method, else UnknownNotification.
+
+The reader decodes most notifications in one pass through the method-tagged union (see
+:mod:`~codex_actors.protocol.jsonrpc`); this is the cold path for the rest, and for raw params kept elsewhere.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,10 @@ from typing import Any
 
 import msgspec
 
-from ..models import Notification, UnknownNotification
+from ..models import UnknownNotification
 from .generated import SERVER_NOTIFICATIONS
-from .jsonrpc import ServerNotification
 
-__all__ = ["decode_notification", "decode_params"]
+__all__ = ["decode_params"]
 
 
 @cache
@@ -37,8 +40,3 @@ def decode_params(method: str, params: msgspec.Raw) -> Any:
         return decoder.decode(params)
     except msgspec.DecodeError:
         return _unknown(params)
-
-
-def decode_notification(note: ServerNotification) -> Notification:
-    """A :class:`~codex_actors.models.Notification` for a raw notification; never raises."""
-    return Notification(note.method, decode_params(note.method, note.params))

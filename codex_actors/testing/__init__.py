@@ -76,6 +76,7 @@ from .sse import (
     streamed_message,
     tool_call,
 )
+from .wiretap import WireRecord, WireTap
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -98,6 +99,8 @@ __all__ = [
     "Step",
     "StreamedMessage",
     "Usage",
+    "WireRecord",
+    "WireTap",
     "apply_patch",
     "as_reply",
     "delay",

