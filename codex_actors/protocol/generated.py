@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 import types
-from typing import Any, TypeAlias, dataclass_transform
+from typing import Any, Self, TypeAlias, dataclass_transform
 
 import msgspec
 
@@ -30,6 +30,37 @@ class _Base(msgspec.Struct, kw_only=True, omit_defaults=True, frozen=True, gc=Fa
     """Base of every generated Struct."""
 
 
+class _Variant(_Base, kw_only=True):
+    """Base of the members of tagged unions (thread items, user inputs, notifications...).
+
+    The tag is not a field, so it is offered as an attribute (``item.type``, ``note.method``), and
+    ``root`` is the object itself: code written for pydantic ``RootModel`` unions (``item.root.text``)
+    works unchanged. A real field of the same name in a member wins.
+    """
+
+    @property
+    def root(self) -> Self:
+        """This member itself."""
+        return self
+
+    @property
+    def type(self) -> Any:
+        """The ``type`` tag (for members tagged by ``type``)."""
+        return _tag(self, "type")
+
+    @property
+    def method(self) -> Any:
+        """The ``method`` tag (for members tagged by ``method``)."""
+        return _tag(self, "method")
+
+
+def _tag(struct: msgspec.Struct, field: str) -> Any:
+    config = struct.__struct_config__
+    if config.tag_field != field:
+        raise AttributeError(f"{type(struct).__name__} has no {field!r}")
+    return config.tag
+
+
 # A path that is guaranteed to be absolute and normalized (though it is not guaranteed to be canonicalized or exist
 # on the filesystem).
 #
@@ -38,7 +69,7 @@ class _Base(msgspec.Struct, kw_only=True, omit_defaults=True, frozen=True, gc=Fa
 AbsolutePathBuf: TypeAlias = str
 
 
-class ApiKeyAccount(_Base, kw_only=True, tag_field="type", tag="apiKey"):
+class ApiKeyAccount(_Variant, kw_only=True, tag_field="type", tag="apiKey"):
     """``Account`` variant ``type: "apiKey"``."""
 
 
@@ -65,14 +96,14 @@ class PlanType(str, enum.Enum):
     unknown = "unknown"
 
 
-class ChatgptAccount(_Base, kw_only=True, tag_field="type", tag="chatgpt"):
+class ChatgptAccount(_Variant, kw_only=True, tag_field="type", tag="chatgpt"):
     """``Account`` variant ``type: "chatgpt"``."""
 
     email: str | None
     plan_type: PlanType = msgspec.field(name="planType")
 
 
-class AmazonBedrockAccount(_Base, kw_only=True, tag_field="type", tag="amazonBedrock"):
+class AmazonBedrockAccount(_Variant, kw_only=True, tag_field="type", tag="amazonBedrock"):
     """``Account`` variant ``type: "amazonBedrock"``."""
 
     uses_codex_managed_credentials: bool | None = msgspec.field(default=None, name="usesCodexManagedCredentials")
@@ -234,7 +265,7 @@ class ThreadActiveFlag(str, enum.Enum):
     waiting_on_user_input = "waitingOnUserInput"
 
 
-class ActiveThreadStatus(_Base, kw_only=True, tag_field="type", tag="active"):
+class ActiveThreadStatus(_Variant, kw_only=True, tag_field="type", tag="active"):
     """``ThreadStatus`` variant ``type: "active"``."""
 
     active_flags: list[ThreadActiveFlag] = msgspec.field(name="activeFlags")
@@ -254,13 +285,13 @@ class AddCreditsNudgeEmailStatus(str, enum.Enum):
     cooldown_active = "cooldown_active"
 
 
-class AddFileChange(_Base, kw_only=True, tag_field="type", tag="add"):
+class AddFileChange(_Variant, kw_only=True, tag_field="type", tag="add"):
     """``FileChange`` variant ``type: "add"``."""
 
     content: str
 
 
-class AddPatchChangeKind(_Base, kw_only=True, tag_field="type", tag="add"):
+class AddPatchChangeKind(_Variant, kw_only=True, tag_field="type", tag="add"):
     """``PatchChangeKind`` variant ``type: "add"``."""
 
 
@@ -289,41 +320,41 @@ class FileSystemAccessMode(str, enum.Enum):
 LegacyAppPathString: TypeAlias = str
 
 
-class PathFileSystemPath(_Base, kw_only=True, tag_field="type", tag="path"):
+class PathFileSystemPath(_Variant, kw_only=True, tag_field="type", tag="path"):
     """``FileSystemPath`` variant ``type: "path"``."""
 
     path: LegacyAppPathString
 
 
-class GlobPatternFileSystemPath(_Base, kw_only=True, tag_field="type", tag="glob_pattern"):
+class GlobPatternFileSystemPath(_Variant, kw_only=True, tag_field="type", tag="glob_pattern"):
     """``FileSystemPath`` variant ``type: "glob_pattern"``."""
 
     pattern: str
 
 
-class FileSystemSpecialPathRoot(_Base, kw_only=True, tag_field="kind", tag="root"):
+class FileSystemSpecialPathRoot(_Variant, kw_only=True, tag_field="kind", tag="root"):
     """``FileSystemSpecialPath`` variant ``kind: "root"``."""
 
 
-class FileSystemSpecialPathMinimal(_Base, kw_only=True, tag_field="kind", tag="minimal"):
+class FileSystemSpecialPathMinimal(_Variant, kw_only=True, tag_field="kind", tag="minimal"):
     """``FileSystemSpecialPath`` variant ``kind: "minimal"``."""
 
 
-class FileSystemSpecialPathProjectRoots(_Base, kw_only=True, tag_field="kind", tag="project_roots"):
+class FileSystemSpecialPathProjectRoots(_Variant, kw_only=True, tag_field="kind", tag="project_roots"):
     """``FileSystemSpecialPath`` variant ``kind: "project_roots"``."""
 
     subpath: LegacyAppPathString | None = None
 
 
-class FileSystemSpecialPathTmpdir(_Base, kw_only=True, tag_field="kind", tag="tmpdir"):
+class FileSystemSpecialPathTmpdir(_Variant, kw_only=True, tag_field="kind", tag="tmpdir"):
     """``FileSystemSpecialPath`` variant ``kind: "tmpdir"``."""
 
 
-class FileSystemSpecialPathSlashTmp(_Base, kw_only=True, tag_field="kind", tag="slash_tmp"):
+class FileSystemSpecialPathSlashTmp(_Variant, kw_only=True, tag_field="kind", tag="slash_tmp"):
     """``FileSystemSpecialPath`` variant ``kind: "slash_tmp"``."""
 
 
-class FileSystemSpecialPathUnknown(_Base, kw_only=True, tag_field="kind", tag="unknown"):
+class FileSystemSpecialPathUnknown(_Variant, kw_only=True, tag_field="kind", tag="unknown"):
     """``FileSystemSpecialPath`` variant ``kind: "unknown"``."""
 
     path: str
@@ -340,7 +371,7 @@ FileSystemSpecialPath: TypeAlias = (
 )
 
 
-class SpecialFileSystemPath(_Base, kw_only=True, tag_field="type", tag="special"):
+class SpecialFileSystemPath(_Variant, kw_only=True, tag_field="type", tag="special"):
     """``FileSystemPath`` variant ``type: "special"``."""
 
     value: FileSystemSpecialPath
@@ -381,7 +412,7 @@ class AdditionalPermissionProfile(_Base, kw_only=True):
     network: AdditionalNetworkPermissions | None = None
 
 
-class AdditionalToolsResponseItem(_Base, kw_only=True, tag_field="type", tag="additional_tools"):
+class AdditionalToolsResponseItem(_Variant, kw_only=True, tag_field="type", tag="additional_tools"):
     """``ResponseItem`` variant ``type: "additional_tools"``."""
 
     id: str | None = None
@@ -389,7 +420,7 @@ class AdditionalToolsResponseItem(_Base, kw_only=True, tag_field="type", tag="ad
     tools: list[Any]
 
 
-class AgentConfiguredHookHandler(_Base, kw_only=True, tag_field="type", tag="agent"):
+class AgentConfiguredHookHandler(_Variant, kw_only=True, tag_field="type", tag="agent"):
     """``ConfiguredHookHandler`` variant ``type: "agent"``."""
 
 
@@ -408,13 +439,13 @@ class AgentMessageDeltaNotification(_Base, kw_only=True):
     turn_id: str = msgspec.field(name="turnId")
 
 
-class InputTextAgentMessageInputContent(_Base, kw_only=True, tag_field="type", tag="input_text"):
+class InputTextAgentMessageInputContent(_Variant, kw_only=True, tag_field="type", tag="input_text"):
     """``AgentMessageInputContent`` variant ``type: "input_text"``."""
 
     text: str
 
 
-class EncryptedContentAgentMessageInputContent(_Base, kw_only=True, tag_field="type", tag="encrypted_content"):
+class EncryptedContentAgentMessageInputContent(_Variant, kw_only=True, tag_field="type", tag="encrypted_content"):
     """``AgentMessageInputContent`` variant ``type: "encrypted_content"``."""
 
     encrypted_content: str
@@ -433,7 +464,7 @@ class InternalChatMessageMetadataPassthrough(_Base, kw_only=True):
     turn_id: str | None = None
 
 
-class AgentMessageResponseItem(_Base, kw_only=True, tag_field="type", tag="agent_message"):
+class AgentMessageResponseItem(_Variant, kw_only=True, tag_field="type", tag="agent_message"):
     """``ResponseItem`` variant ``type: "agent_message"``."""
 
     author: str
@@ -483,7 +514,7 @@ class AsyncUserInputQuestion(_Base, kw_only=True):
     title: str
 
 
-class AgentMessageThreadItem(_Base, kw_only=True, tag_field="type", tag="agentMessage"):
+class AgentMessageThreadItem(_Variant, kw_only=True, tag_field="type", tag="agentMessage"):
     """``ThreadItem`` variant ``type: "agentMessage"``."""
 
     delivery: AgentMessageDelivery | None = None
@@ -713,13 +744,13 @@ class ApplicationRequirements(_Base, kw_only=True):
 ThreadId: TypeAlias = str
 
 
-class DeleteFileChange(_Base, kw_only=True, tag_field="type", tag="delete"):
+class DeleteFileChange(_Variant, kw_only=True, tag_field="type", tag="delete"):
     """``FileChange`` variant ``type: "delete"``."""
 
     content: str
 
 
-class UpdateFileChange(_Base, kw_only=True, tag_field="type", tag="update"):
+class UpdateFileChange(_Variant, kw_only=True, tag_field="type", tag="update"):
     """``FileChange`` variant ``type: "update"``."""
 
     move_path: str | None = None
@@ -816,7 +847,7 @@ class ApplyPatchApprovalResponse(_Base, kw_only=True):
     decision: ReviewDecision
 
 
-class ApplyPatchGuardianApprovalReviewAction(_Base, kw_only=True, tag_field="type", tag="applyPatch"):
+class ApplyPatchGuardianApprovalReviewAction(_Variant, kw_only=True, tag_field="type", tag="applyPatch"):
     """``GuardianApprovalReviewAction`` variant ``type: "applyPatch"``."""
 
     cwd: LegacyAppPathString
@@ -960,7 +991,7 @@ class AttestationGenerateResponse(_Base, kw_only=True):
     token: str
 
 
-class AudioUserInput(_Base, kw_only=True, tag_field="type", tag="audio"):
+class AudioUserInput(_Variant, kw_only=True, tag_field="type", tag="audio"):
     """``UserInput`` variant ``type: "audio"``."""
 
     url: str
@@ -1004,7 +1035,7 @@ class AwsCredentialType(str, enum.Enum):
     bedrock_api_key = "bedrockApiKey"
 
 
-class BaseBranchReviewTarget(_Base, kw_only=True, tag_field="type", tag="baseBranch"):
+class BaseBranchReviewTarget(_Variant, kw_only=True, tag_field="type", tag="baseBranch"):
     """Review changes between the current branch and the given base branch."""
 
     branch: str
@@ -1049,14 +1080,14 @@ class BedrockDiscoverResponse(_Base, kw_only=True):
     profiles: list[BedrockAwsProfile]
 
 
-class BedrockSetupParamsProfile(_Base, kw_only=True, tag_field="type", tag="profile"):
+class BedrockSetupParamsProfile(_Variant, kw_only=True, tag_field="type", tag="profile"):
     """``BedrockSetupParams`` variant ``type: "profile"``."""
 
     profile: str
     region: str
 
 
-class BedrockSetupParamsEnvironment(_Base, kw_only=True, tag_field="type", tag="environment"):
+class BedrockSetupParamsEnvironment(_Variant, kw_only=True, tag_field="type", tag="environment"):
     """``BedrockSetupParams`` variant ``type: "environment"``."""
 
     region: str
@@ -1069,16 +1100,18 @@ class BedrockSetupResponse(_Base, kw_only=True):
     """Wire type ``BedrockSetupResponse``."""
 
 
-class WholeItemThreadRealtimeBemItemPresentation(_Base, kw_only=True, tag_field="type", tag="wholeItem"):
+class WholeItemThreadRealtimeBemItemPresentation(_Variant, kw_only=True, tag_field="type", tag="wholeItem"):
     """``ThreadRealtimeBemItemPresentation`` variant ``type: "wholeItem"``."""
 
 
-class InlineMarkdownThreadRealtimeBemItemPresentation(_Base, kw_only=True, tag_field="type", tag="inlineMarkdown"):
+class InlineMarkdownThreadRealtimeBemItemPresentation(
+    _Variant, kw_only=True, tag_field="type", tag="inlineMarkdown"
+):
     """``ThreadRealtimeBemItemPresentation`` variant ``type: "inlineMarkdown"``."""
 
 
 class InlineVisualizationThreadRealtimeBemItemPresentation(
-    _Base, kw_only=True, tag_field="type", tag="inlineVisualization"
+    _Variant, kw_only=True, tag_field="type", tag="inlineVisualization"
 ):
     """``ThreadRealtimeBemItemPresentation`` variant ``type: "inlineVisualization"``."""
 
@@ -1093,7 +1126,7 @@ ThreadRealtimeBemItemPresentation: TypeAlias = (
 )
 
 
-class BemItemPromotedThreadRealtimeItem(_Base, kw_only=True, tag_field="type", tag="bemItemPromoted"):
+class BemItemPromotedThreadRealtimeItem(_Variant, kw_only=True, tag_field="type", tag="bemItemPromoted"):
     """``ThreadRealtimeItem`` variant ``type: "bemItemPromoted"``."""
 
     id: str
@@ -1201,13 +1234,13 @@ class UserVerificationCancellationReason(str, enum.Enum):
     interrupted = "interrupted"
 
 
-class CancelledUserVerificationErrorDetails(_Base, kw_only=True, tag_field="type", tag="cancelled"):
+class CancelledUserVerificationErrorDetails(_Variant, kw_only=True, tag_field="type", tag="cancelled"):
     """``UserVerificationErrorDetails`` variant ``type: "cancelled"``."""
 
     reason: UserVerificationCancellationReason
 
 
-class EnvironmentCapabilityRootLocation(_Base, kw_only=True, tag_field="type", tag="environment"):
+class EnvironmentCapabilityRootLocation(_Variant, kw_only=True, tag_field="type", tag="environment"):
     """A path owned by an execution environment."""
 
     environment_id: str = msgspec.field(name="environmentId")
@@ -1264,7 +1297,7 @@ class ClientInfo(_Base, kw_only=True):
     version: str
 
 
-class InitializedNotification(_Base, kw_only=True, tag_field="method", tag="initialized"):
+class InitializedNotification(_Variant, kw_only=True, tag_field="method", tag="initialized"):
     """``ClientNotification`` variant ``method: "initialized"``."""
 
 
@@ -1303,7 +1336,7 @@ class InitializeParams(_Base, kw_only=True):
     client_info: ClientInfo = msgspec.field(name="clientInfo")
 
 
-class ClientRequestInitialize(_Base, kw_only=True, tag_field="method", tag="initialize"):
+class ClientRequestInitialize(_Variant, kw_only=True, tag_field="method", tag="initialize"):
     """``ClientRequest`` variant ``method: "initialize"``."""
 
     id: RequestId
@@ -1314,7 +1347,7 @@ class ServerDiagnosticsParams(_Base, kw_only=True):
     """Wire type ``ServerDiagnosticsParams``."""
 
 
-class ClientRequestServerDiagnostics(_Base, kw_only=True, tag_field="method", tag="server/diagnostics"):
+class ClientRequestServerDiagnostics(_Variant, kw_only=True, tag_field="method", tag="server/diagnostics"):
     """Read content-free, process-local diagnostics."""
 
     id: RequestId
@@ -1324,7 +1357,9 @@ class ClientRequestServerDiagnostics(_Base, kw_only=True, tag_field="method", ta
 UserVerificationStatusParams: TypeAlias = dict[str, Any]
 
 
-class ClientRequestUserVerificationStatus(_Base, kw_only=True, tag_field="method", tag="userVerification/status"):
+class ClientRequestUserVerificationStatus(
+    _Variant, kw_only=True, tag_field="method", tag="userVerification/status"
+):
     """``ClientRequest`` variant ``method: "userVerification/status"``."""
 
     id: RequestId
@@ -1334,7 +1369,9 @@ class ClientRequestUserVerificationStatus(_Base, kw_only=True, tag_field="method
 UserVerificationEnrollParams: TypeAlias = dict[str, Any]
 
 
-class ClientRequestUserVerificationEnroll(_Base, kw_only=True, tag_field="method", tag="userVerification/enroll"):
+class ClientRequestUserVerificationEnroll(
+    _Variant, kw_only=True, tag_field="method", tag="userVerification/enroll"
+):
     """``ClientRequest`` variant ``method: "userVerification/enroll"``."""
 
     id: RequestId
@@ -1344,7 +1381,9 @@ class ClientRequestUserVerificationEnroll(_Base, kw_only=True, tag_field="method
 UserVerificationDeleteParams: TypeAlias = dict[str, Any]
 
 
-class ClientRequestUserVerificationDelete(_Base, kw_only=True, tag_field="method", tag="userVerification/delete"):
+class ClientRequestUserVerificationDelete(
+    _Variant, kw_only=True, tag_field="method", tag="userVerification/delete"
+):
     """``ClientRequest`` variant ``method: "userVerification/delete"``."""
 
     id: RequestId
@@ -1362,7 +1401,9 @@ class UserVerificationVerifyParams(_Base, kw_only=True):
     title: str
 
 
-class ClientRequestUserVerificationVerify(_Base, kw_only=True, tag_field="method", tag="userVerification/verify"):
+class ClientRequestUserVerificationVerify(
+    _Variant, kw_only=True, tag_field="method", tag="userVerification/verify"
+):
     """``ClientRequest`` variant ``method: "userVerification/verify"``."""
 
     id: RequestId
@@ -1377,14 +1418,16 @@ class UserVerificationCancelParams(_Base, kw_only=True):
     request_id: RequestId = msgspec.field(name="requestId")
 
 
-class ClientRequestUserVerificationCancel(_Base, kw_only=True, tag_field="method", tag="userVerification/cancel"):
+class ClientRequestUserVerificationCancel(
+    _Variant, kw_only=True, tag_field="method", tag="userVerification/cancel"
+):
     """``ClientRequest`` variant ``method: "userVerification/cancel"``."""
 
     id: RequestId
     params: UserVerificationCancelParams
 
 
-class FunctionDynamicToolSpec(_Base, kw_only=True, tag_field="type", tag="function"):
+class FunctionDynamicToolSpec(_Variant, kw_only=True, tag_field="type", tag="function"):
     """``DynamicToolSpec`` variant ``type: "function"``."""
 
     defer_loading: bool | None = msgspec.field(default=None, name="deferLoading")
@@ -1393,7 +1436,7 @@ class FunctionDynamicToolSpec(_Base, kw_only=True, tag_field="type", tag="functi
     name: str
 
 
-class FunctionDynamicToolNamespaceTool(_Base, kw_only=True, tag_field="type", tag="function"):
+class FunctionDynamicToolNamespaceTool(_Variant, kw_only=True, tag_field="type", tag="function"):
     """``DynamicToolNamespaceTool`` variant ``type: "function"``."""
 
     defer_loading: bool | None = msgspec.field(default=None, name="deferLoading")
@@ -1405,7 +1448,7 @@ class FunctionDynamicToolNamespaceTool(_Base, kw_only=True, tag_field="type", ta
 DynamicToolNamespaceTool: TypeAlias = FunctionDynamicToolNamespaceTool
 
 
-class NamespaceDynamicToolSpec(_Base, kw_only=True, tag_field="type", tag="namespace"):
+class NamespaceDynamicToolSpec(_Variant, kw_only=True, tag_field="type", tag="namespace"):
     """``DynamicToolSpec`` variant ``type: "namespace"``."""
 
     description: str
@@ -1546,14 +1589,14 @@ class ThreadStartParams(_Base, kw_only=True):
     thread_source: ThreadSource | None = msgspec.field(default=None, name="threadSource")
 
 
-class ClientRequestThreadStart(_Base, kw_only=True, tag_field="method", tag="thread/start"):
+class ClientRequestThreadStart(_Variant, kw_only=True, tag_field="method", tag="thread/start"):
     """NEW APIs"""
 
     id: RequestId
     params: ThreadStartParams
 
 
-class InputTextContentItem(_Base, kw_only=True, tag_field="type", tag="input_text"):
+class InputTextContentItem(_Variant, kw_only=True, tag_field="type", tag="input_text"):
     """``ContentItem`` variant ``type: "input_text"``."""
 
     text: str
@@ -1568,7 +1611,7 @@ class ImageDetail(str, enum.Enum):
     original = "original"
 
 
-class InputImageContentItem(_Base, kw_only=True, tag_field="type", tag="input_image"):
+class InputImageContentItem(_Variant, kw_only=True, tag_field="type", tag="input_image"):
     """``ContentItem`` variant ``type: "input_image"``.
 
     Alternatives (set one): ``image_url``, ``file_id``.
@@ -1579,13 +1622,13 @@ class InputImageContentItem(_Base, kw_only=True, tag_field="type", tag="input_im
     image_url: str | None = None
 
 
-class InputAudioContentItem(_Base, kw_only=True, tag_field="type", tag="input_audio"):
+class InputAudioContentItem(_Variant, kw_only=True, tag_field="type", tag="input_audio"):
     """``ContentItem`` variant ``type: "input_audio"``."""
 
     audio_url: str
 
 
-class OutputTextContentItem(_Base, kw_only=True, tag_field="type", tag="output_text"):
+class OutputTextContentItem(_Variant, kw_only=True, tag_field="type", tag="output_text"):
     """``ContentItem`` variant ``type: "output_text"``."""
 
     annotations: list[Any] | None = None
@@ -1598,7 +1641,7 @@ ContentItem: TypeAlias = (
 )
 
 
-class MessageResponseItem(_Base, kw_only=True, tag_field="type", tag="message"):
+class MessageResponseItem(_Variant, kw_only=True, tag_field="type", tag="message"):
     """``ResponseItem`` variant ``type: "message"``."""
 
     content: list[ContentItem]
@@ -1610,13 +1653,13 @@ class MessageResponseItem(_Base, kw_only=True, tag_field="type", tag="message"):
     status: str | None = None
 
 
-class ReasoningTextReasoningItemContent(_Base, kw_only=True, tag_field="type", tag="reasoning_text"):
+class ReasoningTextReasoningItemContent(_Variant, kw_only=True, tag_field="type", tag="reasoning_text"):
     """``ReasoningItemContent`` variant ``type: "reasoning_text"``."""
 
     text: str
 
 
-class TextReasoningItemContent(_Base, kw_only=True, tag_field="type", tag="text"):
+class TextReasoningItemContent(_Variant, kw_only=True, tag_field="type", tag="text"):
     """``ReasoningItemContent`` variant ``type: "text"``."""
 
     text: str
@@ -1625,7 +1668,7 @@ class TextReasoningItemContent(_Base, kw_only=True, tag_field="type", tag="text"
 ReasoningItemContent: TypeAlias = ReasoningTextReasoningItemContent | TextReasoningItemContent
 
 
-class SummaryTextReasoningItemReasoningSummary(_Base, kw_only=True, tag_field="type", tag="summary_text"):
+class SummaryTextReasoningItemReasoningSummary(_Variant, kw_only=True, tag_field="type", tag="summary_text"):
     """``ReasoningItemReasoningSummary`` variant ``type: "summary_text"``."""
 
     text: str
@@ -1634,7 +1677,7 @@ class SummaryTextReasoningItemReasoningSummary(_Base, kw_only=True, tag_field="t
 ReasoningItemReasoningSummary: TypeAlias = SummaryTextReasoningItemReasoningSummary
 
 
-class ReasoningResponseItem(_Base, kw_only=True, tag_field="type", tag="reasoning"):
+class ReasoningResponseItem(_Variant, kw_only=True, tag_field="type", tag="reasoning"):
     """``ResponseItem`` variant ``type: "reasoning"``."""
 
     content: list[ReasoningItemContent] | None = None
@@ -1644,7 +1687,7 @@ class ReasoningResponseItem(_Base, kw_only=True, tag_field="type", tag="reasonin
     summary: list[ReasoningItemReasoningSummary]
 
 
-class ExecLocalShellAction(_Base, kw_only=True, tag_field="type", tag="exec"):
+class ExecLocalShellAction(_Variant, kw_only=True, tag_field="type", tag="exec"):
     """``LocalShellAction`` variant ``type: "exec"``."""
 
     command: list[str]
@@ -1665,7 +1708,7 @@ class LocalShellStatus(str, enum.Enum):
     incomplete = "incomplete"
 
 
-class LocalShellCallResponseItem(_Base, kw_only=True, tag_field="type", tag="local_shell_call"):
+class LocalShellCallResponseItem(_Variant, kw_only=True, tag_field="type", tag="local_shell_call"):
     """``ResponseItem`` variant ``type: "local_shell_call"``."""
 
     action: LocalShellAction
@@ -1678,7 +1721,7 @@ class LocalShellCallResponseItem(_Base, kw_only=True, tag_field="type", tag="loc
     status: LocalShellStatus
 
 
-class FunctionCallResponseItem(_Base, kw_only=True, tag_field="type", tag="function_call"):
+class FunctionCallResponseItem(_Variant, kw_only=True, tag_field="type", tag="function_call"):
     """``ResponseItem`` variant ``type: "function_call"``."""
 
     arguments: str
@@ -1692,7 +1735,7 @@ class FunctionCallResponseItem(_Base, kw_only=True, tag_field="type", tag="funct
     status: str | None = None
 
 
-class ToolSearchCallResponseItem(_Base, kw_only=True, tag_field="type", tag="tool_search_call"):
+class ToolSearchCallResponseItem(_Variant, kw_only=True, tag_field="type", tag="tool_search_call"):
     """``ResponseItem`` variant ``type: "tool_search_call"``."""
 
     arguments: Any
@@ -1704,13 +1747,13 @@ class ToolSearchCallResponseItem(_Base, kw_only=True, tag_field="type", tag="too
     status: str | None = None
 
 
-class InputTextFunctionCallOutputContentItem(_Base, kw_only=True, tag_field="type", tag="input_text"):
+class InputTextFunctionCallOutputContentItem(_Variant, kw_only=True, tag_field="type", tag="input_text"):
     """``FunctionCallOutputContentItem`` variant ``type: "input_text"``."""
 
     text: str
 
 
-class InputImageFunctionCallOutputContentItem(_Base, kw_only=True, tag_field="type", tag="input_image"):
+class InputImageFunctionCallOutputContentItem(_Variant, kw_only=True, tag_field="type", tag="input_image"):
     """``FunctionCallOutputContentItem`` variant ``type: "input_image"``.
 
     Alternatives (set one): ``image_url``, ``file_id``.
@@ -1721,14 +1764,14 @@ class InputImageFunctionCallOutputContentItem(_Base, kw_only=True, tag_field="ty
     image_url: str | None = None
 
 
-class InputAudioFunctionCallOutputContentItem(_Base, kw_only=True, tag_field="type", tag="input_audio"):
+class InputAudioFunctionCallOutputContentItem(_Variant, kw_only=True, tag_field="type", tag="input_audio"):
     """``FunctionCallOutputContentItem`` variant ``type: "input_audio"``."""
 
     audio_url: str
 
 
 class EncryptedContentFunctionCallOutputContentItem(
-    _Base, kw_only=True, tag_field="type", tag="encrypted_content"
+    _Variant, kw_only=True, tag_field="type", tag="encrypted_content"
 ):
     """``FunctionCallOutputContentItem`` variant ``type: "encrypted_content"``."""
 
@@ -1748,7 +1791,7 @@ FunctionCallOutputContentItem: TypeAlias = (
 FunctionCallOutputBody: TypeAlias = str | list[FunctionCallOutputContentItem]
 
 
-class FunctionCallOutputResponseItem(_Base, kw_only=True, tag_field="type", tag="function_call_output"):
+class FunctionCallOutputResponseItem(_Variant, kw_only=True, tag_field="type", tag="function_call_output"):
     """``ResponseItem`` variant ``type: "function_call_output"``."""
 
     call_id: str | None = None
@@ -1759,7 +1802,7 @@ class FunctionCallOutputResponseItem(_Base, kw_only=True, tag_field="type", tag=
     output: FunctionCallOutputBody
 
 
-class CustomToolCallResponseItem(_Base, kw_only=True, tag_field="type", tag="custom_tool_call"):
+class CustomToolCallResponseItem(_Variant, kw_only=True, tag_field="type", tag="custom_tool_call"):
     """``ResponseItem`` variant ``type: "custom_tool_call"``."""
 
     call_id: str
@@ -1772,7 +1815,7 @@ class CustomToolCallResponseItem(_Base, kw_only=True, tag_field="type", tag="cus
     status: str | None = None
 
 
-class CustomToolCallOutputResponseItem(_Base, kw_only=True, tag_field="type", tag="custom_tool_call_output"):
+class CustomToolCallOutputResponseItem(_Variant, kw_only=True, tag_field="type", tag="custom_tool_call_output"):
     """``ResponseItem`` variant ``type: "custom_tool_call_output"``."""
 
     call_id: str
@@ -1782,7 +1825,7 @@ class CustomToolCallOutputResponseItem(_Base, kw_only=True, tag_field="type", ta
     output: FunctionCallOutputBody
 
 
-class ToolSearchOutputResponseItem(_Base, kw_only=True, tag_field="type", tag="tool_search_output"):
+class ToolSearchOutputResponseItem(_Variant, kw_only=True, tag_field="type", tag="tool_search_output"):
     """``ResponseItem`` variant ``type: "tool_search_output"``."""
 
     call_id: str | None = None
@@ -1793,27 +1836,27 @@ class ToolSearchOutputResponseItem(_Base, kw_only=True, tag_field="type", tag="t
     tools: list[Any]
 
 
-class SearchResponsesApiWebSearchAction(_Base, kw_only=True, tag_field="type", tag="search"):
+class SearchResponsesApiWebSearchAction(_Variant, kw_only=True, tag_field="type", tag="search"):
     """``ResponsesApiWebSearchAction`` variant ``type: "search"``."""
 
     queries: list[str] | None = None
     query: str | None = None
 
 
-class OpenPageResponsesApiWebSearchAction(_Base, kw_only=True, tag_field="type", tag="open_page"):
+class OpenPageResponsesApiWebSearchAction(_Variant, kw_only=True, tag_field="type", tag="open_page"):
     """``ResponsesApiWebSearchAction`` variant ``type: "open_page"``."""
 
     url: str | None = None
 
 
-class FindInPageResponsesApiWebSearchAction(_Base, kw_only=True, tag_field="type", tag="find_in_page"):
+class FindInPageResponsesApiWebSearchAction(_Variant, kw_only=True, tag_field="type", tag="find_in_page"):
     """``ResponsesApiWebSearchAction`` variant ``type: "find_in_page"``."""
 
     pattern: str | None = None
     url: str | None = None
 
 
-class OtherResponsesApiWebSearchAction(_Base, kw_only=True, tag_field="type", tag="other"):
+class OtherResponsesApiWebSearchAction(_Variant, kw_only=True, tag_field="type", tag="other"):
     """``ResponsesApiWebSearchAction`` variant ``type: "other"``."""
 
 
@@ -1825,7 +1868,7 @@ ResponsesApiWebSearchAction: TypeAlias = (
 )
 
 
-class WebSearchCallResponseItem(_Base, kw_only=True, tag_field="type", tag="web_search_call"):
+class WebSearchCallResponseItem(_Variant, kw_only=True, tag_field="type", tag="web_search_call"):
     """``ResponseItem`` variant ``type: "web_search_call"``."""
 
     action: ResponsesApiWebSearchAction | None = None
@@ -1835,7 +1878,7 @@ class WebSearchCallResponseItem(_Base, kw_only=True, tag_field="type", tag="web_
     status: str | None = None
 
 
-class ImageGenerationCallResponseItem(_Base, kw_only=True, tag_field="type", tag="image_generation_call"):
+class ImageGenerationCallResponseItem(_Variant, kw_only=True, tag_field="type", tag="image_generation_call"):
     """``ResponseItem`` variant ``type: "image_generation_call"``."""
 
     encrypted_content: str | None = None
@@ -1846,7 +1889,7 @@ class ImageGenerationCallResponseItem(_Base, kw_only=True, tag_field="type", tag
     status: str
 
 
-class CompactionResponseItem(_Base, kw_only=True, tag_field="type", tag="compaction"):
+class CompactionResponseItem(_Variant, kw_only=True, tag_field="type", tag="compaction"):
     """``ResponseItem`` variant ``type: "compaction"``."""
 
     encrypted_content: str
@@ -1864,17 +1907,17 @@ class ConfigurationReasoning(_Base, kw_only=True):
     effort: ReasoningEffort
 
 
-class ConfigurationUpdateResponseItem(_Base, kw_only=True, tag_field="type", tag="configuration_update"):
+class ConfigurationUpdateResponseItem(_Variant, kw_only=True, tag_field="type", tag="configuration_update"):
     """A durable input control interpreted by the backend at its position in history."""
 
     reasoning: ConfigurationReasoning
 
 
-class CompactionTriggerResponseItem(_Base, kw_only=True, tag_field="type", tag="compaction_trigger"):
+class CompactionTriggerResponseItem(_Variant, kw_only=True, tag_field="type", tag="compaction_trigger"):
     """``ResponseItem`` variant ``type: "compaction_trigger"``."""
 
 
-class ContextCompactionResponseItem(_Base, kw_only=True, tag_field="type", tag="context_compaction"):
+class ContextCompactionResponseItem(_Variant, kw_only=True, tag_field="type", tag="context_compaction"):
     """``ResponseItem`` variant ``type: "context_compaction"``."""
 
     encrypted_content: str | None = None
@@ -1882,7 +1925,7 @@ class ContextCompactionResponseItem(_Base, kw_only=True, tag_field="type", tag="
     internal_chat_message_metadata_passthrough: InternalChatMessageMetadataPassthrough | None = None
 
 
-class OtherResponseItem(_Base, kw_only=True, tag_field="type", tag="other"):
+class OtherResponseItem(_Variant, kw_only=True, tag_field="type", tag="other"):
     """``ResponseItem`` variant ``type: "other"``."""
 
 
@@ -1990,7 +2033,7 @@ class ThreadResumeParams(_Base, kw_only=True):
     thread_id: str = msgspec.field(name="threadId")
 
 
-class ClientRequestThreadResume(_Base, kw_only=True, tag_field="method", tag="thread/resume"):
+class ClientRequestThreadResume(_Variant, kw_only=True, tag_field="method", tag="thread/resume"):
     """``ClientRequest`` variant ``method: "thread/resume"``."""
 
     id: RequestId
@@ -2054,7 +2097,7 @@ class ThreadForkParams(_Base, kw_only=True):
     thread_source: ThreadSource | None = msgspec.field(default=None, name="threadSource")
 
 
-class ClientRequestThreadFork(_Base, kw_only=True, tag_field="method", tag="thread/fork"):
+class ClientRequestThreadFork(_Variant, kw_only=True, tag_field="method", tag="thread/fork"):
     """``ClientRequest`` variant ``method: "thread/fork"``."""
 
     id: RequestId
@@ -2067,7 +2110,7 @@ class ThreadArchiveParams(_Base, kw_only=True):
     thread_id: str = msgspec.field(name="threadId")
 
 
-class ClientRequestThreadArchive(_Base, kw_only=True, tag_field="method", tag="thread/archive"):
+class ClientRequestThreadArchive(_Variant, kw_only=True, tag_field="method", tag="thread/archive"):
     """``ClientRequest`` variant ``method: "thread/archive"``."""
 
     id: RequestId
@@ -2080,7 +2123,7 @@ class ThreadDeleteParams(_Base, kw_only=True):
     thread_id: str = msgspec.field(name="threadId")
 
 
-class ClientRequestThreadDelete(_Base, kw_only=True, tag_field="method", tag="thread/delete"):
+class ClientRequestThreadDelete(_Variant, kw_only=True, tag_field="method", tag="thread/delete"):
     """``ClientRequest`` variant ``method: "thread/delete"``."""
 
     id: RequestId
@@ -2093,7 +2136,7 @@ class ThreadUnsubscribeParams(_Base, kw_only=True):
     thread_id: str = msgspec.field(name="threadId")
 
 
-class ClientRequestThreadUnsubscribe(_Base, kw_only=True, tag_field="method", tag="thread/unsubscribe"):
+class ClientRequestThreadUnsubscribe(_Variant, kw_only=True, tag_field="method", tag="thread/unsubscribe"):
     """``ClientRequest`` variant ``method: "thread/unsubscribe"``."""
 
     id: RequestId
@@ -2108,7 +2151,7 @@ class ThreadIncrementElicitationParams(_Base, kw_only=True):
 
 
 class ClientRequestThreadIncrementElicitation(
-    _Base, kw_only=True, tag_field="method", tag="thread/increment_elicitation"
+    _Variant, kw_only=True, tag_field="method", tag="thread/increment_elicitation"
 ):
     """Increment the thread-local out-of-band elicitation counter.
 
@@ -2128,7 +2171,7 @@ class ThreadDecrementElicitationParams(_Base, kw_only=True):
 
 
 class ClientRequestThreadDecrementElicitation(
-    _Base, kw_only=True, tag_field="method", tag="thread/decrement_elicitation"
+    _Variant, kw_only=True, tag_field="method", tag="thread/decrement_elicitation"
 ):
     """Decrement the thread-local out-of-band elicitation counter.
 
@@ -2146,7 +2189,7 @@ class ThreadSetNameParams(_Base, kw_only=True):
     thread_id: str = msgspec.field(name="threadId")
 
 
-class ClientRequestThreadNameSet(_Base, kw_only=True, tag_field="method", tag="thread/name/set"):
+class ClientRequestThreadNameSet(_Variant, kw_only=True, tag_field="method", tag="thread/name/set"):
     """``ClientRequest`` variant ``method: "thread/name/set"``."""
 
     id: RequestId
@@ -2161,7 +2204,7 @@ class ThreadPredictionRequestParams(_Base, kw_only=True):
 
 
 class ClientRequestThreadPredictionRequest(
-    _Base, kw_only=True, tag_field="method", tag="thread/prediction/request"
+    _Variant, kw_only=True, tag_field="method", tag="thread/prediction/request"
 ):
     """``ClientRequest`` variant ``method: "thread/prediction/request"``."""
 
@@ -2198,7 +2241,7 @@ class ThreadGoalSetParams(_Base, kw_only=True):
     token_budget: int | None = msgspec.field(default=None, name="tokenBudget")
 
 
-class ClientRequestThreadGoalSet(_Base, kw_only=True, tag_field="method", tag="thread/goal/set"):
+class ClientRequestThreadGoalSet(_Variant, kw_only=True, tag_field="method", tag="thread/goal/set"):
     """``ClientRequest`` variant ``method: "thread/goal/set"``."""
 
     id: RequestId
@@ -2211,7 +2254,7 @@ class ThreadGoalGetParams(_Base, kw_only=True):
     thread_id: str = msgspec.field(name="threadId")
 
 
-class ClientRequestThreadGoalGet(_Base, kw_only=True, tag_field="method", tag="thread/goal/get"):
+class ClientRequestThreadGoalGet(_Variant, kw_only=True, tag_field="method", tag="thread/goal/get"):
     """``ClientRequest`` variant ``method: "thread/goal/get"``."""
 
     id: RequestId
@@ -2226,7 +2269,7 @@ class ThreadGoalClearParams(_Base, kw_only=True):
     thread_id: str = msgspec.field(name="threadId")
 
 
-class ClientRequestThreadGoalClear(_Base, kw_only=True, tag_field="method", tag="thread/goal/clear"):
+class ClientRequestThreadGoalClear(_Variant, kw_only=True, tag_field="method", tag="thread/goal/clear"):
     """``ClientRequest`` variant ``method: "thread/goal/clear"``."""
 
     id: RequestId
@@ -2242,7 +2285,7 @@ class TextElement(_Base, kw_only=True):
     placeholder: str | None = None
 
 
-class TextUserInput(_Base, kw_only=True, tag_field="type", tag="text"):
+class TextUserInput(_Variant, kw_only=True, tag_field="type", tag="text"):
     """``UserInput`` variant ``type: "text"``."""
 
     text: str
@@ -2250,7 +2293,7 @@ class TextUserInput(_Base, kw_only=True, tag_field="type", tag="text"):
     text_elements: list[TextElement] | None = None
 
 
-class ImageUserInput(_Base, kw_only=True, tag_field="type", tag="image"):
+class ImageUserInput(_Variant, kw_only=True, tag_field="type", tag="image"):
     """``UserInput`` variant ``type: "image"``.
 
     Alternatives (set one): ``url``, ``fileId``.
@@ -2261,27 +2304,27 @@ class ImageUserInput(_Base, kw_only=True, tag_field="type", tag="image"):
     url: str | None = None
 
 
-class LocalImageUserInput(_Base, kw_only=True, tag_field="type", tag="localImage"):
+class LocalImageUserInput(_Variant, kw_only=True, tag_field="type", tag="localImage"):
     """``UserInput`` variant ``type: "localImage"``."""
 
     detail: ImageDetail | None = None
     path: str
 
 
-class LocalAudioUserInput(_Base, kw_only=True, tag_field="type", tag="localAudio"):
+class LocalAudioUserInput(_Variant, kw_only=True, tag_field="type", tag="localAudio"):
     """``UserInput`` variant ``type: "localAudio"``."""
 
     path: str
 
 
-class SkillUserInput(_Base, kw_only=True, tag_field="type", tag="skill"):
+class SkillUserInput(_Variant, kw_only=True, tag_field="type", tag="skill"):
     """``UserInput`` variant ``type: "skill"``."""
 
     name: str
     path: str
 
 
-class MentionUserInput(_Base, kw_only=True, tag_field="type", tag="mention"):
+class MentionUserInput(_Variant, kw_only=True, tag_field="type", tag="mention"):
     """``UserInput`` variant ``type: "mention"``."""
 
     name: str
@@ -2307,7 +2350,7 @@ class ThreadQueueAddParams(_Base, kw_only=True):
     thread_id: str = msgspec.field(name="threadId")
 
 
-class ClientRequestThreadQueueAdd(_Base, kw_only=True, tag_field="method", tag="thread/queue/add"):
+class ClientRequestThreadQueueAdd(_Variant, kw_only=True, tag_field="method", tag="thread/queue/add"):
     """``ClientRequest`` variant ``method: "thread/queue/add"``."""
 
     id: RequestId
@@ -2324,7 +2367,7 @@ class ThreadQueueListParams(_Base, kw_only=True):
     thread_id: str = msgspec.field(name="threadId")
 
 
-class ClientRequestThreadQueueList(_Base, kw_only=True, tag_field="method", tag="thread/queue/list"):
+class ClientRequestThreadQueueList(_Variant, kw_only=True, tag_field="method", tag="thread/queue/list"):
     """``ClientRequest`` variant ``method: "thread/queue/list"``."""
 
     id: RequestId
@@ -2339,7 +2382,7 @@ class ThreadQueueUpdateParams(_Base, kw_only=True):
     thread_id: str = msgspec.field(name="threadId")
 
 
-class ClientRequestThreadQueueUpdate(_Base, kw_only=True, tag_field="method", tag="thread/queue/update"):
+class ClientRequestThreadQueueUpdate(_Variant, kw_only=True, tag_field="method", tag="thread/queue/update"):
     """``ClientRequest`` variant ``method: "thread/queue/update"``."""
 
     id: RequestId
@@ -2353,7 +2396,7 @@ class ThreadQueueDeleteParams(_Base, kw_only=True):
     thread_id: str = msgspec.field(name="threadId")
 
 
-class ClientRequestThreadQueueDelete(_Base, kw_only=True, tag_field="method", tag="thread/queue/delete"):
+class ClientRequestThreadQueueDelete(_Variant, kw_only=True, tag_field="method", tag="thread/queue/delete"):
     """``ClientRequest`` variant ``method: "thread/queue/delete"``."""
 
     id: RequestId
@@ -2367,7 +2410,7 @@ class ThreadQueueReorderParams(_Base, kw_only=True):
     thread_id: str = msgspec.field(name="threadId")
 
 
-class ClientRequestThreadQueueReorder(_Base, kw_only=True, tag_field="method", tag="thread/queue/reorder"):
+class ClientRequestThreadQueueReorder(_Variant, kw_only=True, tag_field="method", tag="thread/queue/reorder"):
     """``ClientRequest`` variant ``method: "thread/queue/reorder"``."""
 
     id: RequestId
@@ -2381,7 +2424,7 @@ class ThreadQueueStartParams(_Base, kw_only=True):
     thread_id: str = msgspec.field(name="threadId")
 
 
-class ClientRequestThreadQueueStart(_Base, kw_only=True, tag_field="method", tag="thread/queue/start"):
+class ClientRequestThreadQueueStart(_Variant, kw_only=True, tag_field="method", tag="thread/queue/start"):
     """``ClientRequest`` variant ``method: "thread/queue/start"``."""
 
     id: RequestId
@@ -2417,7 +2460,7 @@ class ThreadMetadataUpdateParams(_Base, kw_only=True):
     thread_id: str = msgspec.field(name="threadId")
 
 
-class ClientRequestThreadMetadataUpdate(_Base, kw_only=True, tag_field="method", tag="thread/metadata/update"):
+class ClientRequestThreadMetadataUpdate(_Variant, kw_only=True, tag_field="method", tag="thread/metadata/update"):
     """``ClientRequest`` variant ``method: "thread/metadata/update"``."""
 
     id: RequestId
@@ -2433,7 +2476,7 @@ class ThreadAttachmentAddParams(_Base, kw_only=True):
     thread_id: str = msgspec.field(name="threadId")
 
 
-class ClientRequestThreadAttachmentAdd(_Base, kw_only=True, tag_field="method", tag="thread/attachment/add"):
+class ClientRequestThreadAttachmentAdd(_Variant, kw_only=True, tag_field="method", tag="thread/attachment/add"):
     """``ClientRequest`` variant ``method: "thread/attachment/add"``."""
 
     id: RequestId
@@ -2448,7 +2491,7 @@ class ThreadAttachmentListParams(_Base, kw_only=True):
     thread_id: str = msgspec.field(name="threadId")
 
 
-class ClientRequestThreadAttachmentList(_Base, kw_only=True, tag_field="method", tag="thread/attachment/list"):
+class ClientRequestThreadAttachmentList(_Variant, kw_only=True, tag_field="method", tag="thread/attachment/list"):
     """``ClientRequest`` variant ``method: "thread/attachment/list"``."""
 
     id: RequestId
@@ -2467,7 +2510,7 @@ class ThreadAttachmentOwnerListParams(_Base, kw_only=True):
 
 
 class ClientRequestThreadAttachmentOwnerList(
-    _Base, kw_only=True, tag_field="method", tag="thread/attachmentOwner/list"
+    _Variant, kw_only=True, tag_field="method", tag="thread/attachmentOwner/list"
 ):
     """``ClientRequest`` variant ``method: "thread/attachmentOwner/list"``."""
 
@@ -2483,7 +2526,9 @@ class ThreadAttachmentRemoveParams(_Base, kw_only=True):
     thread_id: str = msgspec.field(name="threadId")
 
 
-class ClientRequestThreadAttachmentRemove(_Base, kw_only=True, tag_field="method", tag="thread/attachment/remove"):
+class ClientRequestThreadAttachmentRemove(
+    _Variant, kw_only=True, tag_field="method", tag="thread/attachment/remove"
+):
     """``ClientRequest`` variant ``method: "thread/attachment/remove"``."""
 
     id: RequestId
@@ -2501,7 +2546,7 @@ class ThreadSectionMoveParams(_Base, kw_only=True):
     thread_id: str = msgspec.field(name="threadId")
 
 
-class ClientRequestThreadSectionMove(_Base, kw_only=True, tag_field="method", tag="thread/section/move"):
+class ClientRequestThreadSectionMove(_Variant, kw_only=True, tag_field="method", tag="thread/section/move"):
     """``ClientRequest`` variant ``method: "thread/section/move"``."""
 
     id: RequestId
@@ -2530,11 +2575,11 @@ class CollaborationMode(_Base, kw_only=True):
     settings: Settings
 
 
-class DangerFullAccessSandboxPolicy(_Base, kw_only=True, tag_field="type", tag="dangerFullAccess"):
+class DangerFullAccessSandboxPolicy(_Variant, kw_only=True, tag_field="type", tag="dangerFullAccess"):
     """``SandboxPolicy`` variant ``type: "dangerFullAccess"``."""
 
 
-class ReadOnlySandboxPolicy(_Base, kw_only=True, tag_field="type", tag="readOnly"):
+class ReadOnlySandboxPolicy(_Variant, kw_only=True, tag_field="type", tag="readOnly"):
     """``SandboxPolicy`` variant ``type: "readOnly"``."""
 
     network_access: bool | None = msgspec.field(default=None, name="networkAccess")
@@ -2547,13 +2592,13 @@ class NetworkAccess(str, enum.Enum):
     enabled = "enabled"
 
 
-class ExternalSandboxSandboxPolicy(_Base, kw_only=True, tag_field="type", tag="externalSandbox"):
+class ExternalSandboxSandboxPolicy(_Variant, kw_only=True, tag_field="type", tag="externalSandbox"):
     """``SandboxPolicy`` variant ``type: "externalSandbox"``."""
 
     network_access: NetworkAccess | None = msgspec.field(default=None, name="networkAccess")
 
 
-class WorkspaceWriteSandboxPolicy(_Base, kw_only=True, tag_field="type", tag="workspaceWrite"):
+class WorkspaceWriteSandboxPolicy(_Variant, kw_only=True, tag_field="type", tag="workspaceWrite"):
     """``SandboxPolicy`` variant ``type: "workspaceWrite"``."""
 
     exclude_slash_tmp: bool | None = msgspec.field(default=None, name="excludeSlashTmp")
@@ -2620,7 +2665,7 @@ class ThreadSettingsUpdateParams(_Base, kw_only=True):
     thread_id: str = msgspec.field(name="threadId")
 
 
-class ClientRequestThreadSettingsUpdate(_Base, kw_only=True, tag_field="method", tag="thread/settings/update"):
+class ClientRequestThreadSettingsUpdate(_Variant, kw_only=True, tag_field="method", tag="thread/settings/update"):
     """``ClientRequest`` variant ``method: "thread/settings/update"``."""
 
     id: RequestId
@@ -2641,7 +2686,7 @@ class ThreadMemoryModeSetParams(_Base, kw_only=True):
     thread_id: str = msgspec.field(name="threadId")
 
 
-class ClientRequestThreadMemoryModeSet(_Base, kw_only=True, tag_field="method", tag="thread/memoryMode/set"):
+class ClientRequestThreadMemoryModeSet(_Variant, kw_only=True, tag_field="method", tag="thread/memoryMode/set"):
     """``ClientRequest`` variant ``method: "thread/memoryMode/set"``."""
 
     id: RequestId
@@ -2655,21 +2700,21 @@ class MemoryStatusParams(_Base, kw_only=True):
     min_consolidated_threads: int | None = msgspec.field(default=None, name="minConsolidatedThreads")
 
 
-class ClientRequestMemoryStatus(_Base, kw_only=True, tag_field="method", tag="memory/status"):
+class ClientRequestMemoryStatus(_Variant, kw_only=True, tag_field="method", tag="memory/status"):
     """``ClientRequest`` variant ``method: "memory/status"``."""
 
     id: RequestId
     params: MemoryStatusParams
 
 
-class ClientRequestMemoryReset(_Base, kw_only=True, tag_field="method", tag="memory/reset"):
+class ClientRequestMemoryReset(_Variant, kw_only=True, tag_field="method", tag="memory/reset"):
     """``ClientRequest`` variant ``method: "memory/reset"``."""
 
     id: RequestId
     params: None = None
 
 
-class ClientRequestRolloutCompress(_Base, kw_only=True, tag_field="method", tag="rollout/compress"):
+class ClientRequestRolloutCompress(_Variant, kw_only=True, tag_field="method", tag="rollout/compress"):
     """Start a best-effort background compression pass for cold local rollouts."""
 
     id: RequestId
@@ -2682,7 +2727,7 @@ class ThreadUnarchiveParams(_Base, kw_only=True):
     thread_id: str = msgspec.field(name="threadId")
 
 
-class ClientRequestThreadUnarchive(_Base, kw_only=True, tag_field="method", tag="thread/unarchive"):
+class ClientRequestThreadUnarchive(_Variant, kw_only=True, tag_field="method", tag="thread/unarchive"):
     """``ClientRequest`` variant ``method: "thread/unarchive"``."""
 
     id: RequestId
@@ -2695,7 +2740,7 @@ class ThreadCompactStartParams(_Base, kw_only=True):
     thread_id: str = msgspec.field(name="threadId")
 
 
-class ClientRequestThreadCompactStart(_Base, kw_only=True, tag_field="method", tag="thread/compact/start"):
+class ClientRequestThreadCompactStart(_Variant, kw_only=True, tag_field="method", tag="thread/compact/start"):
     """``ClientRequest`` variant ``method: "thread/compact/start"``."""
 
     id: RequestId
@@ -2715,7 +2760,7 @@ class ThreadShellCommandParams(_Base, kw_only=True):
     timeout_ms: int | None = msgspec.field(default=None, name="timeoutMs")
 
 
-class ClientRequestThreadShellCommand(_Base, kw_only=True, tag_field="method", tag="thread/shellCommand"):
+class ClientRequestThreadShellCommand(_Variant, kw_only=True, tag_field="method", tag="thread/shellCommand"):
     """``ClientRequest`` variant ``method: "thread/shellCommand"``."""
 
     id: RequestId
@@ -2731,7 +2776,7 @@ class ThreadApproveGuardianDeniedActionParams(_Base, kw_only=True):
 
 
 class ClientRequestThreadApproveGuardianDeniedAction(
-    _Base, kw_only=True, tag_field="method", tag="thread/approveGuardianDeniedAction"
+    _Variant, kw_only=True, tag_field="method", tag="thread/approveGuardianDeniedAction"
 ):
     """``ClientRequest`` variant ``method: "thread/approveGuardianDeniedAction"``."""
 
@@ -2746,7 +2791,7 @@ class ThreadBackgroundTerminalsCleanParams(_Base, kw_only=True):
 
 
 class ClientRequestThreadBackgroundTerminalsClean(
-    _Base, kw_only=True, tag_field="method", tag="thread/backgroundTerminals/clean"
+    _Variant, kw_only=True, tag_field="method", tag="thread/backgroundTerminals/clean"
 ):
     """``ClientRequest`` variant ``method: "thread/backgroundTerminals/clean"``."""
 
@@ -2765,7 +2810,7 @@ class ThreadBackgroundTerminalsListParams(_Base, kw_only=True):
 
 
 class ClientRequestThreadBackgroundTerminalsList(
-    _Base, kw_only=True, tag_field="method", tag="thread/backgroundTerminals/list"
+    _Variant, kw_only=True, tag_field="method", tag="thread/backgroundTerminals/list"
 ):
     """``ClientRequest`` variant ``method: "thread/backgroundTerminals/list"``."""
 
@@ -2781,7 +2826,7 @@ class ThreadBackgroundTerminalsTerminateParams(_Base, kw_only=True):
 
 
 class ClientRequestThreadBackgroundTerminalsTerminate(
-    _Base, kw_only=True, tag_field="method", tag="thread/backgroundTerminals/terminate"
+    _Variant, kw_only=True, tag_field="method", tag="thread/backgroundTerminals/terminate"
 ):
     """``ClientRequest`` variant ``method: "thread/backgroundTerminals/terminate"``."""
 
@@ -2800,7 +2845,7 @@ class ThreadRevertParams(_Base, kw_only=True):
     thread_id: str = msgspec.field(name="threadId")
 
 
-class ClientRequestThreadRevert(_Base, kw_only=True, tag_field="method", tag="thread/revert"):
+class ClientRequestThreadRevert(_Variant, kw_only=True, tag_field="method", tag="thread/revert"):
     """``ClientRequest`` variant ``method: "thread/revert"``."""
 
     id: RequestId
@@ -2882,7 +2927,7 @@ class ThreadListParams(_Base, kw_only=True):
     use_state_db_only: bool | None = msgspec.field(default=None, name="useStateDbOnly")
 
 
-class ClientRequestThreadList(_Base, kw_only=True, tag_field="method", tag="thread/list"):
+class ClientRequestThreadList(_Variant, kw_only=True, tag_field="method", tag="thread/list"):
     """``ClientRequest`` variant ``method: "thread/list"``."""
 
     id: RequestId
@@ -2907,7 +2952,7 @@ class ProjectListParams(_Base, kw_only=True):
     sort_key: ProjectSortKey | None = msgspec.field(default=None, name="sortKey")
 
 
-class ClientRequestProjectList(_Base, kw_only=True, tag_field="method", tag="project/list"):
+class ClientRequestProjectList(_Variant, kw_only=True, tag_field="method", tag="project/list"):
     """``ClientRequest`` variant ``method: "project/list"``."""
 
     id: RequestId
@@ -2920,7 +2965,7 @@ class ProjectReadParams(_Base, kw_only=True):
     project_id: str = msgspec.field(name="projectId")
 
 
-class ClientRequestProjectRead(_Base, kw_only=True, tag_field="method", tag="project/read"):
+class ClientRequestProjectRead(_Variant, kw_only=True, tag_field="method", tag="project/read"):
     """``ClientRequest`` variant ``method: "project/read"``."""
 
     id: RequestId
@@ -2942,7 +2987,7 @@ class ProjectCreateParams(_Base, kw_only=True):
     roots: list[ProjectRoot]
 
 
-class ClientRequestProjectCreate(_Base, kw_only=True, tag_field="method", tag="project/create"):
+class ClientRequestProjectCreate(_Variant, kw_only=True, tag_field="method", tag="project/create"):
     """``ClientRequest`` variant ``method: "project/create"``."""
 
     id: RequestId
@@ -2959,7 +3004,7 @@ class ProjectImportParams(_Base, kw_only=True):
     threads: list[str] | None = None
 
 
-class ClientRequestProjectImport(_Base, kw_only=True, tag_field="method", tag="project/import"):
+class ClientRequestProjectImport(_Variant, kw_only=True, tag_field="method", tag="project/import"):
     """``ClientRequest`` variant ``method: "project/import"``."""
 
     id: RequestId
@@ -2975,7 +3020,7 @@ class ProjectUpdateParams(_Base, kw_only=True):
     roots: list[ProjectRoot] | None = None
 
 
-class ClientRequestProjectUpdate(_Base, kw_only=True, tag_field="method", tag="project/update"):
+class ClientRequestProjectUpdate(_Variant, kw_only=True, tag_field="method", tag="project/update"):
     """``ClientRequest`` variant ``method: "project/update"``."""
 
     id: RequestId
@@ -2989,7 +3034,7 @@ class ProjectMoveParams(_Base, kw_only=True):
     project_id: str = msgspec.field(name="projectId")
 
 
-class ClientRequestProjectMove(_Base, kw_only=True, tag_field="method", tag="project/move"):
+class ClientRequestProjectMove(_Variant, kw_only=True, tag_field="method", tag="project/move"):
     """``ClientRequest`` variant ``method: "project/move"``."""
 
     id: RequestId
@@ -3002,7 +3047,7 @@ class ProjectDeleteParams(_Base, kw_only=True):
     project_id: str = msgspec.field(name="projectId")
 
 
-class ClientRequestProjectDelete(_Base, kw_only=True, tag_field="method", tag="project/delete"):
+class ClientRequestProjectDelete(_Variant, kw_only=True, tag_field="method", tag="project/delete"):
     """``ClientRequest`` variant ``method: "project/delete"``."""
 
     id: RequestId
@@ -3018,7 +3063,7 @@ class ThreadSectionListParams(_Base, kw_only=True):
     limit: int | None = None
 
 
-class ClientRequestThreadSectionList(_Base, kw_only=True, tag_field="method", tag="threadSection/list"):
+class ClientRequestThreadSectionList(_Variant, kw_only=True, tag_field="method", tag="threadSection/list"):
     """``ClientRequest`` variant ``method: "threadSection/list"``."""
 
     id: RequestId
@@ -3040,7 +3085,7 @@ class ThreadSectionCreateParams(_Base, kw_only=True):
     name: str
 
 
-class ClientRequestThreadSectionCreate(_Base, kw_only=True, tag_field="method", tag="threadSection/create"):
+class ClientRequestThreadSectionCreate(_Variant, kw_only=True, tag_field="method", tag="threadSection/create"):
     """``ClientRequest`` variant ``method: "threadSection/create"``."""
 
     id: RequestId
@@ -3058,7 +3103,7 @@ class ThreadSectionUpdateParams(_Base, kw_only=True):
     section_id: str = msgspec.field(name="sectionId")
 
 
-class ClientRequestThreadSectionUpdate(_Base, kw_only=True, tag_field="method", tag="threadSection/update"):
+class ClientRequestThreadSectionUpdate(_Variant, kw_only=True, tag_field="method", tag="threadSection/update"):
     """``ClientRequest`` variant ``method: "threadSection/update"``."""
 
     id: RequestId
@@ -3072,7 +3117,7 @@ class ThreadSectionDeleteParams(_Base, kw_only=True):
     section_id: str = msgspec.field(name="sectionId")
 
 
-class ClientRequestThreadSectionDelete(_Base, kw_only=True, tag_field="method", tag="threadSection/delete"):
+class ClientRequestThreadSectionDelete(_Variant, kw_only=True, tag_field="method", tag="threadSection/delete"):
     """``ClientRequest`` variant ``method: "threadSection/delete"``."""
 
     id: RequestId
@@ -3108,7 +3153,7 @@ class ThreadSearchParams(_Base, kw_only=True):
     source_kinds: list[ThreadSourceKind] | None = msgspec.field(default=None, name="sourceKinds")
 
 
-class ClientRequestThreadSearch(_Base, kw_only=True, tag_field="method", tag="thread/search"):
+class ClientRequestThreadSearch(_Variant, kw_only=True, tag_field="method", tag="thread/search"):
     """``ClientRequest`` variant ``method: "thread/search"``."""
 
     id: RequestId
@@ -3129,7 +3174,7 @@ class ThreadSearchOccurrencesParams(_Base, kw_only=True):
 
 
 class ClientRequestThreadSearchOccurrences(
-    _Base, kw_only=True, tag_field="method", tag="thread/searchOccurrences"
+    _Variant, kw_only=True, tag_field="method", tag="thread/searchOccurrences"
 ):
     """``ClientRequest`` variant ``method: "thread/searchOccurrences"``."""
 
@@ -3146,7 +3191,7 @@ class ThreadLoadedListParams(_Base, kw_only=True):
     limit: int | None = None
 
 
-class ClientRequestThreadLoadedList(_Base, kw_only=True, tag_field="method", tag="thread/loaded/list"):
+class ClientRequestThreadLoadedList(_Variant, kw_only=True, tag_field="method", tag="thread/loaded/list"):
     """``ClientRequest`` variant ``method: "thread/loaded/list"``."""
 
     id: RequestId
@@ -3162,18 +3207,18 @@ class ThreadReadParams(_Base, kw_only=True):
     thread_id: str = msgspec.field(name="threadId")
 
 
-class ClientRequestThreadRead(_Base, kw_only=True, tag_field="method", tag="thread/read"):
+class ClientRequestThreadRead(_Variant, kw_only=True, tag_field="method", tag="thread/read"):
     """``ClientRequest`` variant ``method: "thread/read"``."""
 
     id: RequestId
     params: ThreadReadParams
 
 
-class ReadThreadReadStateOperation(_Base, kw_only=True, tag_field="type", tag="read"):
+class ReadThreadReadStateOperation(_Variant, kw_only=True, tag_field="type", tag="read"):
     """``ThreadReadStateOperation`` variant ``type: "read"``."""
 
 
-class UnreadThreadReadStateOperation(_Base, kw_only=True, tag_field="type", tag="unread"):
+class UnreadThreadReadStateOperation(_Variant, kw_only=True, tag_field="type", tag="unread"):
     """``ThreadReadStateOperation`` variant ``type: "unread"``."""
 
 
@@ -3189,7 +3234,9 @@ class ThreadReadStateUpdateParams(_Base, kw_only=True):
     thread_id: str = msgspec.field(name="threadId")
 
 
-class ClientRequestThreadReadStateUpdate(_Base, kw_only=True, tag_field="method", tag="thread/readState/update"):
+class ClientRequestThreadReadStateUpdate(
+    _Variant, kw_only=True, tag_field="method", tag="thread/readState/update"
+):
     """``ClientRequest`` variant ``method: "thread/readState/update"``."""
 
     id: RequestId
@@ -3210,14 +3257,14 @@ class ThreadTurnsListParams(_Base, kw_only=True):
     thread_id: str = msgspec.field(name="threadId")
 
 
-class ClientRequestThreadTurnsList(_Base, kw_only=True, tag_field="method", tag="thread/turns/list"):
+class ClientRequestThreadTurnsList(_Variant, kw_only=True, tag_field="method", tag="thread/turns/list"):
     """``ClientRequest`` variant ``method: "thread/turns/list"``."""
 
     id: RequestId
     params: ThreadTurnsListParams
 
 
-class ItemThreadItemsListAnchor(_Base, kw_only=True, tag_field="type", tag="item"):
+class ItemThreadItemsListAnchor(_Variant, kw_only=True, tag_field="type", tag="item"):
     """``ThreadItemsListAnchor`` variant ``type: "item"``."""
 
     item_id: str = msgspec.field(name="itemId")
@@ -3247,7 +3294,7 @@ class ThreadItemsListParams(_Base, kw_only=True):
     turn_id: str | None = msgspec.field(default=None, name="turnId")
 
 
-class ClientRequestThreadItemsList(_Base, kw_only=True, tag_field="method", tag="thread/items/list"):
+class ClientRequestThreadItemsList(_Variant, kw_only=True, tag_field="method", tag="thread/items/list"):
     """``ClientRequest`` variant ``method: "thread/items/list"``."""
 
     id: RequestId
@@ -3263,7 +3310,7 @@ class ThreadItemsReadParams(_Base, kw_only=True):
     turn_id: str = msgspec.field(name="turnId")
 
 
-class ClientRequestThreadItemsRead(_Base, kw_only=True, tag_field="method", tag="thread/items/read"):
+class ClientRequestThreadItemsRead(_Variant, kw_only=True, tag_field="method", tag="thread/items/read"):
     """``ClientRequest`` variant ``method: "thread/items/read"``."""
 
     id: RequestId
@@ -3278,7 +3325,7 @@ class ThreadInjectItemsParams(_Base, kw_only=True):
     thread_id: str = msgspec.field(name="threadId")
 
 
-class ClientRequestThreadInjectItems(_Base, kw_only=True, tag_field="method", tag="thread/inject_items"):
+class ClientRequestThreadInjectItems(_Variant, kw_only=True, tag_field="method", tag="thread/inject_items"):
     """Append raw Responses API items to the thread history without starting a user turn."""
 
     id: RequestId
@@ -3294,7 +3341,7 @@ class SkillsListParams(_Base, kw_only=True):
     force_reload: bool | None = msgspec.field(default=None, name="forceReload")
 
 
-class ClientRequestSkillsList(_Base, kw_only=True, tag_field="method", tag="skills/list"):
+class ClientRequestSkillsList(_Variant, kw_only=True, tag_field="method", tag="skills/list"):
     """``ClientRequest`` variant ``method: "skills/list"``."""
 
     id: RequestId
@@ -3307,7 +3354,7 @@ class SkillsExtraRootsSetParams(_Base, kw_only=True):
     extra_roots: list[AbsolutePathBuf] = msgspec.field(name="extraRoots")
 
 
-class ClientRequestSkillsExtraRootsSet(_Base, kw_only=True, tag_field="method", tag="skills/extraRoots/set"):
+class ClientRequestSkillsExtraRootsSet(_Variant, kw_only=True, tag_field="method", tag="skills/extraRoots/set"):
     """``ClientRequest`` variant ``method: "skills/extraRoots/set"``."""
 
     id: RequestId
@@ -3321,7 +3368,7 @@ class HooksListParams(_Base, kw_only=True):
     cwds: list[str] | None = None
 
 
-class ClientRequestHooksList(_Base, kw_only=True, tag_field="method", tag="hooks/list"):
+class ClientRequestHooksList(_Variant, kw_only=True, tag_field="method", tag="hooks/list"):
     """``ClientRequest`` variant ``method: "hooks/list"``."""
 
     id: RequestId
@@ -3336,7 +3383,7 @@ class MarketplaceAddParams(_Base, kw_only=True):
     sparse_paths: list[str] | None = msgspec.field(default=None, name="sparsePaths")
 
 
-class ClientRequestMarketplaceAdd(_Base, kw_only=True, tag_field="method", tag="marketplace/add"):
+class ClientRequestMarketplaceAdd(_Variant, kw_only=True, tag_field="method", tag="marketplace/add"):
     """``ClientRequest`` variant ``method: "marketplace/add"``."""
 
     id: RequestId
@@ -3349,7 +3396,7 @@ class MarketplaceRemoveParams(_Base, kw_only=True):
     marketplace_name: str = msgspec.field(name="marketplaceName")
 
 
-class ClientRequestMarketplaceRemove(_Base, kw_only=True, tag_field="method", tag="marketplace/remove"):
+class ClientRequestMarketplaceRemove(_Variant, kw_only=True, tag_field="method", tag="marketplace/remove"):
     """``ClientRequest`` variant ``method: "marketplace/remove"``."""
 
     id: RequestId
@@ -3362,7 +3409,7 @@ class MarketplaceUpgradeParams(_Base, kw_only=True):
     marketplace_name: str | None = msgspec.field(default=None, name="marketplaceName")
 
 
-class ClientRequestMarketplaceUpgrade(_Base, kw_only=True, tag_field="method", tag="marketplace/upgrade"):
+class ClientRequestMarketplaceUpgrade(_Variant, kw_only=True, tag_field="method", tag="marketplace/upgrade"):
     """``ClientRequest`` variant ``method: "marketplace/upgrade"``."""
 
     id: RequestId
@@ -3394,7 +3441,7 @@ class PluginListParams(_Base, kw_only=True):
     )
 
 
-class ClientRequestPluginList(_Base, kw_only=True, tag_field="method", tag="plugin/list"):
+class ClientRequestPluginList(_Variant, kw_only=True, tag_field="method", tag="plugin/list"):
     """``ClientRequest`` variant ``method: "plugin/list"``."""
 
     id: RequestId
@@ -3419,7 +3466,7 @@ class PluginSearchParams(_Base, kw_only=True):
     search_term: str = msgspec.field(name="searchTerm")
 
 
-class ClientRequestPluginSearch(_Base, kw_only=True, tag_field="method", tag="plugin/search"):
+class ClientRequestPluginSearch(_Variant, kw_only=True, tag_field="method", tag="plugin/search"):
     """``ClientRequest`` variant ``method: "plugin/search"``."""
 
     id: RequestId
@@ -3438,7 +3485,7 @@ class PluginInstalledParams(_Base, kw_only=True):
     )
 
 
-class ClientRequestPluginInstalled(_Base, kw_only=True, tag_field="method", tag="plugin/installed"):
+class ClientRequestPluginInstalled(_Variant, kw_only=True, tag_field="method", tag="plugin/installed"):
     """``ClientRequest`` variant ``method: "plugin/installed"``."""
 
     id: RequestId
@@ -3452,7 +3499,7 @@ class PluginReconcileParams(_Base, kw_only=True):
     reason: str | None = None
 
 
-class ClientRequestPluginReconcile(_Base, kw_only=True, tag_field="method", tag="plugin/reconcile"):
+class ClientRequestPluginReconcile(_Variant, kw_only=True, tag_field="method", tag="plugin/reconcile"):
     """``ClientRequest`` variant ``method: "plugin/reconcile"``."""
 
     id: RequestId
@@ -3467,7 +3514,7 @@ class PluginReadParams(_Base, kw_only=True):
     remote_marketplace_name: str | None = msgspec.field(default=None, name="remoteMarketplaceName")
 
 
-class ClientRequestPluginRead(_Base, kw_only=True, tag_field="method", tag="plugin/read"):
+class ClientRequestPluginRead(_Variant, kw_only=True, tag_field="method", tag="plugin/read"):
     """``ClientRequest`` variant ``method: "plugin/read"``."""
 
     id: RequestId
@@ -3482,7 +3529,7 @@ class PluginSkillReadParams(_Base, kw_only=True):
     skill_name: str = msgspec.field(name="skillName")
 
 
-class ClientRequestPluginSkillRead(_Base, kw_only=True, tag_field="method", tag="plugin/skill/read"):
+class ClientRequestPluginSkillRead(_Variant, kw_only=True, tag_field="method", tag="plugin/skill/read"):
     """``ClientRequest`` variant ``method: "plugin/skill/read"``."""
 
     id: RequestId
@@ -3529,7 +3576,7 @@ class PluginShareSaveParams(_Base, kw_only=True):
     share_targets: list[PluginShareTarget] | None = msgspec.field(default=None, name="shareTargets")
 
 
-class ClientRequestPluginShareSave(_Base, kw_only=True, tag_field="method", tag="plugin/share/save"):
+class ClientRequestPluginShareSave(_Variant, kw_only=True, tag_field="method", tag="plugin/share/save"):
     """``ClientRequest`` variant ``method: "plugin/share/save"``."""
 
     id: RequestId
@@ -3553,7 +3600,7 @@ class PluginShareUpdateTargetsParams(_Base, kw_only=True):
 
 
 class ClientRequestPluginShareUpdateTargets(
-    _Base, kw_only=True, tag_field="method", tag="plugin/share/updateTargets"
+    _Variant, kw_only=True, tag_field="method", tag="plugin/share/updateTargets"
 ):
     """``ClientRequest`` variant ``method: "plugin/share/updateTargets"``."""
 
@@ -3565,7 +3612,7 @@ class PluginShareListParams(_Base, kw_only=True):
     """Wire type ``PluginShareListParams``."""
 
 
-class ClientRequestPluginShareList(_Base, kw_only=True, tag_field="method", tag="plugin/share/list"):
+class ClientRequestPluginShareList(_Variant, kw_only=True, tag_field="method", tag="plugin/share/list"):
     """``ClientRequest`` variant ``method: "plugin/share/list"``."""
 
     id: RequestId
@@ -3578,7 +3625,7 @@ class PluginShareCheckoutParams(_Base, kw_only=True):
     remote_plugin_id: str = msgspec.field(name="remotePluginId")
 
 
-class ClientRequestPluginShareCheckout(_Base, kw_only=True, tag_field="method", tag="plugin/share/checkout"):
+class ClientRequestPluginShareCheckout(_Variant, kw_only=True, tag_field="method", tag="plugin/share/checkout"):
     """``ClientRequest`` variant ``method: "plugin/share/checkout"``."""
 
     id: RequestId
@@ -3591,28 +3638,28 @@ class PluginShareDeleteParams(_Base, kw_only=True):
     remote_plugin_id: str = msgspec.field(name="remotePluginId")
 
 
-class ClientRequestPluginShareDelete(_Base, kw_only=True, tag_field="method", tag="plugin/share/delete"):
+class ClientRequestPluginShareDelete(_Variant, kw_only=True, tag_field="method", tag="plugin/share/delete"):
     """``ClientRequest`` variant ``method: "plugin/share/delete"``."""
 
     id: RequestId
     params: PluginShareDeleteParams
 
 
-class ClientRequestAppRead(_Base, kw_only=True, tag_field="method", tag="app/read"):
+class ClientRequestAppRead(_Variant, kw_only=True, tag_field="method", tag="app/read"):
     """``ClientRequest`` variant ``method: "app/read"``."""
 
     id: RequestId
     params: AppsReadParams
 
 
-class ClientRequestAppList(_Base, kw_only=True, tag_field="method", tag="app/list"):
+class ClientRequestAppList(_Variant, kw_only=True, tag_field="method", tag="app/list"):
     """``ClientRequest`` variant ``method: "app/list"``."""
 
     id: RequestId
     params: AppsListParams
 
 
-class ClientRequestAppInstalled(_Base, kw_only=True, tag_field="method", tag="app/installed"):
+class ClientRequestAppInstalled(_Variant, kw_only=True, tag_field="method", tag="app/installed"):
     """``ClientRequest`` variant ``method: "app/installed"``."""
 
     id: RequestId
@@ -3626,7 +3673,7 @@ class FsReadFileParams(_Base, kw_only=True):
     path: AbsolutePathBuf
 
 
-class ClientRequestFsReadFile(_Base, kw_only=True, tag_field="method", tag="fs/readFile"):
+class ClientRequestFsReadFile(_Variant, kw_only=True, tag_field="method", tag="fs/readFile"):
     """``ClientRequest`` variant ``method: "fs/readFile"``."""
 
     id: RequestId
@@ -3642,7 +3689,7 @@ class FsWriteFileParams(_Base, kw_only=True):
     path: AbsolutePathBuf
 
 
-class ClientRequestFsWriteFile(_Base, kw_only=True, tag_field="method", tag="fs/writeFile"):
+class ClientRequestFsWriteFile(_Variant, kw_only=True, tag_field="method", tag="fs/writeFile"):
     """``ClientRequest`` variant ``method: "fs/writeFile"``."""
 
     id: RequestId
@@ -3658,7 +3705,7 @@ class FsCreateDirectoryParams(_Base, kw_only=True):
     recursive: bool | None = None
 
 
-class ClientRequestFsCreateDirectory(_Base, kw_only=True, tag_field="method", tag="fs/createDirectory"):
+class ClientRequestFsCreateDirectory(_Variant, kw_only=True, tag_field="method", tag="fs/createDirectory"):
     """``ClientRequest`` variant ``method: "fs/createDirectory"``."""
 
     id: RequestId
@@ -3672,7 +3719,7 @@ class FsGetMetadataParams(_Base, kw_only=True):
     path: AbsolutePathBuf
 
 
-class ClientRequestFsGetMetadata(_Base, kw_only=True, tag_field="method", tag="fs/getMetadata"):
+class ClientRequestFsGetMetadata(_Variant, kw_only=True, tag_field="method", tag="fs/getMetadata"):
     """``ClientRequest`` variant ``method: "fs/getMetadata"``."""
 
     id: RequestId
@@ -3686,7 +3733,7 @@ class FsReadDirectoryParams(_Base, kw_only=True):
     path: AbsolutePathBuf
 
 
-class ClientRequestFsReadDirectory(_Base, kw_only=True, tag_field="method", tag="fs/readDirectory"):
+class ClientRequestFsReadDirectory(_Variant, kw_only=True, tag_field="method", tag="fs/readDirectory"):
     """``ClientRequest`` variant ``method: "fs/readDirectory"``."""
 
     id: RequestId
@@ -3704,7 +3751,7 @@ class FsRemoveParams(_Base, kw_only=True):
     recursive: bool | None = None
 
 
-class ClientRequestFsRemove(_Base, kw_only=True, tag_field="method", tag="fs/remove"):
+class ClientRequestFsRemove(_Variant, kw_only=True, tag_field="method", tag="fs/remove"):
     """``ClientRequest`` variant ``method: "fs/remove"``."""
 
     id: RequestId
@@ -3722,7 +3769,7 @@ class FsCopyParams(_Base, kw_only=True):
     source_path: AbsolutePathBuf = msgspec.field(name="sourcePath")
 
 
-class ClientRequestFsCopy(_Base, kw_only=True, tag_field="method", tag="fs/copy"):
+class ClientRequestFsCopy(_Variant, kw_only=True, tag_field="method", tag="fs/copy"):
     """``ClientRequest`` variant ``method: "fs/copy"``."""
 
     id: RequestId
@@ -3738,7 +3785,7 @@ class FsWatchParams(_Base, kw_only=True):
     watch_id: str = msgspec.field(name="watchId")
 
 
-class ClientRequestFsWatch(_Base, kw_only=True, tag_field="method", tag="fs/watch"):
+class ClientRequestFsWatch(_Variant, kw_only=True, tag_field="method", tag="fs/watch"):
     """``ClientRequest`` variant ``method: "fs/watch"``."""
 
     id: RequestId
@@ -3752,7 +3799,7 @@ class FsUnwatchParams(_Base, kw_only=True):
     watch_id: str = msgspec.field(name="watchId")
 
 
-class ClientRequestFsUnwatch(_Base, kw_only=True, tag_field="method", tag="fs/unwatch"):
+class ClientRequestFsUnwatch(_Variant, kw_only=True, tag_field="method", tag="fs/unwatch"):
     """``ClientRequest`` variant ``method: "fs/unwatch"``."""
 
     id: RequestId
@@ -3769,7 +3816,7 @@ class SkillsConfigWriteParams(_Base, kw_only=True):
     path: AbsolutePathBuf | None = None
 
 
-class ClientRequestSkillsConfigWrite(_Base, kw_only=True, tag_field="method", tag="skills/config/write"):
+class ClientRequestSkillsConfigWrite(_Variant, kw_only=True, tag_field="method", tag="skills/config/write"):
     """``ClientRequest`` variant ``method: "skills/config/write"``."""
 
     id: RequestId
@@ -3786,7 +3833,7 @@ class PluginInstallParams(_Base, kw_only=True):
     remote_marketplace_name: str | None = msgspec.field(default=None, name="remoteMarketplaceName")
 
 
-class ClientRequestPluginInstall(_Base, kw_only=True, tag_field="method", tag="plugin/install"):
+class ClientRequestPluginInstall(_Variant, kw_only=True, tag_field="method", tag="plugin/install"):
     """``ClientRequest`` variant ``method: "plugin/install"``."""
 
     id: RequestId
@@ -3799,7 +3846,7 @@ class PluginUninstallParams(_Base, kw_only=True):
     plugin_id: str = msgspec.field(name="pluginId")
 
 
-class ClientRequestPluginUninstall(_Base, kw_only=True, tag_field="method", tag="plugin/uninstall"):
+class ClientRequestPluginUninstall(_Variant, kw_only=True, tag_field="method", tag="plugin/uninstall"):
     """``ClientRequest`` variant ``method: "plugin/uninstall"``."""
 
     id: RequestId
@@ -3912,7 +3959,7 @@ class TurnStartParams(_Base, kw_only=True):
     turn_trigger: str | None = msgspec.field(default=None, name="turnTrigger")
 
 
-class ClientRequestTurnStart(_Base, kw_only=True, tag_field="method", tag="turn/start"):
+class ClientRequestTurnStart(_Variant, kw_only=True, tag_field="method", tag="turn/start"):
     """``ClientRequest`` variant ``method: "turn/start"``."""
 
     id: RequestId
@@ -3940,7 +3987,7 @@ class TurnSettingsUpdateParams(_Base, kw_only=True):
     turn_id: str = msgspec.field(name="turnId")
 
 
-class ClientRequestTurnSettingsUpdate(_Base, kw_only=True, tag_field="method", tag="turn/settings/update"):
+class ClientRequestTurnSettingsUpdate(_Variant, kw_only=True, tag_field="method", tag="turn/settings/update"):
     """``ClientRequest`` variant ``method: "turn/settings/update"``."""
 
     id: RequestId
@@ -3971,7 +4018,7 @@ class TurnSteerParams(_Base, kw_only=True):
     thread_id: str = msgspec.field(name="threadId")
 
 
-class ClientRequestTurnSteer(_Base, kw_only=True, tag_field="method", tag="turn/steer"):
+class ClientRequestTurnSteer(_Variant, kw_only=True, tag_field="method", tag="turn/steer"):
     """``ClientRequest`` variant ``method: "turn/steer"``."""
 
     id: RequestId
@@ -3985,7 +4032,7 @@ class TurnInterruptParams(_Base, kw_only=True):
     turn_id: str = msgspec.field(name="turnId")
 
 
-class ClientRequestTurnInterrupt(_Base, kw_only=True, tag_field="method", tag="turn/interrupt"):
+class ClientRequestTurnInterrupt(_Variant, kw_only=True, tag_field="method", tag="turn/interrupt"):
     """``ClientRequest`` variant ``method: "turn/interrupt"``."""
 
     id: RequestId
@@ -4022,11 +4069,11 @@ class RealtimeOutputModality(str, enum.Enum):
     audio = "audio"
 
 
-class WebsocketThreadRealtimeStartTransport(_Base, kw_only=True, tag_field="type", tag="websocket"):
+class WebsocketThreadRealtimeStartTransport(_Variant, kw_only=True, tag_field="type", tag="websocket"):
     """``ThreadRealtimeStartTransport`` variant ``type: "websocket"``."""
 
 
-class WebrtcThreadRealtimeStartTransport(_Base, kw_only=True, tag_field="type", tag="webrtc"):
+class WebrtcThreadRealtimeStartTransport(_Variant, kw_only=True, tag_field="type", tag="webrtc"):
     """``ThreadRealtimeStartTransport`` variant ``type: "webrtc"``."""
 
     # SDP offer generated by a WebRTC RTCPeerConnection after configuring audio and the realtime events data
@@ -4034,7 +4081,7 @@ class WebrtcThreadRealtimeStartTransport(_Base, kw_only=True, tag_field="type", 
     sdp: str
 
 
-class ExistingCallThreadRealtimeStartTransport(_Base, kw_only=True, tag_field="type", tag="existingCall"):
+class ExistingCallThreadRealtimeStartTransport(_Variant, kw_only=True, tag_field="type", tag="existingCall"):
     """``ThreadRealtimeStartTransport`` variant ``type: "existingCall"``."""
 
     # Identifier of a realtime call already created and negotiated by the client.
@@ -4151,7 +4198,7 @@ class ThreadRealtimeStartParams(_Base, kw_only=True):
     voice: RealtimeVoice | None = None
 
 
-class ClientRequestThreadRealtimeStart(_Base, kw_only=True, tag_field="method", tag="thread/realtime/start"):
+class ClientRequestThreadRealtimeStart(_Variant, kw_only=True, tag_field="method", tag="thread/realtime/start"):
     """``ClientRequest`` variant ``method: "thread/realtime/start"``."""
 
     id: RequestId
@@ -4176,7 +4223,7 @@ class ThreadRealtimeAppendAudioParams(_Base, kw_only=True):
 
 
 class ClientRequestThreadRealtimeAppendAudio(
-    _Base, kw_only=True, tag_field="method", tag="thread/realtime/appendAudio"
+    _Variant, kw_only=True, tag_field="method", tag="thread/realtime/appendAudio"
 ):
     """``ClientRequest`` variant ``method: "thread/realtime/appendAudio"``."""
 
@@ -4193,7 +4240,7 @@ class ThreadRealtimeAppendTextParams(_Base, kw_only=True):
 
 
 class ClientRequestThreadRealtimeAppendText(
-    _Base, kw_only=True, tag_field="method", tag="thread/realtime/appendText"
+    _Variant, kw_only=True, tag_field="method", tag="thread/realtime/appendText"
 ):
     """``ClientRequest`` variant ``method: "thread/realtime/appendText"``."""
 
@@ -4209,7 +4256,7 @@ class ThreadRealtimeAppendSpeechParams(_Base, kw_only=True):
 
 
 class ClientRequestThreadRealtimeAppendSpeech(
-    _Base, kw_only=True, tag_field="method", tag="thread/realtime/appendSpeech"
+    _Variant, kw_only=True, tag_field="method", tag="thread/realtime/appendSpeech"
 ):
     """``ClientRequest`` variant ``method: "thread/realtime/appendSpeech"``."""
 
@@ -4223,7 +4270,7 @@ class ThreadRealtimeStopParams(_Base, kw_only=True):
     thread_id: str = msgspec.field(name="threadId")
 
 
-class ClientRequestThreadRealtimeStop(_Base, kw_only=True, tag_field="method", tag="thread/realtime/stop"):
+class ClientRequestThreadRealtimeStop(_Variant, kw_only=True, tag_field="method", tag="thread/realtime/stop"):
     """``ClientRequest`` variant ``method: "thread/realtime/stop"``."""
 
     id: RequestId
@@ -4238,7 +4285,7 @@ class ThreadTimelineListParams(_Base, kw_only=True):
     thread_id: str = msgspec.field(name="threadId")
 
 
-class ClientRequestThreadTimelineList(_Base, kw_only=True, tag_field="method", tag="thread/timeline/list"):
+class ClientRequestThreadTimelineList(_Variant, kw_only=True, tag_field="method", tag="thread/timeline/list"):
     """``ClientRequest`` variant ``method: "thread/timeline/list"``."""
 
     id: RequestId
@@ -4250,7 +4297,7 @@ class ThreadRealtimeListVoicesParams(_Base, kw_only=True):
 
 
 class ClientRequestThreadRealtimeListVoices(
-    _Base, kw_only=True, tag_field="method", tag="thread/realtime/listVoices"
+    _Variant, kw_only=True, tag_field="method", tag="thread/realtime/listVoices"
 ):
     """``ClientRequest`` variant ``method: "thread/realtime/listVoices"``."""
 
@@ -4265,11 +4312,11 @@ class ReviewDelivery(str, enum.Enum):
     detached = "detached"
 
 
-class UncommittedChangesReviewTarget(_Base, kw_only=True, tag_field="type", tag="uncommittedChanges"):
+class UncommittedChangesReviewTarget(_Variant, kw_only=True, tag_field="type", tag="uncommittedChanges"):
     """Review the working tree: staged, unstaged, and untracked files."""
 
 
-class CommitReviewTarget(_Base, kw_only=True, tag_field="type", tag="commit"):
+class CommitReviewTarget(_Variant, kw_only=True, tag_field="type", tag="commit"):
     """Review the changes introduced by a specific commit."""
 
     sha: str
@@ -4277,7 +4324,7 @@ class CommitReviewTarget(_Base, kw_only=True, tag_field="type", tag="commit"):
     title: str | None = None
 
 
-class CustomReviewTarget(_Base, kw_only=True, tag_field="type", tag="custom"):
+class CustomReviewTarget(_Variant, kw_only=True, tag_field="type", tag="custom"):
     """Arbitrary instructions, equivalent to the old free-form prompt."""
 
     instructions: str
@@ -4299,7 +4346,7 @@ class ReviewStartParams(_Base, kw_only=True):
     thread_id: str = msgspec.field(name="threadId")
 
 
-class ClientRequestReviewStart(_Base, kw_only=True, tag_field="method", tag="review/start"):
+class ClientRequestReviewStart(_Variant, kw_only=True, tag_field="method", tag="review/start"):
     """``ClientRequest`` variant ``method: "review/start"``."""
 
     id: RequestId
@@ -4317,7 +4364,7 @@ class ModelListParams(_Base, kw_only=True):
     limit: int | None = None
 
 
-class ClientRequestModelList(_Base, kw_only=True, tag_field="method", tag="model/list"):
+class ClientRequestModelList(_Variant, kw_only=True, tag_field="method", tag="model/list"):
     """``ClientRequest`` variant ``method: "model/list"``."""
 
     id: RequestId
@@ -4325,7 +4372,7 @@ class ClientRequestModelList(_Base, kw_only=True, tag_field="method", tag="model
 
 
 class ClientRequestAccountGatewayOAuthRead(
-    _Base, kw_only=True, tag_field="method", tag="account/gatewayOAuth/read"
+    _Variant, kw_only=True, tag_field="method", tag="account/gatewayOAuth/read"
 ):
     """``ClientRequest`` variant ``method: "account/gatewayOAuth/read"``."""
 
@@ -4334,7 +4381,7 @@ class ClientRequestAccountGatewayOAuthRead(
 
 
 class ClientRequestAccountGatewayOAuthLogin(
-    _Base, kw_only=True, tag_field="method", tag="account/gatewayOAuth/login"
+    _Variant, kw_only=True, tag_field="method", tag="account/gatewayOAuth/login"
 ):
     """``ClientRequest`` variant ``method: "account/gatewayOAuth/login"``."""
 
@@ -4343,7 +4390,7 @@ class ClientRequestAccountGatewayOAuthLogin(
 
 
 class ClientRequestAccountGatewayOAuthCancel(
-    _Base, kw_only=True, tag_field="method", tag="account/gatewayOAuth/cancel"
+    _Variant, kw_only=True, tag_field="method", tag="account/gatewayOAuth/cancel"
 ):
     """``ClientRequest`` variant ``method: "account/gatewayOAuth/cancel"``."""
 
@@ -4356,7 +4403,7 @@ class ModelProviderCapabilitiesReadParams(_Base, kw_only=True):
 
 
 class ClientRequestModelProviderCapabilitiesRead(
-    _Base, kw_only=True, tag_field="method", tag="modelProvider/capabilities/read"
+    _Variant, kw_only=True, tag_field="method", tag="modelProvider/capabilities/read"
 ):
     """``ClientRequest`` variant ``method: "modelProvider/capabilities/read"``."""
 
@@ -4377,7 +4424,7 @@ class ExperimentalFeatureListParams(_Base, kw_only=True):
 
 
 class ClientRequestExperimentalFeatureList(
-    _Base, kw_only=True, tag_field="method", tag="experimentalFeature/list"
+    _Variant, kw_only=True, tag_field="method", tag="experimentalFeature/list"
 ):
     """``ClientRequest`` variant ``method: "experimentalFeature/list"``."""
 
@@ -4396,7 +4443,7 @@ class PermissionProfileListParams(_Base, kw_only=True):
     limit: int | None = None
 
 
-class ClientRequestPermissionProfileList(_Base, kw_only=True, tag_field="method", tag="permissionProfile/list"):
+class ClientRequestPermissionProfileList(_Variant, kw_only=True, tag_field="method", tag="permissionProfile/list"):
     """``ClientRequest`` variant ``method: "permissionProfile/list"``."""
 
     id: RequestId
@@ -4413,7 +4460,7 @@ class ExperimentalFeatureEnablementSetParams(_Base, kw_only=True):
 
 
 class ClientRequestExperimentalFeatureEnablementSet(
-    _Base, kw_only=True, tag_field="method", tag="experimentalFeature/enablement/set"
+    _Variant, kw_only=True, tag_field="method", tag="experimentalFeature/enablement/set"
 ):
     """``ClientRequest`` variant ``method: "experimentalFeature/enablement/set"``."""
 
@@ -4427,7 +4474,7 @@ class RemoteControlEnableParams(_Base, kw_only=True):
     ephemeral: bool | None = None
 
 
-class ClientRequestRemoteControlEnable(_Base, kw_only=True, tag_field="method", tag="remoteControl/enable"):
+class ClientRequestRemoteControlEnable(_Variant, kw_only=True, tag_field="method", tag="remoteControl/enable"):
     """``ClientRequest`` variant ``method: "remoteControl/enable"``."""
 
     id: RequestId
@@ -4440,7 +4487,7 @@ class RemoteControlDisableParams(_Base, kw_only=True):
     ephemeral: bool | None = None
 
 
-class ClientRequestRemoteControlDisable(_Base, kw_only=True, tag_field="method", tag="remoteControl/disable"):
+class ClientRequestRemoteControlDisable(_Variant, kw_only=True, tag_field="method", tag="remoteControl/disable"):
     """``ClientRequest`` variant ``method: "remoteControl/disable"``."""
 
     id: RequestId
@@ -4448,7 +4495,7 @@ class ClientRequestRemoteControlDisable(_Base, kw_only=True, tag_field="method",
 
 
 class ClientRequestRemoteControlStatusRead(
-    _Base, kw_only=True, tag_field="method", tag="remoteControl/status/read"
+    _Variant, kw_only=True, tag_field="method", tag="remoteControl/status/read"
 ):
     """``ClientRequest`` variant ``method: "remoteControl/status/read"``."""
 
@@ -4463,7 +4510,7 @@ class RemoteControlPairingStartParams(_Base, kw_only=True):
 
 
 class ClientRequestRemoteControlPairingStart(
-    _Base, kw_only=True, tag_field="method", tag="remoteControl/pairing/start"
+    _Variant, kw_only=True, tag_field="method", tag="remoteControl/pairing/start"
 ):
     """``ClientRequest`` variant ``method: "remoteControl/pairing/start"``."""
 
@@ -4479,7 +4526,7 @@ class RemoteControlPairingStatusParams(_Base, kw_only=True):
 
 
 class ClientRequestRemoteControlPairingStatus(
-    _Base, kw_only=True, tag_field="method", tag="remoteControl/pairing/status"
+    _Variant, kw_only=True, tag_field="method", tag="remoteControl/pairing/status"
 ):
     """``ClientRequest`` variant ``method: "remoteControl/pairing/status"``."""
 
@@ -4504,7 +4551,7 @@ class RemoteControlClientsListParams(_Base, kw_only=True):
 
 
 class ClientRequestRemoteControlClientList(
-    _Base, kw_only=True, tag_field="method", tag="remoteControl/client/list"
+    _Variant, kw_only=True, tag_field="method", tag="remoteControl/client/list"
 ):
     """``ClientRequest`` variant ``method: "remoteControl/client/list"``."""
 
@@ -4520,7 +4567,7 @@ class RemoteControlClientsRevokeParams(_Base, kw_only=True):
 
 
 class ClientRequestRemoteControlClientRevoke(
-    _Base, kw_only=True, tag_field="method", tag="remoteControl/client/revoke"
+    _Variant, kw_only=True, tag_field="method", tag="remoteControl/client/revoke"
 ):
     """``ClientRequest`` variant ``method: "remoteControl/client/revoke"``."""
 
@@ -4532,7 +4579,7 @@ class CollaborationModeListParams(_Base, kw_only=True):
     """EXPERIMENTAL - list collaboration mode presets."""
 
 
-class ClientRequestCollaborationModeList(_Base, kw_only=True, tag_field="method", tag="collaborationMode/list"):
+class ClientRequestCollaborationModeList(_Variant, kw_only=True, tag_field="method", tag="collaborationMode/list"):
     """Lists collaboration mode presets."""
 
     id: RequestId
@@ -4546,7 +4593,9 @@ class MockExperimentalMethodParams(_Base, kw_only=True):
     value: str | None = None
 
 
-class ClientRequestMockExperimentalMethod(_Base, kw_only=True, tag_field="method", tag="mock/experimentalMethod"):
+class ClientRequestMockExperimentalMethod(
+    _Variant, kw_only=True, tag_field="method", tag="mock/experimentalMethod"
+):
     """Test-only method used to validate experimental gating."""
 
     id: RequestId
@@ -4577,7 +4626,7 @@ class EnvironmentAddParams(_Base, kw_only=True):
     websocket_request_id: str | None = msgspec.field(default=None, name="websocketRequestId")
 
 
-class ClientRequestEnvironmentAdd(_Base, kw_only=True, tag_field="method", tag="environment/add"):
+class ClientRequestEnvironmentAdd(_Variant, kw_only=True, tag_field="method", tag="environment/add"):
     """Adds or replaces a remote environment by id for later selection."""
 
     id: RequestId
@@ -4590,7 +4639,7 @@ class EnvironmentInfoParams(_Base, kw_only=True):
     environment_id: str = msgspec.field(name="environmentId")
 
 
-class ClientRequestEnvironmentInfo(_Base, kw_only=True, tag_field="method", tag="environment/info"):
+class ClientRequestEnvironmentInfo(_Variant, kw_only=True, tag_field="method", tag="environment/info"):
     """Reads information from a configured execution environment."""
 
     id: RequestId
@@ -4604,7 +4653,7 @@ class EnvironmentStatusParams(_Base, kw_only=True):
     environment_id: str = msgspec.field(name="environmentId")
 
 
-class ClientRequestEnvironmentStatus(_Base, kw_only=True, tag_field="method", tag="environment/status"):
+class ClientRequestEnvironmentStatus(_Variant, kw_only=True, tag_field="method", tag="environment/status"):
     """Reads the current status of a configured execution environment."""
 
     id: RequestId
@@ -4632,14 +4681,16 @@ class McpServerOauthLoginParams(_Base, kw_only=True):
     timeout_secs: int | None = msgspec.field(default=None, name="timeoutSecs")
 
 
-class ClientRequestMcpServerOauthLogin(_Base, kw_only=True, tag_field="method", tag="mcpServer/oauth/login"):
+class ClientRequestMcpServerOauthLogin(_Variant, kw_only=True, tag_field="method", tag="mcpServer/oauth/login"):
     """``ClientRequest`` variant ``method: "mcpServer/oauth/login"``."""
 
     id: RequestId
     params: McpServerOauthLoginParams
 
 
-class ClientRequestConfigMcpServerReload(_Base, kw_only=True, tag_field="method", tag="config/mcpServer/reload"):
+class ClientRequestConfigMcpServerReload(
+    _Variant, kw_only=True, tag_field="method", tag="config/mcpServer/reload"
+):
     """``ClientRequest`` variant ``method: "config/mcpServer/reload"``."""
 
     id: RequestId
@@ -4667,7 +4718,7 @@ class ListMcpServerStatusParams(_Base, kw_only=True):
     thread_id: str | None = msgspec.field(default=None, name="threadId")
 
 
-class ClientRequestMcpServerStatusList(_Base, kw_only=True, tag_field="method", tag="mcpServerStatus/list"):
+class ClientRequestMcpServerStatusList(_Variant, kw_only=True, tag_field="method", tag="mcpServerStatus/list"):
     """``ClientRequest`` variant ``method: "mcpServerStatus/list"``."""
 
     id: RequestId
@@ -4695,7 +4746,9 @@ class McpResourceReadParams(_Base, kw_only=True):
     uri: str
 
 
-class ClientRequestMcpServerResourceRead(_Base, kw_only=True, tag_field="method", tag="mcpServer/resource/read"):
+class ClientRequestMcpServerResourceRead(
+    _Variant, kw_only=True, tag_field="method", tag="mcpServer/resource/read"
+):
     """``ClientRequest`` variant ``method: "mcpServer/resource/read"``."""
 
     id: RequestId
@@ -4714,7 +4767,7 @@ class McpServerEventStreamStartParams(_Base, kw_only=True):
 
 
 class ClientRequestMcpServerEventStreamStart(
-    _Base, kw_only=True, tag_field="method", tag="mcpServer/event/stream/start"
+    _Variant, kw_only=True, tag_field="method", tag="mcpServer/event/stream/start"
 ):
     """``ClientRequest`` variant ``method: "mcpServer/event/stream/start"``."""
 
@@ -4729,7 +4782,7 @@ class McpServerEventStreamStopParams(_Base, kw_only=True):
 
 
 class ClientRequestMcpServerEventStreamStop(
-    _Base, kw_only=True, tag_field="method", tag="mcpServer/event/stream/stop"
+    _Variant, kw_only=True, tag_field="method", tag="mcpServer/event/stream/stop"
 ):
     """``ClientRequest`` variant ``method: "mcpServer/event/stream/stop"``."""
 
@@ -4747,7 +4800,7 @@ class McpServerToolCallParams(_Base, kw_only=True):
     tool: str
 
 
-class ClientRequestMcpServerToolCall(_Base, kw_only=True, tag_field="method", tag="mcpServer/tool/call"):
+class ClientRequestMcpServerToolCall(_Variant, kw_only=True, tag_field="method", tag="mcpServer/tool/call"):
     """``ClientRequest`` variant ``method: "mcpServer/tool/call"``."""
 
     id: RequestId
@@ -4769,7 +4822,7 @@ class WindowsSandboxSetupStartParams(_Base, kw_only=True):
 
 
 class ClientRequestWindowsSandboxSetupStart(
-    _Base, kw_only=True, tag_field="method", tag="windowsSandbox/setupStart"
+    _Variant, kw_only=True, tag_field="method", tag="windowsSandbox/setupStart"
 ):
     """``ClientRequest`` variant ``method: "windowsSandbox/setupStart"``."""
 
@@ -4778,7 +4831,7 @@ class ClientRequestWindowsSandboxSetupStart(
 
 
 class ClientRequestWindowsSandboxReadiness(
-    _Base, kw_only=True, tag_field="method", tag="windowsSandbox/readiness"
+    _Variant, kw_only=True, tag_field="method", tag="windowsSandbox/readiness"
 ):
     """``ClientRequest`` variant ``method: "windowsSandbox/readiness"``."""
 
@@ -4786,7 +4839,7 @@ class ClientRequestWindowsSandboxReadiness(
     params: None = None
 
 
-class LoginAccountParamsApiKey(_Base, kw_only=True, tag_field="type", tag="apiKey"):
+class LoginAccountParamsApiKey(_Variant, kw_only=True, tag_field="type", tag="apiKey"):
     """``LoginAccountParams`` variant ``type: "apiKey"``."""
 
     api_key: str = msgspec.field(name="apiKey")
@@ -4799,7 +4852,7 @@ class LoginAppBrand(str, enum.Enum):
     chatgpt = "chatgpt"
 
 
-class LoginAccountParamsChatgpt(_Base, kw_only=True, tag_field="type", tag="chatgpt"):
+class LoginAccountParamsChatgpt(_Variant, kw_only=True, tag_field="type", tag="chatgpt"):
     """``LoginAccountParams`` variant ``type: "chatgpt"``."""
 
     app_brand: LoginAppBrand | None = msgspec.field(default=None, name="appBrand")
@@ -4807,11 +4860,11 @@ class LoginAccountParamsChatgpt(_Base, kw_only=True, tag_field="type", tag="chat
     use_hosted_login_success_page: bool | None = msgspec.field(default=None, name="useHostedLoginSuccessPage")
 
 
-class LoginAccountParamsChatgptDeviceCode(_Base, kw_only=True, tag_field="type", tag="chatgptDeviceCode"):
+class LoginAccountParamsChatgptDeviceCode(_Variant, kw_only=True, tag_field="type", tag="chatgptDeviceCode"):
     """``LoginAccountParams`` variant ``type: "chatgptDeviceCode"``."""
 
 
-class LoginAccountParamsChatgptAuthTokens(_Base, kw_only=True, tag_field="type", tag="chatgptAuthTokens"):
+class LoginAccountParamsChatgptAuthTokens(_Variant, kw_only=True, tag_field="type", tag="chatgptAuthTokens"):
     """[UNSTABLE] FOR OPENAI INTERNAL USE ONLY - DO NOT USE. The access token must contain the same scopes that
     Codex-managed ChatGPT auth tokens have.
     """
@@ -4827,7 +4880,7 @@ class LoginAccountParamsChatgptAuthTokens(_Base, kw_only=True, tag_field="type",
     chatgpt_plan_type: str | None = msgspec.field(default=None, name="chatgptPlanType")
 
 
-class LoginAccountParamsAmazonBedrock(_Base, kw_only=True, tag_field="type", tag="amazonBedrock"):
+class LoginAccountParamsAmazonBedrock(_Variant, kw_only=True, tag_field="type", tag="amazonBedrock"):
     """[UNSTABLE] Managed Amazon Bedrock login is experimental."""
 
     api_key: str = msgspec.field(name="apiKey")
@@ -4835,7 +4888,7 @@ class LoginAccountParamsAmazonBedrock(_Base, kw_only=True, tag_field="type", tag
 
 
 class LoginAccountParamsAmazonBedrockAccessKeys(
-    _Base, kw_only=True, tag_field="type", tag="amazonBedrockAccessKeys"
+    _Variant, kw_only=True, tag_field="type", tag="amazonBedrockAccessKeys"
 ):
     """[UNSTABLE] Managed Amazon Bedrock AWS access key login is experimental."""
 
@@ -4855,21 +4908,23 @@ LoginAccountParams: TypeAlias = (
 )
 
 
-class ClientRequestAccountLoginStart(_Base, kw_only=True, tag_field="method", tag="account/login/start"):
+class ClientRequestAccountLoginStart(_Variant, kw_only=True, tag_field="method", tag="account/login/start"):
     """``ClientRequest`` variant ``method: "account/login/start"``."""
 
     id: RequestId
     params: LoginAccountParams
 
 
-class ClientRequestAccountBedrockDiscover(_Base, kw_only=True, tag_field="method", tag="account/bedrock/discover"):
+class ClientRequestAccountBedrockDiscover(
+    _Variant, kw_only=True, tag_field="method", tag="account/bedrock/discover"
+):
     """``ClientRequest`` variant ``method: "account/bedrock/discover"``."""
 
     id: RequestId
     params: BedrockDiscoverParams
 
 
-class ClientRequestAccountBedrockSetup(_Base, kw_only=True, tag_field="method", tag="account/bedrock/setup"):
+class ClientRequestAccountBedrockSetup(_Variant, kw_only=True, tag_field="method", tag="account/bedrock/setup"):
     """``ClientRequest`` variant ``method: "account/bedrock/setup"``."""
 
     id: RequestId
@@ -4877,7 +4932,7 @@ class ClientRequestAccountBedrockSetup(_Base, kw_only=True, tag_field="method", 
 
 
 class ClientRequestAccountBedrockCheckGovCloudRequirements(
-    _Base, kw_only=True, tag_field="method", tag="account/bedrock/checkGovCloudRequirements"
+    _Variant, kw_only=True, tag_field="method", tag="account/bedrock/checkGovCloudRequirements"
 ):
     """``ClientRequest`` variant ``method: "account/bedrock/checkGovCloudRequirements"``."""
 
@@ -4885,14 +4940,14 @@ class ClientRequestAccountBedrockCheckGovCloudRequirements(
     params: BedrockCheckGovCloudRequirementsParams
 
 
-class ClientRequestAccountLoginCancel(_Base, kw_only=True, tag_field="method", tag="account/login/cancel"):
+class ClientRequestAccountLoginCancel(_Variant, kw_only=True, tag_field="method", tag="account/login/cancel"):
     """``ClientRequest`` variant ``method: "account/login/cancel"``."""
 
     id: RequestId
     params: CancelLoginAccountParams
 
 
-class ClientRequestAccountLogout(_Base, kw_only=True, tag_field="method", tag="account/logout"):
+class ClientRequestAccountLogout(_Variant, kw_only=True, tag_field="method", tag="account/logout"):
     """``ClientRequest`` variant ``method: "account/logout"``."""
 
     id: RequestId
@@ -4910,7 +4965,9 @@ class GetAccountRateLimitsParams(_Base, kw_only=True):
     supports_luna_reserve: bool | None = msgspec.field(default=None, name="supportsLunaReserve")
 
 
-class ClientRequestAccountRateLimitsRead(_Base, kw_only=True, tag_field="method", tag="account/rateLimits/read"):
+class ClientRequestAccountRateLimitsRead(
+    _Variant, kw_only=True, tag_field="method", tag="account/rateLimits/read"
+):
     """``ClientRequest`` variant ``method: "account/rateLimits/read"``."""
 
     id: RequestId
@@ -4927,7 +4984,7 @@ class ConsumeAccountRateLimitResetCreditParams(_Base, kw_only=True):
 
 
 class ClientRequestAccountRateLimitResetCreditConsume(
-    _Base, kw_only=True, tag_field="method", tag="account/rateLimitResetCredit/consume"
+    _Variant, kw_only=True, tag_field="method", tag="account/rateLimitResetCredit/consume"
 ):
     """``ClientRequest`` variant ``method: "account/rateLimitResetCredit/consume"``."""
 
@@ -4942,7 +4999,7 @@ class GetAccountTokenUsageParams(_Base, kw_only=True):
     thread_id: str | None = msgspec.field(default=None, name="threadId")
 
 
-class ClientRequestAccountUsageRead(_Base, kw_only=True, tag_field="method", tag="account/usage/read"):
+class ClientRequestAccountUsageRead(_Variant, kw_only=True, tag_field="method", tag="account/usage/read"):
     """``ClientRequest`` variant ``method: "account/usage/read"``."""
 
     id: RequestId
@@ -4950,7 +5007,7 @@ class ClientRequestAccountUsageRead(_Base, kw_only=True, tag_field="method", tag
 
 
 class ClientRequestAccountWorkspaceMessagesRead(
-    _Base, kw_only=True, tag_field="method", tag="account/workspaceMessages/read"
+    _Variant, kw_only=True, tag_field="method", tag="account/workspaceMessages/read"
 ):
     """``ClientRequest`` variant ``method: "account/workspaceMessages/read"``."""
 
@@ -4965,7 +5022,7 @@ class SendAddCreditsNudgeEmailParams(_Base, kw_only=True):
 
 
 class ClientRequestAccountSendAddCreditsNudgeEmail(
-    _Base, kw_only=True, tag_field="method", tag="account/sendAddCreditsNudgeEmail"
+    _Variant, kw_only=True, tag_field="method", tag="account/sendAddCreditsNudgeEmail"
 ):
     """``ClientRequest`` variant ``method: "account/sendAddCreditsNudgeEmail"``."""
 
@@ -4984,7 +5041,7 @@ class FeedbackUploadParams(_Base, kw_only=True):
     thread_id: str | None = msgspec.field(default=None, name="threadId")
 
 
-class ClientRequestFeedbackUpload(_Base, kw_only=True, tag_field="method", tag="feedback/upload"):
+class ClientRequestFeedbackUpload(_Variant, kw_only=True, tag_field="method", tag="feedback/upload"):
     """``ClientRequest`` variant ``method: "feedback/upload"``."""
 
     id: RequestId
@@ -5062,7 +5119,7 @@ class CommandExecParams(_Base, kw_only=True):
     tty: bool | None = None
 
 
-class ClientRequestCommandExec(_Base, kw_only=True, tag_field="method", tag="command/exec"):
+class ClientRequestCommandExec(_Variant, kw_only=True, tag_field="method", tag="command/exec"):
     """Execute a standalone command (argv vector) under the server's sandbox."""
 
     id: RequestId
@@ -5080,7 +5137,7 @@ class CommandExecWriteParams(_Base, kw_only=True):
     process_id: str = msgspec.field(name="processId")
 
 
-class ClientRequestCommandExecWrite(_Base, kw_only=True, tag_field="method", tag="command/exec/write"):
+class ClientRequestCommandExecWrite(_Variant, kw_only=True, tag_field="method", tag="command/exec/write"):
     """Write stdin bytes to a running `command/exec` session or close stdin."""
 
     id: RequestId
@@ -5094,7 +5151,7 @@ class CommandExecTerminateParams(_Base, kw_only=True):
     process_id: str = msgspec.field(name="processId")
 
 
-class ClientRequestCommandExecTerminate(_Base, kw_only=True, tag_field="method", tag="command/exec/terminate"):
+class ClientRequestCommandExecTerminate(_Variant, kw_only=True, tag_field="method", tag="command/exec/terminate"):
     """Terminate a running `command/exec` session by client-supplied `processId`."""
 
     id: RequestId
@@ -5110,7 +5167,7 @@ class CommandExecResizeParams(_Base, kw_only=True):
     size: CommandExecTerminalSize
 
 
-class ClientRequestCommandExecResize(_Base, kw_only=True, tag_field="method", tag="command/exec/resize"):
+class ClientRequestCommandExecResize(_Variant, kw_only=True, tag_field="method", tag="command/exec/resize"):
     """Resize a running PTY-backed `command/exec` session by client-supplied `processId`."""
 
     id: RequestId
@@ -5170,7 +5227,7 @@ class ProcessSpawnParams(_Base, kw_only=True):
     tty: bool | None = None
 
 
-class ClientRequestProcessSpawn(_Base, kw_only=True, tag_field="method", tag="process/spawn"):
+class ClientRequestProcessSpawn(_Variant, kw_only=True, tag_field="method", tag="process/spawn"):
     """Spawn a standalone process (argv vector) without a Codex sandbox."""
 
     id: RequestId
@@ -5188,7 +5245,7 @@ class ProcessWriteStdinParams(_Base, kw_only=True):
     process_handle: str = msgspec.field(name="processHandle")
 
 
-class ClientRequestProcessWriteStdin(_Base, kw_only=True, tag_field="method", tag="process/writeStdin"):
+class ClientRequestProcessWriteStdin(_Variant, kw_only=True, tag_field="method", tag="process/writeStdin"):
     """Write stdin bytes to a running `process/spawn` session or close stdin."""
 
     id: RequestId
@@ -5202,7 +5259,7 @@ class ProcessKillParams(_Base, kw_only=True):
     process_handle: str = msgspec.field(name="processHandle")
 
 
-class ClientRequestProcessKill(_Base, kw_only=True, tag_field="method", tag="process/kill"):
+class ClientRequestProcessKill(_Variant, kw_only=True, tag_field="method", tag="process/kill"):
     """Terminate a running `process/spawn` session by client-supplied `processHandle`."""
 
     id: RequestId
@@ -5218,7 +5275,7 @@ class ProcessResizePtyParams(_Base, kw_only=True):
     size: ProcessTerminalSize
 
 
-class ClientRequestProcessResizePty(_Base, kw_only=True, tag_field="method", tag="process/resizePty"):
+class ClientRequestProcessResizePty(_Variant, kw_only=True, tag_field="method", tag="process/resizePty"):
     """Resize a running PTY-backed `process/spawn` session by client-supplied `processHandle`."""
 
     id: RequestId
@@ -5234,7 +5291,7 @@ class ConfigReadParams(_Base, kw_only=True):
     include_layers: bool | None = msgspec.field(default=None, name="includeLayers")
 
 
-class ClientRequestConfigRead(_Base, kw_only=True, tag_field="method", tag="config/read"):
+class ClientRequestConfigRead(_Variant, kw_only=True, tag_field="method", tag="config/read"):
     """``ClientRequest`` variant ``method: "config/read"``."""
 
     id: RequestId
@@ -5260,7 +5317,7 @@ class ExternalAgentConfigDetectParams(_Base, kw_only=True):
 
 
 class ClientRequestExternalAgentConfigDetect(
-    _Base, kw_only=True, tag_field="method", tag="externalAgentConfig/detect"
+    _Variant, kw_only=True, tag_field="method", tag="externalAgentConfig/detect"
 ):
     """``ClientRequest`` variant ``method: "externalAgentConfig/detect"``."""
 
@@ -5366,7 +5423,7 @@ class ExternalAgentConfigImportParams(_Base, kw_only=True):
 
 
 class ClientRequestExternalAgentConfigImport(
-    _Base, kw_only=True, tag_field="method", tag="externalAgentConfig/import"
+    _Variant, kw_only=True, tag_field="method", tag="externalAgentConfig/import"
 ):
     """``ClientRequest`` variant ``method: "externalAgentConfig/import"``."""
 
@@ -5417,7 +5474,7 @@ class ExternalAgentConfigImportHistoryRecordParams(_Base, kw_only=True):
 
 
 class ClientRequestExternalAgentConfigImportRecordHistory(
-    _Base, kw_only=True, tag_field="method", tag="externalAgentConfig/import/recordHistory"
+    _Variant, kw_only=True, tag_field="method", tag="externalAgentConfig/import/recordHistory"
 ):
     """``ClientRequest`` variant ``method: "externalAgentConfig/import/recordHistory"``."""
 
@@ -5426,7 +5483,7 @@ class ClientRequestExternalAgentConfigImportRecordHistory(
 
 
 class ClientRequestExternalAgentConfigImportReadHistories(
-    _Base, kw_only=True, tag_field="method", tag="externalAgentConfig/import/readHistories"
+    _Variant, kw_only=True, tag_field="method", tag="externalAgentConfig/import/readHistories"
 ):
     """``ClientRequest`` variant ``method: "externalAgentConfig/import/readHistories"``."""
 
@@ -5452,7 +5509,7 @@ class ConfigValueWriteParams(_Base, kw_only=True):
     value: Any
 
 
-class ClientRequestConfigValueWrite(_Base, kw_only=True, tag_field="method", tag="config/value/write"):
+class ClientRequestConfigValueWrite(_Variant, kw_only=True, tag_field="method", tag="config/value/write"):
     """``ClientRequest`` variant ``method: "config/value/write"``."""
 
     id: RequestId
@@ -5480,14 +5537,16 @@ class ConfigBatchWriteParams(_Base, kw_only=True):
     reload_user_config: bool | None = msgspec.field(default=None, name="reloadUserConfig")
 
 
-class ClientRequestConfigBatchWrite(_Base, kw_only=True, tag_field="method", tag="config/batchWrite"):
+class ClientRequestConfigBatchWrite(_Variant, kw_only=True, tag_field="method", tag="config/batchWrite"):
     """``ClientRequest`` variant ``method: "config/batchWrite"``."""
 
     id: RequestId
     params: ConfigBatchWriteParams
 
 
-class ClientRequestConfigRequirementsRead(_Base, kw_only=True, tag_field="method", tag="configRequirements/read"):
+class ClientRequestConfigRequirementsRead(
+    _Variant, kw_only=True, tag_field="method", tag="configRequirements/read"
+):
     """``ClientRequest`` variant ``method: "configRequirements/read"``."""
 
     id: RequestId
@@ -5504,7 +5563,7 @@ class GetAccountParams(_Base, kw_only=True):
     refresh_token: bool | None = msgspec.field(default=None, name="refreshToken")
 
 
-class ClientRequestAccountRead(_Base, kw_only=True, tag_field="method", tag="account/read"):
+class ClientRequestAccountRead(_Variant, kw_only=True, tag_field="method", tag="account/read"):
     """``ClientRequest`` variant ``method: "account/read"``."""
 
     id: RequestId
@@ -5519,7 +5578,7 @@ class FuzzyFileSearchParams(_Base, kw_only=True):
     roots: list[str]
 
 
-class ClientRequestFuzzyFileSearch(_Base, kw_only=True, tag_field="method", tag="fuzzyFileSearch"):
+class ClientRequestFuzzyFileSearch(_Variant, kw_only=True, tag_field="method", tag="fuzzyFileSearch"):
     """``ClientRequest`` variant ``method: "fuzzyFileSearch"``."""
 
     id: RequestId
@@ -5534,7 +5593,7 @@ class FuzzyFileSearchSessionStartParams(_Base, kw_only=True):
 
 
 class ClientRequestFuzzyFileSearchSessionStart(
-    _Base, kw_only=True, tag_field="method", tag="fuzzyFileSearch/sessionStart"
+    _Variant, kw_only=True, tag_field="method", tag="fuzzyFileSearch/sessionStart"
 ):
     """``ClientRequest`` variant ``method: "fuzzyFileSearch/sessionStart"``."""
 
@@ -5550,7 +5609,7 @@ class FuzzyFileSearchSessionUpdateParams(_Base, kw_only=True):
 
 
 class ClientRequestFuzzyFileSearchSessionUpdate(
-    _Base, kw_only=True, tag_field="method", tag="fuzzyFileSearch/sessionUpdate"
+    _Variant, kw_only=True, tag_field="method", tag="fuzzyFileSearch/sessionUpdate"
 ):
     """``ClientRequest`` variant ``method: "fuzzyFileSearch/sessionUpdate"``."""
 
@@ -5565,7 +5624,7 @@ class FuzzyFileSearchSessionStopParams(_Base, kw_only=True):
 
 
 class ClientRequestFuzzyFileSearchSessionStop(
-    _Base, kw_only=True, tag_field="method", tag="fuzzyFileSearch/sessionStop"
+    _Variant, kw_only=True, tag_field="method", tag="fuzzyFileSearch/sessionStop"
 ):
     """``ClientRequest`` variant ``method: "fuzzyFileSearch/sessionStop"``."""
 
@@ -5800,7 +5859,7 @@ class CollabAgentToolCallStatus(str, enum.Enum):
     interrupted = "interrupted"
 
 
-class CollabAgentToolCallThreadItem(_Base, kw_only=True, tag_field="type", tag="collabAgentToolCall"):
+class CollabAgentToolCallThreadItem(_Variant, kw_only=True, tag_field="type", tag="collabAgentToolCall"):
     """``ThreadItem`` variant ``type: "collabAgentToolCall"``."""
 
     # Last known status of the target agents, when available.
@@ -5839,7 +5898,7 @@ class CollaborationModeListResponse(_Base, kw_only=True):
     data: list[CollaborationModeMask]
 
 
-class ReadCommandAction(_Base, kw_only=True, tag_field="type", tag="read"):
+class ReadCommandAction(_Variant, kw_only=True, tag_field="type", tag="read"):
     """``CommandAction`` variant ``type: "read"``."""
 
     command: str
@@ -5847,14 +5906,14 @@ class ReadCommandAction(_Base, kw_only=True, tag_field="type", tag="read"):
     path: LegacyAppPathString
 
 
-class ListFilesCommandAction(_Base, kw_only=True, tag_field="type", tag="listFiles"):
+class ListFilesCommandAction(_Variant, kw_only=True, tag_field="type", tag="listFiles"):
     """``CommandAction`` variant ``type: "listFiles"``."""
 
     command: str
     path: str | None = None
 
 
-class SearchCommandAction(_Base, kw_only=True, tag_field="type", tag="search"):
+class SearchCommandAction(_Variant, kw_only=True, tag_field="type", tag="search"):
     """``CommandAction`` variant ``type: "search"``."""
 
     command: str
@@ -5862,7 +5921,7 @@ class SearchCommandAction(_Base, kw_only=True, tag_field="type", tag="search"):
     query: str | None = None
 
 
-class UnknownCommandAction(_Base, kw_only=True, tag_field="type", tag="unknown"):
+class UnknownCommandAction(_Variant, kw_only=True, tag_field="type", tag="unknown"):
     """``CommandAction`` variant ``type: "unknown"``."""
 
     command: str
@@ -5871,7 +5930,7 @@ class UnknownCommandAction(_Base, kw_only=True, tag_field="type", tag="unknown")
 CommandAction: TypeAlias = ReadCommandAction | ListFilesCommandAction | SearchCommandAction | UnknownCommandAction
 
 
-class CommandConfiguredHookHandler(_Base, kw_only=True, tag_field="type", tag="command"):
+class CommandConfiguredHookHandler(_Variant, kw_only=True, tag_field="type", tag="command"):
     """``ConfiguredHookHandler`` variant ``type: "command"``."""
 
     # Approximate token threshold for spilling this hook's `additionalContext` to disk. `null` uses 2,500 tokens;
@@ -6089,7 +6148,7 @@ class CommandExecutionStatus(str, enum.Enum):
     declined = "declined"
 
 
-class CommandExecutionThreadItem(_Base, kw_only=True, tag_field="type", tag="commandExecution"):
+class CommandExecutionThreadItem(_Variant, kw_only=True, tag_field="type", tag="commandExecution"):
     """``ThreadItem`` variant ``type: "commandExecution"``."""
 
     # The command's output, aggregated from stdout and stderr.
@@ -6123,7 +6182,7 @@ class GuardianCommandSource(str, enum.Enum):
     unified_exec = "unifiedExec"
 
 
-class CommandGuardianApprovalReviewAction(_Base, kw_only=True, tag_field="type", tag="command"):
+class CommandGuardianApprovalReviewAction(_Variant, kw_only=True, tag_field="type", tag="command"):
     """``GuardianApprovalReviewAction`` variant ``type: "command"``."""
 
     command: str
@@ -6131,7 +6190,7 @@ class CommandGuardianApprovalReviewAction(_Base, kw_only=True, tag_field="type",
     source: GuardianCommandSource
 
 
-class CompletedThreadPredictionResult(_Base, kw_only=True, tag_field="type", tag="completed"):
+class CompletedThreadPredictionResult(_Variant, kw_only=True, tag_field="type", tag="completed"):
     """``ThreadPredictionResult`` variant ``type: "completed"``."""
 
     text: str | None = None
@@ -6301,28 +6360,28 @@ class Config(_Base, kw_only=True):
     web_search: WebSearchMode | None = None
 
 
-class PackagedDefaultsConfigLayerSource(_Base, kw_only=True, tag_field="type", tag="packagedDefaults"):
+class PackagedDefaultsConfigLayerSource(_Variant, kw_only=True, tag_field="type", tag="packagedDefaults"):
     """Default configuration supplied with the installed Codex package."""
 
     # Path to the packaged default configuration file.
     file: AbsolutePathBuf
 
 
-class MdmConfigLayerSource(_Base, kw_only=True, tag_field="type", tag="mdm"):
+class MdmConfigLayerSource(_Variant, kw_only=True, tag_field="type", tag="mdm"):
     """Managed preferences layer delivered by MDM (macOS only)."""
 
     domain: str
     key: str
 
 
-class SystemConfigLayerSource(_Base, kw_only=True, tag_field="type", tag="system"):
+class SystemConfigLayerSource(_Variant, kw_only=True, tag_field="type", tag="system"):
     """Managed config layer from a file (usually `managed_config.toml`)."""
 
     # This is the path to the system config.toml file, though it is not guaranteed to exist.
     file: AbsolutePathBuf
 
 
-class EnterpriseManagedConfigLayerSource(_Base, kw_only=True, tag_field="type", tag="enterpriseManaged"):
+class EnterpriseManagedConfigLayerSource(_Variant, kw_only=True, tag_field="type", tag="enterpriseManaged"):
     """Enterprise-managed config layer delivered by the cloud config bundle."""
 
     # Stable identifier for the delivered layer.
@@ -6332,7 +6391,7 @@ class EnterpriseManagedConfigLayerSource(_Base, kw_only=True, tag_field="type", 
     name: str
 
 
-class UserConfigLayerSource(_Base, kw_only=True, tag_field="type", tag="user"):
+class UserConfigLayerSource(_Variant, kw_only=True, tag_field="type", tag="user"):
     """User config layer from $CODEX_HOME/config.toml. This layer is special in that it is expected to be: -
     writable by the user - generally outside the workspace directory
     """
@@ -6344,7 +6403,7 @@ class UserConfigLayerSource(_Base, kw_only=True, tag_field="type", tag="user"):
     profile: str | None = None
 
 
-class ProjectConfigLayerSource(_Base, kw_only=True, tag_field="type", tag="project"):
+class ProjectConfigLayerSource(_Variant, kw_only=True, tag_field="type", tag="project"):
     """Path to a .codex/ folder within a project. There could be multiple of these between `cwd` and the
     project/repo root.
     """
@@ -6352,12 +6411,12 @@ class ProjectConfigLayerSource(_Base, kw_only=True, tag_field="type", tag="proje
     dot_codex_folder: AbsolutePathBuf = msgspec.field(name="dotCodexFolder")
 
 
-class SessionFlagsConfigLayerSource(_Base, kw_only=True, tag_field="type", tag="sessionFlags"):
+class SessionFlagsConfigLayerSource(_Variant, kw_only=True, tag_field="type", tag="sessionFlags"):
     """Session-layer overrides supplied via `-c`/`--config`."""
 
 
 class LegacyManagedConfigTomlFromFileConfigLayerSource(
-    _Base, kw_only=True, tag_field="type", tag="legacyManagedConfigTomlFromFile"
+    _Variant, kw_only=True, tag_field="type", tag="legacyManagedConfigTomlFromFile"
 ):
     """`managed_config.toml` was designed to be a config that was loaded as the last layer on top of everything
     else. This scheme did not quite work out as intended, but we keep this variant as a "best effort" while
@@ -6368,7 +6427,7 @@ class LegacyManagedConfigTomlFromFileConfigLayerSource(
 
 
 class LegacyManagedConfigTomlFromMdmConfigLayerSource(
-    _Base, kw_only=True, tag_field="type", tag="legacyManagedConfigTomlFromMdm"
+    _Variant, kw_only=True, tag_field="type", tag="legacyManagedConfigTomlFromMdm"
 ):
     """``ConfigLayerSource`` variant ``type: "legacyManagedConfigTomlFromMdm"``."""
 
@@ -6430,7 +6489,7 @@ class FeedbackRequirements(_Base, kw_only=True):
     enabled: bool | None = None
 
 
-class McpToolConfiguredHookHandler(_Base, kw_only=True, tag_field="type", tag="mcp_tool"):
+class McpToolConfiguredHookHandler(_Variant, kw_only=True, tag_field="type", tag="mcp_tool"):
     """``ConfiguredHookHandler`` variant ``type: "mcp_tool"``."""
 
     input: dict[str, Any]
@@ -6440,7 +6499,7 @@ class McpToolConfiguredHookHandler(_Base, kw_only=True, tag_field="type", tag="m
     tool: str
 
 
-class PromptConfiguredHookHandler(_Base, kw_only=True, tag_field="type", tag="prompt"):
+class PromptConfiguredHookHandler(_Variant, kw_only=True, tag_field="type", tag="prompt"):
     """``ConfiguredHookHandler`` variant ``type: "prompt"``."""
 
 
@@ -6683,7 +6742,7 @@ class ContextCompactedNotification(_Base, kw_only=True):
     turn_id: str = msgspec.field(name="turnId")
 
 
-class ContextCompactionThreadItem(_Base, kw_only=True, tag_field="type", tag="contextCompaction"):
+class ContextCompactionThreadItem(_Variant, kw_only=True, tag_field="type", tag="contextCompaction"):
     """``ThreadItem`` variant ``type: "contextCompaction"``."""
 
     id: str
@@ -6702,13 +6761,13 @@ class CurrentTimeReadResponse(_Base, kw_only=True):
     current_time_at: int = msgspec.field(name="currentTimeAt")
 
 
-class DailyScheduledTaskSchedule(_Base, kw_only=True, tag_field="type", tag="daily"):
+class DailyScheduledTaskSchedule(_Variant, kw_only=True, tag_field="type", tag="daily"):
     """``ScheduledTaskSchedule`` variant ``type: "daily"``."""
 
     time: str
 
 
-class DeletePatchChangeKind(_Base, kw_only=True, tag_field="type", tag="delete"):
+class DeletePatchChangeKind(_Variant, kw_only=True, tag_field="type", tag="delete"):
     """``PatchChangeKind`` variant ``type: "delete"``."""
 
 
@@ -6721,19 +6780,19 @@ class DeprecationNoticeNotification(_Base, kw_only=True):
     summary: str
 
 
-class InputTextDynamicToolCallOutputContentItem(_Base, kw_only=True, tag_field="type", tag="inputText"):
+class InputTextDynamicToolCallOutputContentItem(_Variant, kw_only=True, tag_field="type", tag="inputText"):
     """``DynamicToolCallOutputContentItem`` variant ``type: "inputText"``."""
 
     text: str
 
 
-class InputImageDynamicToolCallOutputContentItem(_Base, kw_only=True, tag_field="type", tag="inputImage"):
+class InputImageDynamicToolCallOutputContentItem(_Variant, kw_only=True, tag_field="type", tag="inputImage"):
     """``DynamicToolCallOutputContentItem`` variant ``type: "inputImage"``."""
 
     image_url: str = msgspec.field(name="imageUrl")
 
 
-class InputAudioDynamicToolCallOutputContentItem(_Base, kw_only=True, tag_field="type", tag="inputAudio"):
+class InputAudioDynamicToolCallOutputContentItem(_Variant, kw_only=True, tag_field="type", tag="inputAudio"):
     """``DynamicToolCallOutputContentItem`` variant ``type: "inputAudio"``."""
 
     audio_url: str = msgspec.field(name="audioUrl")
@@ -6772,7 +6831,7 @@ class DynamicToolCallStatus(str, enum.Enum):
     failed = "failed"
 
 
-class DynamicToolCallThreadItem(_Base, kw_only=True, tag_field="type", tag="dynamicToolCall"):
+class DynamicToolCallThreadItem(_Variant, kw_only=True, tag_field="type", tag="dynamicToolCall"):
     """``ThreadItem`` variant ``type: "dynamicToolCall"``."""
 
     arguments: Any
@@ -6786,7 +6845,7 @@ class DynamicToolCallThreadItem(_Base, kw_only=True, tag_field="type", tag="dyna
     tool: str
 
 
-class EnteredReviewModeThreadItem(_Base, kw_only=True, tag_field="type", tag="enteredReviewMode"):
+class EnteredReviewModeThreadItem(_Variant, kw_only=True, tag_field="type", tag="enteredReviewMode"):
     """``ThreadItem`` variant ``type: "enteredReviewMode"``."""
 
     id: str
@@ -6892,7 +6951,7 @@ class ErrorNotification(_Base, kw_only=True):
     will_retry: bool = msgspec.field(name="willRetry")
 
 
-class ReadParsedCommand(_Base, kw_only=True, tag_field="type", tag="read"):
+class ReadParsedCommand(_Variant, kw_only=True, tag_field="type", tag="read"):
     """``ParsedCommand`` variant ``type: "read"``."""
 
     cmd: str
@@ -6903,14 +6962,14 @@ class ReadParsedCommand(_Base, kw_only=True, tag_field="type", tag="read"):
     path: str
 
 
-class ListFilesParsedCommand(_Base, kw_only=True, tag_field="type", tag="list_files"):
+class ListFilesParsedCommand(_Variant, kw_only=True, tag_field="type", tag="list_files"):
     """``ParsedCommand`` variant ``type: "list_files"``."""
 
     cmd: str
     path: str | None = None
 
 
-class SearchParsedCommand(_Base, kw_only=True, tag_field="type", tag="search"):
+class SearchParsedCommand(_Variant, kw_only=True, tag_field="type", tag="search"):
     """``ParsedCommand`` variant ``type: "search"``."""
 
     cmd: str
@@ -6918,7 +6977,7 @@ class SearchParsedCommand(_Base, kw_only=True, tag_field="type", tag="search"):
     query: str | None = None
 
 
-class UnknownParsedCommand(_Base, kw_only=True, tag_field="type", tag="unknown"):
+class UnknownParsedCommand(_Variant, kw_only=True, tag_field="type", tag="unknown"):
     """``ParsedCommand`` variant ``type: "unknown"``."""
 
     cmd: str
@@ -6948,7 +7007,7 @@ class ExecCommandApprovalResponse(_Base, kw_only=True):
     decision: ReviewDecision
 
 
-class ExecveGuardianApprovalReviewAction(_Base, kw_only=True, tag_field="type", tag="execve"):
+class ExecveGuardianApprovalReviewAction(_Variant, kw_only=True, tag_field="type", tag="execve"):
     """``GuardianApprovalReviewAction`` variant ``type: "execve"``."""
 
     argv: list[str]
@@ -6957,7 +7016,7 @@ class ExecveGuardianApprovalReviewAction(_Base, kw_only=True, tag_field="type", 
     source: GuardianCommandSource
 
 
-class ExitedReviewModeThreadItem(_Base, kw_only=True, tag_field="type", tag="exitedReviewMode"):
+class ExitedReviewModeThreadItem(_Variant, kw_only=True, tag_field="type", tag="exitedReviewMode"):
     """``ThreadItem`` variant ``type: "exitedReviewMode"``."""
 
     id: str
@@ -7112,7 +7171,7 @@ class ExternalAgentConfigImportResponse(_Base, kw_only=True):
     import_id: str = msgspec.field(name="importId")
 
 
-class FailedThreadPredictionResult(_Base, kw_only=True, tag_field="type", tag="failed"):
+class FailedThreadPredictionResult(_Variant, kw_only=True, tag_field="type", tag="failed"):
     """``ThreadPredictionResult`` variant ``type: "failed"``."""
 
 
@@ -7125,7 +7184,7 @@ class UserVerificationFailureReason(str, enum.Enum):
     service_error = "serviceError"
 
 
-class FailedUserVerificationErrorDetails(_Base, kw_only=True, tag_field="type", tag="failed"):
+class FailedUserVerificationErrorDetails(_Variant, kw_only=True, tag_field="type", tag="failed"):
     """``UserVerificationErrorDetails`` variant ``type: "failed"``."""
 
     reason: UserVerificationFailureReason
@@ -7165,7 +7224,7 @@ class FileChangeOutputDeltaNotification(_Base, kw_only=True):
     turn_id: str = msgspec.field(name="turnId")
 
 
-class UpdatePatchChangeKind(_Base, kw_only=True, tag_field="type", tag="update"):
+class UpdatePatchChangeKind(_Variant, kw_only=True, tag_field="type", tag="update"):
     """``PatchChangeKind`` variant ``type: "update"``."""
 
     move_path: str | None = None
@@ -7221,7 +7280,7 @@ class PatchApplyStatus(str, enum.Enum):
     declined = "declined"
 
 
-class FileChangeThreadItem(_Base, kw_only=True, tag_field="type", tag="fileChange"):
+class FileChangeThreadItem(_Variant, kw_only=True, tag_field="type", tag="fileChange"):
     """``ThreadItem`` variant ``type: "fileChange"``."""
 
     changes: list[FileUpdateChange]
@@ -7229,7 +7288,7 @@ class FileChangeThreadItem(_Base, kw_only=True, tag_field="type", tag="fileChang
     status: PatchApplyStatus
 
 
-class FindInPageWebSearchAction(_Base, kw_only=True, tag_field="type", tag="findInPage"):
+class FindInPageWebSearchAction(_Variant, kw_only=True, tag_field="type", tag="findInPage"):
     """``WebSearchAction`` variant ``type: "findInPage"``."""
 
     pattern: str | None = None
@@ -7312,7 +7371,7 @@ class FsWriteFileResponse(_Base, kw_only=True):
     """Successful response for `fs/writeFile`."""
 
 
-class FunctionCallOutputThreadItem(_Base, kw_only=True, tag_field="type", tag="functionCallOutput"):
+class FunctionCallOutputThreadItem(_Variant, kw_only=True, tag_field="type", tag="functionCallOutput"):
     """``ThreadItem`` variant ``type: "functionCallOutput"``."""
 
     id: str
@@ -7563,7 +7622,7 @@ class GitInfo(_Base, kw_only=True):
     sha: str | None = None
 
 
-class GitPluginSource(_Base, kw_only=True, tag_field="type", tag="git"):
+class GitPluginSource(_Variant, kw_only=True, tag_field="type", tag="git"):
     """``PluginSource`` variant ``type: "git"``."""
 
     path: str | None = None
@@ -7618,7 +7677,7 @@ class GuardianApprovalReview(_Base, kw_only=True):
     user_authorization: GuardianUserAuthorization | None = msgspec.field(default=None, name="userAuthorization")
 
 
-class WriteStdinGuardianApprovalReviewAction(_Base, kw_only=True, tag_field="type", tag="writeStdin"):
+class WriteStdinGuardianApprovalReviewAction(_Variant, kw_only=True, tag_field="type", tag="writeStdin"):
     """A child approval for input to an existing command execution item."""
 
     approval_id: str = msgspec.field(name="approvalId")
@@ -7627,7 +7686,7 @@ class WriteStdinGuardianApprovalReviewAction(_Base, kw_only=True, tag_field="typ
     stdin: str
 
 
-class NetworkAccessGuardianApprovalReviewAction(_Base, kw_only=True, tag_field="type", tag="networkAccess"):
+class NetworkAccessGuardianApprovalReviewAction(_Variant, kw_only=True, tag_field="type", tag="networkAccess"):
     """``GuardianApprovalReviewAction`` variant ``type: "networkAccess"``."""
 
     host: str
@@ -7636,7 +7695,7 @@ class NetworkAccessGuardianApprovalReviewAction(_Base, kw_only=True, tag_field="
     target: str
 
 
-class McpToolCallGuardianApprovalReviewAction(_Base, kw_only=True, tag_field="type", tag="mcpToolCall"):
+class McpToolCallGuardianApprovalReviewAction(_Variant, kw_only=True, tag_field="type", tag="mcpToolCall"):
     """``GuardianApprovalReviewAction`` variant ``type: "mcpToolCall"``."""
 
     connector_id: str | None = msgspec.field(default=None, name="connectorId")
@@ -7654,7 +7713,7 @@ class RequestPermissionProfile(_Base, kw_only=True):
 
 
 class RequestPermissionsGuardianApprovalReviewAction(
-    _Base, kw_only=True, tag_field="type", tag="requestPermissions"
+    _Variant, kw_only=True, tag_field="type", tag="requestPermissions"
 ):
     """``GuardianApprovalReviewAction`` variant ``type: "requestPermissions"``."""
 
@@ -7808,7 +7867,7 @@ class HookTrustStatus(str, enum.Enum):
     modified = "modified"
 
 
-class HookMetadataCommand(_Base, kw_only=True, tag_field="handlerType", tag="command"):
+class HookMetadataCommand(_Variant, kw_only=True, tag_field="handlerType", tag="command"):
     """``HookMetadata`` variant ``handlerType: "command"``."""
 
     # Configured `additionalContext` spill threshold. `null` uses 2,500 tokens; `0` disables spilling.
@@ -7830,7 +7889,7 @@ class HookMetadataCommand(_Base, kw_only=True, tag_field="handlerType", tag="com
     trust_status: HookTrustStatus = msgspec.field(name="trustStatus")
 
 
-class HookMetadataMcpTool(_Base, kw_only=True, tag_field="handlerType", tag="mcpTool"):
+class HookMetadataMcpTool(_Variant, kw_only=True, tag_field="handlerType", tag="mcpTool"):
     """``HookMetadata`` variant ``handlerType: "mcpTool"``."""
 
     # Configured `additionalContext` spill threshold. `null` uses 2,500 tokens; `0` disables spilling.
@@ -7852,7 +7911,7 @@ class HookMetadataMcpTool(_Base, kw_only=True, tag_field="handlerType", tag="mcp
     trust_status: HookTrustStatus = msgspec.field(name="trustStatus")
 
 
-class HookMetadataPrompt(_Base, kw_only=True, tag_field="handlerType", tag="prompt"):
+class HookMetadataPrompt(_Variant, kw_only=True, tag_field="handlerType", tag="prompt"):
     """``HookMetadata`` variant ``handlerType: "prompt"``."""
 
     # Configured `additionalContext` spill threshold. `null` uses 2,500 tokens; `0` disables spilling.
@@ -7872,7 +7931,7 @@ class HookMetadataPrompt(_Base, kw_only=True, tag_field="handlerType", tag="prom
     trust_status: HookTrustStatus = msgspec.field(name="trustStatus")
 
 
-class HookMetadataAgent(_Base, kw_only=True, tag_field="handlerType", tag="agent"):
+class HookMetadataAgent(_Variant, kw_only=True, tag_field="handlerType", tag="agent"):
     """``HookMetadata`` variant ``handlerType: "agent"``."""
 
     # Configured `additionalContext` spill threshold. `null` uses 2,500 tokens; `0` disables spilling.
@@ -7902,7 +7961,7 @@ class HookPromptFragment(_Base, kw_only=True):
     text: str
 
 
-class HookPromptThreadItem(_Base, kw_only=True, tag_field="type", tag="hookPrompt"):
+class HookPromptThreadItem(_Variant, kw_only=True, tag_field="type", tag="hookPrompt"):
     """``ThreadItem`` variant ``type: "hookPrompt"``."""
 
     fragments: list[HookPromptFragment]
@@ -7944,18 +8003,18 @@ class ScheduledTaskWeekday(str, enum.Enum):
     su = "SU"
 
 
-class HourlyScheduledTaskSchedule(_Base, kw_only=True, tag_field="type", tag="hourly"):
+class HourlyScheduledTaskSchedule(_Variant, kw_only=True, tag_field="type", tag="hourly"):
     """``ScheduledTaskSchedule`` variant ``type: "hourly"``."""
 
     days: list[ScheduledTaskWeekday] | None = None
     interval_hours: int = msgspec.field(name="intervalHours")
 
 
-class IdleThreadStatus(_Base, kw_only=True, tag_field="type", tag="idle"):
+class IdleThreadStatus(_Variant, kw_only=True, tag_field="type", tag="idle"):
     """``ThreadStatus`` variant ``type: "idle"``."""
 
 
-class UsageLimitExceededImageGenerationFailure(_Base, kw_only=True, tag_field="type", tag="usageLimitExceeded"):
+class UsageLimitExceededImageGenerationFailure(_Variant, kw_only=True, tag_field="type", tag="usageLimitExceeded"):
     """``ImageGenerationFailure`` variant ``type: "usageLimitExceeded"``."""
 
     limit_id: str = msgspec.field(name="limitId")
@@ -7965,7 +8024,7 @@ class UsageLimitExceededImageGenerationFailure(_Base, kw_only=True, tag_field="t
 ImageGenerationFailure: TypeAlias = UsageLimitExceededImageGenerationFailure
 
 
-class ImageGenerationThreadItem(_Base, kw_only=True, tag_field="type", tag="imageGeneration"):
+class ImageGenerationThreadItem(_Variant, kw_only=True, tag_field="type", tag="imageGeneration"):
     """``ThreadItem`` variant ``type: "imageGeneration"``."""
 
     failure: ImageGenerationFailure | None = None
@@ -7977,7 +8036,7 @@ class ImageGenerationThreadItem(_Base, kw_only=True, tag_field="type", tag="imag
     transparent_background: bool | None = msgspec.field(default=None, name="transparentBackground")
 
 
-class ImageViewThreadItem(_Base, kw_only=True, tag_field="type", tag="imageView"):
+class ImageViewThreadItem(_Variant, kw_only=True, tag_field="type", tag="imageView"):
     """``ThreadItem`` variant ``type: "imageView"``."""
 
     id: str
@@ -8013,13 +8072,13 @@ class UserVerificationInvalidRequestReason(str, enum.Enum):
     invalid_params = "invalidParams"
 
 
-class InvalidRequestUserVerificationErrorDetails(_Base, kw_only=True, tag_field="type", tag="invalidRequest"):
+class InvalidRequestUserVerificationErrorDetails(_Variant, kw_only=True, tag_field="type", tag="invalidRequest"):
     """``UserVerificationErrorDetails`` variant ``type: "invalidRequest"``."""
 
     reason: UserVerificationInvalidRequestReason
 
 
-class UserMessageThreadItem(_Base, kw_only=True, tag_field="type", tag="userMessage"):
+class UserMessageThreadItem(_Variant, kw_only=True, tag_field="type", tag="userMessage"):
     """``ThreadItem`` variant ``type: "userMessage"``."""
 
     client_id: str | None = msgspec.field(default=None, name="clientId")
@@ -8027,7 +8086,7 @@ class UserMessageThreadItem(_Base, kw_only=True, tag_field="type", tag="userMess
     id: str
 
 
-class PlanThreadItem(_Base, kw_only=True, tag_field="type", tag="plan"):
+class PlanThreadItem(_Variant, kw_only=True, tag_field="type", tag="plan"):
     """EXPERIMENTAL - proposed plan item content. The completed plan item is authoritative and may not match the
     concatenation of `PlanDelta` text.
     """
@@ -8036,7 +8095,7 @@ class PlanThreadItem(_Base, kw_only=True, tag_field="type", tag="plan"):
     text: str
 
 
-class ReasoningThreadItem(_Base, kw_only=True, tag_field="type", tag="reasoning"):
+class ReasoningThreadItem(_Variant, kw_only=True, tag_field="type", tag="reasoning"):
     """``ThreadItem`` variant ``type: "reasoning"``."""
 
     content: list[str] | None = None
@@ -8090,7 +8149,7 @@ class McpToolCallStatus(str, enum.Enum):
     failed = "failed"
 
 
-class McpToolCallThreadItem(_Base, kw_only=True, tag_field="type", tag="mcpToolCall"):
+class McpToolCallThreadItem(_Variant, kw_only=True, tag_field="type", tag="mcpToolCall"):
     """``ThreadItem`` variant ``type: "mcpToolCall"``."""
 
     app_context: McpToolCallAppContext | None = msgspec.field(default=None, name="appContext")
@@ -8120,7 +8179,7 @@ class SubAgentActivityKind(str, enum.Enum):
     completed = "completed"
 
 
-class SubAgentActivityThreadItem(_Base, kw_only=True, tag_field="type", tag="subAgentActivity"):
+class SubAgentActivityThreadItem(_Variant, kw_only=True, tag_field="type", tag="subAgentActivity"):
     """``ThreadItem`` variant ``type: "subAgentActivity"``."""
 
     agent_path: str = msgspec.field(name="agentPath")
@@ -8133,20 +8192,20 @@ class SubAgentActivityThreadItem(_Base, kw_only=True, tag_field="type", tag="sub
     reasoning_effort: ReasoningEffort | None = msgspec.field(default=None, name="reasoningEffort")
 
 
-class SearchWebSearchAction(_Base, kw_only=True, tag_field="type", tag="search"):
+class SearchWebSearchAction(_Variant, kw_only=True, tag_field="type", tag="search"):
     """``WebSearchAction`` variant ``type: "search"``."""
 
     queries: list[str] | None = None
     query: str | None = None
 
 
-class OpenPageWebSearchAction(_Base, kw_only=True, tag_field="type", tag="openPage"):
+class OpenPageWebSearchAction(_Variant, kw_only=True, tag_field="type", tag="openPage"):
     """``WebSearchAction`` variant ``type: "openPage"``."""
 
     url: str | None = None
 
 
-class OtherWebSearchAction(_Base, kw_only=True, tag_field="type", tag="other"):
+class OtherWebSearchAction(_Variant, kw_only=True, tag_field="type", tag="other"):
     """``WebSearchAction`` variant ``type: "other"``."""
 
 
@@ -8155,7 +8214,7 @@ WebSearchAction: TypeAlias = (
 )
 
 
-class WebSearchThreadItem(_Base, kw_only=True, tag_field="type", tag="webSearch"):
+class WebSearchThreadItem(_Variant, kw_only=True, tag_field="type", tag="webSearch"):
     """``ThreadItem`` variant ``type: "webSearch"``."""
 
     action: WebSearchAction | None = None
@@ -8168,7 +8227,7 @@ class WebSearchThreadItem(_Base, kw_only=True, tag_field="type", tag="webSearch"
     results: list[Any] | None = None
 
 
-class SleepThreadItem(_Base, kw_only=True, tag_field="type", tag="sleep"):
+class SleepThreadItem(_Variant, kw_only=True, tag_field="type", tag="sleep"):
     """Display item emitted by the interruptible `clock.sleep` tool."""
 
     duration_ms: int = msgspec.field(name="durationMs")
@@ -8273,7 +8332,7 @@ class ItemStartedNotification(_Base, kw_only=True):
     turn_id: str = msgspec.field(name="turnId")
 
 
-class ItemThreadTimelineEntry(_Base, kw_only=True, tag_field="type", tag="item"):
+class ItemThreadTimelineEntry(_Variant, kw_only=True, tag_field="type", tag="item"):
     """``ThreadTimelineEntry`` variant ``type: "item"``."""
 
     item: ThreadItem
@@ -8434,17 +8493,17 @@ class ListMcpServerStatusResponse(_Base, kw_only=True):
     next_cursor: str | None = msgspec.field(default=None, name="nextCursor")
 
 
-class LocalPluginSource(_Base, kw_only=True, tag_field="type", tag="local"):
+class LocalPluginSource(_Variant, kw_only=True, tag_field="type", tag="local"):
     """``PluginSource`` variant ``type: "local"``."""
 
     path: AbsolutePathBuf
 
 
-class LoginAccountResponseApiKey(_Base, kw_only=True, tag_field="type", tag="apiKey"):
+class LoginAccountResponseApiKey(_Variant, kw_only=True, tag_field="type", tag="apiKey"):
     """``LoginAccountResponse`` variant ``type: "apiKey"``."""
 
 
-class LoginAccountResponseChatgpt(_Base, kw_only=True, tag_field="type", tag="chatgpt"):
+class LoginAccountResponseChatgpt(_Variant, kw_only=True, tag_field="type", tag="chatgpt"):
     """``LoginAccountResponse`` variant ``type: "chatgpt"``."""
 
     # URL the client should open in a browser to initiate the OAuth flow.
@@ -8452,7 +8511,7 @@ class LoginAccountResponseChatgpt(_Base, kw_only=True, tag_field="type", tag="ch
     login_id: str = msgspec.field(name="loginId")
 
 
-class LoginAccountResponseChatgptDeviceCode(_Base, kw_only=True, tag_field="type", tag="chatgptDeviceCode"):
+class LoginAccountResponseChatgptDeviceCode(_Variant, kw_only=True, tag_field="type", tag="chatgptDeviceCode"):
     """``LoginAccountResponse`` variant ``type: "chatgptDeviceCode"``."""
 
     login_id: str = msgspec.field(name="loginId")
@@ -8462,11 +8521,11 @@ class LoginAccountResponseChatgptDeviceCode(_Base, kw_only=True, tag_field="type
     verification_url: str = msgspec.field(name="verificationUrl")
 
 
-class LoginAccountResponseChatgptAuthTokens(_Base, kw_only=True, tag_field="type", tag="chatgptAuthTokens"):
+class LoginAccountResponseChatgptAuthTokens(_Variant, kw_only=True, tag_field="type", tag="chatgptAuthTokens"):
     """``LoginAccountResponse`` variant ``type: "chatgptAuthTokens"``."""
 
 
-class LoginAccountResponseAmazonBedrock(_Base, kw_only=True, tag_field="type", tag="amazonBedrock"):
+class LoginAccountResponseAmazonBedrock(_Variant, kw_only=True, tag_field="type", tag="amazonBedrock"):
     """``LoginAccountResponse`` variant ``type: "amazonBedrock"``."""
 
 
@@ -8723,7 +8782,7 @@ class McpServerElicitationAction(str, enum.Enum):
 
 
 class McpServerElicitationRequestParamsOpenaiUserVerification(
-    _Base, kw_only=True, tag_field="mode", tag="openai/userVerification"
+    _Variant, kw_only=True, tag_field="mode", tag="openai/userVerification"
 ):
     """A device-authenticated approval; accepted responses contain the proof in `content`."""
 
@@ -8741,7 +8800,7 @@ class McpServerElicitationRequestParamsOpenaiUserVerification(
     turn_id: str | None = msgspec.field(default=None, name="turnId")
 
 
-class McpServerElicitationRequestParamsForm(_Base, kw_only=True, tag_field="mode", tag="form"):
+class McpServerElicitationRequestParamsForm(_Variant, kw_only=True, tag_field="mode", tag="form"):
     """``McpServerElicitationRequestParams`` variant ``mode: "form"``."""
 
     meta: Any = msgspec.field(default=None, name="_meta")
@@ -8757,7 +8816,7 @@ class McpServerElicitationRequestParamsForm(_Base, kw_only=True, tag_field="mode
     turn_id: str | None = msgspec.field(default=None, name="turnId")
 
 
-class McpServerElicitationRequestParamsOpenai_form(_Base, kw_only=True, tag_field="mode", tag="openai/form"):
+class McpServerElicitationRequestParamsOpenai_form(_Variant, kw_only=True, tag_field="mode", tag="openai/form"):
     """``McpServerElicitationRequestParams`` variant ``mode: "openai/form"``."""
 
     meta: Any = msgspec.field(default=None, name="_meta")
@@ -8773,7 +8832,7 @@ class McpServerElicitationRequestParamsOpenai_form(_Base, kw_only=True, tag_fiel
     turn_id: str | None = msgspec.field(default=None, name="turnId")
 
 
-class McpServerElicitationRequestParamsOpenaiForm(_Base, kw_only=True, tag_field="mode", tag="openaiForm"):
+class McpServerElicitationRequestParamsOpenaiForm(_Variant, kw_only=True, tag_field="mode", tag="openaiForm"):
     """``McpServerElicitationRequestParams`` variant ``mode: "openaiForm"``."""
 
     meta: Any = msgspec.field(default=None, name="_meta")
@@ -8789,7 +8848,7 @@ class McpServerElicitationRequestParamsOpenaiForm(_Base, kw_only=True, tag_field
     turn_id: str | None = msgspec.field(default=None, name="turnId")
 
 
-class McpServerElicitationRequestParamsUrl(_Base, kw_only=True, tag_field="mode", tag="url"):
+class McpServerElicitationRequestParamsUrl(_Variant, kw_only=True, tag_field="mode", tag="url"):
     """``McpServerElicitationRequestParams`` variant ``mode: "url"``."""
 
     meta: Any = msgspec.field(default=None, name="_meta")
@@ -9077,11 +9136,11 @@ class NonSteerableTurnKind(str, enum.Enum):
     compact = "compact"
 
 
-class NotLoadedThreadStatus(_Base, kw_only=True, tag_field="type", tag="notLoaded"):
+class NotLoadedThreadStatus(_Variant, kw_only=True, tag_field="type", tag="notLoaded"):
     """``ThreadStatus`` variant ``type: "notLoaded"``."""
 
 
-class NpmPluginSource(_Base, kw_only=True, tag_field="type", tag="npm"):
+class NpmPluginSource(_Variant, kw_only=True, tag_field="type", tag="npm"):
     """``PluginSource`` variant ``type: "npm"``."""
 
     package: str
@@ -9213,13 +9272,13 @@ class SkillSummary(_Base, kw_only=True):
     short_description: str | None = msgspec.field(default=None, name="shortDescription")
 
 
-class WeekdaysScheduledTaskSchedule(_Base, kw_only=True, tag_field="type", tag="weekdays"):
+class WeekdaysScheduledTaskSchedule(_Variant, kw_only=True, tag_field="type", tag="weekdays"):
     """``ScheduledTaskSchedule`` variant ``type: "weekdays"``."""
 
     time: str
 
 
-class WeeklyScheduledTaskSchedule(_Base, kw_only=True, tag_field="type", tag="weekly"):
+class WeeklyScheduledTaskSchedule(_Variant, kw_only=True, tag_field="type", tag="weekly"):
     """``ScheduledTaskSchedule`` variant ``type: "weekly"``."""
 
     days: list[ScheduledTaskWeekday]
@@ -9331,7 +9390,7 @@ class PluginShareContext(_Base, kw_only=True):
     share_url: str | None = msgspec.field(default=None, name="shareUrl")
 
 
-class RemotePluginSource(_Base, kw_only=True, tag_field="type", tag="remote"):
+class RemotePluginSource(_Variant, kw_only=True, tag_field="type", tag="remote"):
     """The plugin is available in the remote catalog. Download metadata is kept server-side and is not exposed
     through the app-server API.
     """
@@ -9723,7 +9782,9 @@ class ThreadRealtimeSessionOutcome(str, enum.Enum):
     failed = "failed"
 
 
-class RealtimeSessionClosedThreadRealtimeItem(_Base, kw_only=True, tag_field="type", tag="realtimeSessionClosed"):
+class RealtimeSessionClosedThreadRealtimeItem(
+    _Variant, kw_only=True, tag_field="type", tag="realtimeSessionClosed"
+):
     """``ThreadRealtimeItem`` variant ``type: "realtimeSessionClosed"``."""
 
     id: str
@@ -9732,7 +9793,7 @@ class RealtimeSessionClosedThreadRealtimeItem(_Base, kw_only=True, tag_field="ty
 
 
 class RealtimeSessionStartedThreadRealtimeItem(
-    _Base, kw_only=True, tag_field="type", tag="realtimeSessionStarted"
+    _Variant, kw_only=True, tag_field="type", tag="realtimeSessionStarted"
 ):
     """``ThreadRealtimeItem`` variant ``type: "realtimeSessionStarted"``."""
 
@@ -9747,7 +9808,7 @@ class ThreadRealtimeTranscriptRole(str, enum.Enum):
     assistant = "assistant"
 
 
-class TranscriptSegmentThreadRealtimeItem(_Base, kw_only=True, tag_field="type", tag="transcriptSegment"):
+class TranscriptSegmentThreadRealtimeItem(_Variant, kw_only=True, tag_field="type", tag="transcriptSegment"):
     """``ThreadRealtimeItem`` variant ``type: "transcriptSegment"``."""
 
     id: str
@@ -9765,7 +9826,7 @@ ThreadRealtimeItem: TypeAlias = (
 )
 
 
-class RealtimeThreadTimelineEntry(_Base, kw_only=True, tag_field="type", tag="realtime"):
+class RealtimeThreadTimelineEntry(_Variant, kw_only=True, tag_field="type", tag="realtime"):
     """``ThreadTimelineEntry`` variant ``type: "realtime"``."""
 
     item: ThreadRealtimeItem
@@ -9972,7 +10033,7 @@ class ServerDiagnosticsResponse(_Base, kw_only=True):
     process: ServerDiagnosticsProcess
 
 
-class ServerNotificationError(_Base, kw_only=True, tag_field="method", tag="error"):
+class ServerNotificationError(_Variant, kw_only=True, tag_field="method", tag="error"):
     """NEW NOTIFICATIONS"""
 
     # Unix timestamp (in milliseconds) when app-server emitted this notification.
@@ -10051,7 +10112,7 @@ class SessionSourceObject(_Base, kw_only=True):
 SessionSource: TypeAlias = SessionSourceValue | SessionSourceObject
 
 
-class SystemErrorThreadStatus(_Base, kw_only=True, tag_field="type", tag="systemError"):
+class SystemErrorThreadStatus(_Variant, kw_only=True, tag_field="type", tag="systemError"):
     """``ThreadStatus`` variant ``type: "systemError"``."""
 
 
@@ -10140,7 +10201,7 @@ class ThreadStartedNotification(_Base, kw_only=True):
     thread: Thread
 
 
-class ServerNotificationThreadStarted(_Base, kw_only=True, tag_field="method", tag="thread/started"):
+class ServerNotificationThreadStarted(_Variant, kw_only=True, tag_field="method", tag="thread/started"):
     """``ServerNotification`` variant ``method: "thread/started"``."""
 
     # Unix timestamp (in milliseconds) when app-server emitted this notification.
@@ -10155,7 +10216,9 @@ class ThreadStatusChangedNotification(_Base, kw_only=True):
     thread_id: str = msgspec.field(name="threadId")
 
 
-class ServerNotificationThreadStatusChanged(_Base, kw_only=True, tag_field="method", tag="thread/status/changed"):
+class ServerNotificationThreadStatusChanged(
+    _Variant, kw_only=True, tag_field="method", tag="thread/status/changed"
+):
     """``ServerNotification`` variant ``method: "thread/status/changed"``."""
 
     # Unix timestamp (in milliseconds) when app-server emitted this notification.
@@ -10163,11 +10226,11 @@ class ServerNotificationThreadStatusChanged(_Base, kw_only=True, tag_field="meth
     params: ThreadStatusChangedNotification
 
 
-class ThreadStartThreadUnreadPosition(_Base, kw_only=True, tag_field="type", tag="threadStart"):
+class ThreadStartThreadUnreadPosition(_Variant, kw_only=True, tag_field="type", tag="threadStart"):
     """Explicitly marked unread, including when the thread has no turns."""
 
 
-class TurnThreadUnreadPosition(_Base, kw_only=True, tag_field="type", tag="turn"):
+class TurnThreadUnreadPosition(_Variant, kw_only=True, tag_field="type", tag="turn"):
     """The earliest completed result needing attention."""
 
     turn_id: str = msgspec.field(name="turnId")
@@ -10193,7 +10256,7 @@ class ThreadReadStateChangedNotification(_Base, kw_only=True):
 
 
 class ServerNotificationThreadReadStateChanged(
-    _Base, kw_only=True, tag_field="method", tag="thread/readState/changed"
+    _Variant, kw_only=True, tag_field="method", tag="thread/readState/changed"
 ):
     """``ServerNotification`` variant ``method: "thread/readState/changed"``."""
 
@@ -10208,7 +10271,7 @@ class ThreadArchivedNotification(_Base, kw_only=True):
     thread_id: str = msgspec.field(name="threadId")
 
 
-class ServerNotificationThreadArchived(_Base, kw_only=True, tag_field="method", tag="thread/archived"):
+class ServerNotificationThreadArchived(_Variant, kw_only=True, tag_field="method", tag="thread/archived"):
     """``ServerNotification`` variant ``method: "thread/archived"``."""
 
     # Unix timestamp (in milliseconds) when app-server emitted this notification.
@@ -10222,7 +10285,7 @@ class ThreadDeletedNotification(_Base, kw_only=True):
     thread_id: str = msgspec.field(name="threadId")
 
 
-class ServerNotificationThreadDeleted(_Base, kw_only=True, tag_field="method", tag="thread/deleted"):
+class ServerNotificationThreadDeleted(_Variant, kw_only=True, tag_field="method", tag="thread/deleted"):
     """``ServerNotification`` variant ``method: "thread/deleted"``."""
 
     # Unix timestamp (in milliseconds) when app-server emitted this notification.
@@ -10236,7 +10299,7 @@ class ThreadUnarchivedNotification(_Base, kw_only=True):
     thread_id: str = msgspec.field(name="threadId")
 
 
-class ServerNotificationThreadUnarchived(_Base, kw_only=True, tag_field="method", tag="thread/unarchived"):
+class ServerNotificationThreadUnarchived(_Variant, kw_only=True, tag_field="method", tag="thread/unarchived"):
     """``ServerNotification`` variant ``method: "thread/unarchived"``."""
 
     # Unix timestamp (in milliseconds) when app-server emitted this notification.
@@ -10250,7 +10313,7 @@ class ThreadClosedNotification(_Base, kw_only=True):
     thread_id: str = msgspec.field(name="threadId")
 
 
-class ServerNotificationThreadClosed(_Base, kw_only=True, tag_field="method", tag="thread/closed"):
+class ServerNotificationThreadClosed(_Variant, kw_only=True, tag_field="method", tag="thread/closed"):
     """``ServerNotification`` variant ``method: "thread/closed"``."""
 
     # Unix timestamp (in milliseconds) when app-server emitted this notification.
@@ -10264,7 +10327,7 @@ class ThreadRevertedNotification(_Base, kw_only=True):
     thread_id: str = msgspec.field(name="threadId")
 
 
-class ServerNotificationThreadReverted(_Base, kw_only=True, tag_field="method", tag="thread/reverted"):
+class ServerNotificationThreadReverted(_Variant, kw_only=True, tag_field="method", tag="thread/reverted"):
     """``ServerNotification`` variant ``method: "thread/reverted"``."""
 
     # Unix timestamp (in milliseconds) when app-server emitted this notification.
@@ -10280,7 +10343,7 @@ class SkillsChangedNotification(_Base, kw_only=True):
     """
 
 
-class ServerNotificationSkillsChanged(_Base, kw_only=True, tag_field="method", tag="skills/changed"):
+class ServerNotificationSkillsChanged(_Variant, kw_only=True, tag_field="method", tag="skills/changed"):
     """``ServerNotification`` variant ``method: "skills/changed"``."""
 
     # Unix timestamp (in milliseconds) when app-server emitted this notification.
@@ -10295,7 +10358,7 @@ class ThreadNameUpdatedNotification(_Base, kw_only=True):
     thread_name: str | None = msgspec.field(default=None, name="threadName")
 
 
-class ServerNotificationThreadNameUpdated(_Base, kw_only=True, tag_field="method", tag="thread/name/updated"):
+class ServerNotificationThreadNameUpdated(_Variant, kw_only=True, tag_field="method", tag="thread/name/updated"):
     """``ServerNotification`` variant ``method: "thread/name/updated"``."""
 
     # Unix timestamp (in milliseconds) when app-server emitted this notification.
@@ -10321,7 +10384,7 @@ class ThreadAttachmentUpdatedNotification(_Base, kw_only=True):
 
 
 class ServerNotificationThreadAttachmentUpdated(
-    _Base, kw_only=True, tag_field="method", tag="thread/attachment/updated"
+    _Variant, kw_only=True, tag_field="method", tag="thread/attachment/updated"
 ):
     """``ServerNotification`` variant ``method: "thread/attachment/updated"``."""
 
@@ -10351,7 +10414,7 @@ class ThreadGoalUpdatedNotification(_Base, kw_only=True):
     turn_id: str | None = msgspec.field(default=None, name="turnId")
 
 
-class ServerNotificationThreadGoalUpdated(_Base, kw_only=True, tag_field="method", tag="thread/goal/updated"):
+class ServerNotificationThreadGoalUpdated(_Variant, kw_only=True, tag_field="method", tag="thread/goal/updated"):
     """``ServerNotification`` variant ``method: "thread/goal/updated"``."""
 
     # Unix timestamp (in milliseconds) when app-server emitted this notification.
@@ -10371,7 +10434,7 @@ class ThreadPredictionUpdatedNotification(_Base, kw_only=True):
 
 
 class ServerNotificationThreadPredictionUpdated(
-    _Base, kw_only=True, tag_field="method", tag="thread/prediction/updated"
+    _Variant, kw_only=True, tag_field="method", tag="thread/prediction/updated"
 ):
     """``ServerNotification`` variant ``method: "thread/prediction/updated"``."""
 
@@ -10386,7 +10449,7 @@ class ThreadGoalClearedNotification(_Base, kw_only=True):
     thread_id: str = msgspec.field(name="threadId")
 
 
-class ServerNotificationThreadGoalCleared(_Base, kw_only=True, tag_field="method", tag="thread/goal/cleared"):
+class ServerNotificationThreadGoalCleared(_Variant, kw_only=True, tag_field="method", tag="thread/goal/cleared"):
     """``ServerNotification`` variant ``method: "thread/goal/cleared"``."""
 
     # Unix timestamp (in milliseconds) when app-server emitted this notification.
@@ -10400,7 +10463,7 @@ class ThreadQueueChangedNotification(_Base, kw_only=True):
     thread_id: str = msgspec.field(name="threadId")
 
 
-class ServerNotificationThreadQueueChanged(_Base, kw_only=True, tag_field="method", tag="thread/queue/changed"):
+class ServerNotificationThreadQueueChanged(_Variant, kw_only=True, tag_field="method", tag="thread/queue/changed"):
     """``ServerNotification`` variant ``method: "thread/queue/changed"``."""
 
     # Unix timestamp (in milliseconds) when app-server emitted this notification.
@@ -10408,7 +10471,7 @@ class ServerNotificationThreadQueueChanged(_Base, kw_only=True, tag_field="metho
     params: ThreadQueueChangedNotification
 
 
-class ServerNotificationProjectChanged(_Base, kw_only=True, tag_field="method", tag="project/changed"):
+class ServerNotificationProjectChanged(_Variant, kw_only=True, tag_field="method", tag="project/changed"):
     """``ServerNotification`` variant ``method: "project/changed"``."""
 
     # Unix timestamp (in milliseconds) when app-server emitted this notification.
@@ -10424,7 +10487,7 @@ class ThreadProjectUpdatedNotification(_Base, kw_only=True):
 
 
 class ServerNotificationThreadProjectUpdated(
-    _Base, kw_only=True, tag_field="method", tag="thread/project/updated"
+    _Variant, kw_only=True, tag_field="method", tag="thread/project/updated"
 ):
     """``ServerNotification`` variant ``method: "thread/project/updated"``."""
 
@@ -10434,7 +10497,7 @@ class ServerNotificationThreadProjectUpdated(
 
 
 class ServerNotificationThreadEnvironmentConnected(
-    _Base, kw_only=True, tag_field="method", tag="thread/environment/connected"
+    _Variant, kw_only=True, tag_field="method", tag="thread/environment/connected"
 ):
     """``ServerNotification`` variant ``method: "thread/environment/connected"``."""
 
@@ -10444,7 +10507,7 @@ class ServerNotificationThreadEnvironmentConnected(
 
 
 class ServerNotificationThreadEnvironmentDisconnected(
-    _Base, kw_only=True, tag_field="method", tag="thread/environment/disconnected"
+    _Variant, kw_only=True, tag_field="method", tag="thread/environment/disconnected"
 ):
     """``ServerNotification`` variant ``method: "thread/environment/disconnected"``."""
 
@@ -10485,7 +10548,7 @@ class ThreadSettingsUpdatedNotification(_Base, kw_only=True):
 
 
 class ServerNotificationThreadSettingsUpdated(
-    _Base, kw_only=True, tag_field="method", tag="thread/settings/updated"
+    _Variant, kw_only=True, tag_field="method", tag="thread/settings/updated"
 ):
     """``ServerNotification`` variant ``method: "thread/settings/updated"``."""
 
@@ -10511,7 +10574,7 @@ class ThreadTokenUsageUpdatedNotification(_Base, kw_only=True):
 
 
 class ServerNotificationThreadTokenUsageUpdated(
-    _Base, kw_only=True, tag_field="method", tag="thread/tokenUsage/updated"
+    _Variant, kw_only=True, tag_field="method", tag="thread/tokenUsage/updated"
 ):
     """``ServerNotification`` variant ``method: "thread/tokenUsage/updated"``."""
 
@@ -10527,7 +10590,7 @@ class TurnStartedNotification(_Base, kw_only=True):
     turn: Turn
 
 
-class ServerNotificationTurnStarted(_Base, kw_only=True, tag_field="method", tag="turn/started"):
+class ServerNotificationTurnStarted(_Variant, kw_only=True, tag_field="method", tag="turn/started"):
     """``ServerNotification`` variant ``method: "turn/started"``."""
 
     # Unix timestamp (in milliseconds) when app-server emitted this notification.
@@ -10535,7 +10598,7 @@ class ServerNotificationTurnStarted(_Base, kw_only=True, tag_field="method", tag
     params: TurnStartedNotification
 
 
-class ServerNotificationHookStarted(_Base, kw_only=True, tag_field="method", tag="hook/started"):
+class ServerNotificationHookStarted(_Variant, kw_only=True, tag_field="method", tag="hook/started"):
     """``ServerNotification`` variant ``method: "hook/started"``."""
 
     # Unix timestamp (in milliseconds) when app-server emitted this notification.
@@ -10550,7 +10613,7 @@ class TurnCompletedNotification(_Base, kw_only=True):
     turn: Turn
 
 
-class ServerNotificationTurnCompleted(_Base, kw_only=True, tag_field="method", tag="turn/completed"):
+class ServerNotificationTurnCompleted(_Variant, kw_only=True, tag_field="method", tag="turn/completed"):
     """``ServerNotification`` variant ``method: "turn/completed"``."""
 
     # Unix timestamp (in milliseconds) when app-server emitted this notification.
@@ -10558,7 +10621,7 @@ class ServerNotificationTurnCompleted(_Base, kw_only=True, tag_field="method", t
     params: TurnCompletedNotification
 
 
-class ServerNotificationHookCompleted(_Base, kw_only=True, tag_field="method", tag="hook/completed"):
+class ServerNotificationHookCompleted(_Variant, kw_only=True, tag_field="method", tag="hook/completed"):
     """``ServerNotification`` variant ``method: "hook/completed"``."""
 
     # Unix timestamp (in milliseconds) when app-server emitted this notification.
@@ -10576,7 +10639,7 @@ class TurnDiffUpdatedNotification(_Base, kw_only=True):
     turn_id: str = msgspec.field(name="turnId")
 
 
-class ServerNotificationTurnDiffUpdated(_Base, kw_only=True, tag_field="method", tag="turn/diff/updated"):
+class ServerNotificationTurnDiffUpdated(_Variant, kw_only=True, tag_field="method", tag="turn/diff/updated"):
     """``ServerNotification`` variant ``method: "turn/diff/updated"``."""
 
     # Unix timestamp (in milliseconds) when app-server emitted this notification.
@@ -10608,7 +10671,7 @@ class TurnPlanUpdatedNotification(_Base, kw_only=True):
     turn_id: str = msgspec.field(name="turnId")
 
 
-class ServerNotificationTurnPlanUpdated(_Base, kw_only=True, tag_field="method", tag="turn/plan/updated"):
+class ServerNotificationTurnPlanUpdated(_Variant, kw_only=True, tag_field="method", tag="turn/plan/updated"):
     """``ServerNotification`` variant ``method: "turn/plan/updated"``."""
 
     # Unix timestamp (in milliseconds) when app-server emitted this notification.
@@ -10616,7 +10679,7 @@ class ServerNotificationTurnPlanUpdated(_Base, kw_only=True, tag_field="method",
     params: TurnPlanUpdatedNotification
 
 
-class ServerNotificationItemStarted(_Base, kw_only=True, tag_field="method", tag="item/started"):
+class ServerNotificationItemStarted(_Variant, kw_only=True, tag_field="method", tag="item/started"):
     """``ServerNotification`` variant ``method: "item/started"``."""
 
     # Unix timestamp (in milliseconds) when app-server emitted this notification.
@@ -10625,7 +10688,7 @@ class ServerNotificationItemStarted(_Base, kw_only=True, tag_field="method", tag
 
 
 class ServerNotificationItemAutoApprovalReviewStarted(
-    _Base, kw_only=True, tag_field="method", tag="item/autoApprovalReview/started"
+    _Variant, kw_only=True, tag_field="method", tag="item/autoApprovalReview/started"
 ):
     """``ServerNotification`` variant ``method: "item/autoApprovalReview/started"``."""
 
@@ -10635,7 +10698,7 @@ class ServerNotificationItemAutoApprovalReviewStarted(
 
 
 class ServerNotificationItemAutoApprovalReviewCompleted(
-    _Base, kw_only=True, tag_field="method", tag="item/autoApprovalReview/completed"
+    _Variant, kw_only=True, tag_field="method", tag="item/autoApprovalReview/completed"
 ):
     """``ServerNotification`` variant ``method: "item/autoApprovalReview/completed"``."""
 
@@ -10654,7 +10717,7 @@ class StrictReviewRequiredNotification(_Base, kw_only=True):
 
 
 class ServerNotificationAutoApprovalReviewStrictReviewRequired(
-    _Base, kw_only=True, tag_field="method", tag="autoApprovalReview/strictReviewRequired"
+    _Variant, kw_only=True, tag_field="method", tag="autoApprovalReview/strictReviewRequired"
 ):
     """``ServerNotification`` variant ``method: "autoApprovalReview/strictReviewRequired"``."""
 
@@ -10663,7 +10726,7 @@ class ServerNotificationAutoApprovalReviewStrictReviewRequired(
     params: StrictReviewRequiredNotification
 
 
-class ServerNotificationItemCompleted(_Base, kw_only=True, tag_field="method", tag="item/completed"):
+class ServerNotificationItemCompleted(_Variant, kw_only=True, tag_field="method", tag="item/completed"):
     """``ServerNotification`` variant ``method: "item/completed"``."""
 
     # Unix timestamp (in milliseconds) when app-server emitted this notification.
@@ -10672,7 +10735,7 @@ class ServerNotificationItemCompleted(_Base, kw_only=True, tag_field="method", t
 
 
 class ServerNotificationItemAgentMessageDelta(
-    _Base, kw_only=True, tag_field="method", tag="item/agentMessage/delta"
+    _Variant, kw_only=True, tag_field="method", tag="item/agentMessage/delta"
 ):
     """``ServerNotification`` variant ``method: "item/agentMessage/delta"``."""
 
@@ -10681,7 +10744,7 @@ class ServerNotificationItemAgentMessageDelta(
     params: AgentMessageDeltaNotification
 
 
-class ServerNotificationItemPlanDelta(_Base, kw_only=True, tag_field="method", tag="item/plan/delta"):
+class ServerNotificationItemPlanDelta(_Variant, kw_only=True, tag_field="method", tag="item/plan/delta"):
     """EXPERIMENTAL - proposed plan streaming deltas for plan items."""
 
     # Unix timestamp (in milliseconds) when app-server emitted this notification.
@@ -10690,7 +10753,7 @@ class ServerNotificationItemPlanDelta(_Base, kw_only=True, tag_field="method", t
 
 
 class ServerNotificationCommandExecOutputDelta(
-    _Base, kw_only=True, tag_field="method", tag="command/exec/outputDelta"
+    _Variant, kw_only=True, tag_field="method", tag="command/exec/outputDelta"
 ):
     """Stream base64-encoded stdout/stderr chunks for a running `command/exec` session."""
 
@@ -10699,7 +10762,7 @@ class ServerNotificationCommandExecOutputDelta(
     params: CommandExecOutputDeltaNotification
 
 
-class ServerNotificationProcessOutputDelta(_Base, kw_only=True, tag_field="method", tag="process/outputDelta"):
+class ServerNotificationProcessOutputDelta(_Variant, kw_only=True, tag_field="method", tag="process/outputDelta"):
     """Stream base64-encoded stdout/stderr chunks for a running `process/spawn` session."""
 
     # Unix timestamp (in milliseconds) when app-server emitted this notification.
@@ -10707,7 +10770,7 @@ class ServerNotificationProcessOutputDelta(_Base, kw_only=True, tag_field="metho
     params: ProcessOutputDeltaNotification
 
 
-class ServerNotificationProcessExited(_Base, kw_only=True, tag_field="method", tag="process/exited"):
+class ServerNotificationProcessExited(_Variant, kw_only=True, tag_field="method", tag="process/exited"):
     """Final exit notification for a `process/spawn` session."""
 
     # Unix timestamp (in milliseconds) when app-server emitted this notification.
@@ -10716,7 +10779,7 @@ class ServerNotificationProcessExited(_Base, kw_only=True, tag_field="method", t
 
 
 class ServerNotificationItemCommandExecutionOutputDelta(
-    _Base, kw_only=True, tag_field="method", tag="item/commandExecution/outputDelta"
+    _Variant, kw_only=True, tag_field="method", tag="item/commandExecution/outputDelta"
 ):
     """``ServerNotification`` variant ``method: "item/commandExecution/outputDelta"``."""
 
@@ -10736,7 +10799,7 @@ class TerminalInteractionNotification(_Base, kw_only=True):
 
 
 class ServerNotificationItemCommandExecutionTerminalInteraction(
-    _Base, kw_only=True, tag_field="method", tag="item/commandExecution/terminalInteraction"
+    _Variant, kw_only=True, tag_field="method", tag="item/commandExecution/terminalInteraction"
 ):
     """``ServerNotification`` variant ``method: "item/commandExecution/terminalInteraction"``."""
 
@@ -10746,7 +10809,7 @@ class ServerNotificationItemCommandExecutionTerminalInteraction(
 
 
 class ServerNotificationItemFileChangeOutputDelta(
-    _Base, kw_only=True, tag_field="method", tag="item/fileChange/outputDelta"
+    _Variant, kw_only=True, tag_field="method", tag="item/fileChange/outputDelta"
 ):
     """Deprecated legacy apply_patch output stream notification."""
 
@@ -10756,7 +10819,7 @@ class ServerNotificationItemFileChangeOutputDelta(
 
 
 class ServerNotificationItemFileChangePatchUpdated(
-    _Base, kw_only=True, tag_field="method", tag="item/fileChange/patchUpdated"
+    _Variant, kw_only=True, tag_field="method", tag="item/fileChange/patchUpdated"
 ):
     """``ServerNotification`` variant ``method: "item/fileChange/patchUpdated"``."""
 
@@ -10773,7 +10836,7 @@ class ServerRequestResolvedNotification(_Base, kw_only=True):
 
 
 class ServerNotificationServerRequestResolved(
-    _Base, kw_only=True, tag_field="method", tag="serverRequest/resolved"
+    _Variant, kw_only=True, tag_field="method", tag="serverRequest/resolved"
 ):
     """``ServerNotification`` variant ``method: "serverRequest/resolved"``."""
 
@@ -10783,7 +10846,7 @@ class ServerNotificationServerRequestResolved(
 
 
 class ServerNotificationItemMcpToolCallProgress(
-    _Base, kw_only=True, tag_field="method", tag="item/mcpToolCall/progress"
+    _Variant, kw_only=True, tag_field="method", tag="item/mcpToolCall/progress"
 ):
     """``ServerNotification`` variant ``method: "item/mcpToolCall/progress"``."""
 
@@ -10793,7 +10856,7 @@ class ServerNotificationItemMcpToolCallProgress(
 
 
 class ServerNotificationMcpServerOauthLoginCompleted(
-    _Base, kw_only=True, tag_field="method", tag="mcpServer/oauthLogin/completed"
+    _Variant, kw_only=True, tag_field="method", tag="mcpServer/oauthLogin/completed"
 ):
     """``ServerNotification`` variant ``method: "mcpServer/oauthLogin/completed"``."""
 
@@ -10803,7 +10866,7 @@ class ServerNotificationMcpServerOauthLoginCompleted(
 
 
 class ServerNotificationMcpServerStartupStatusUpdated(
-    _Base, kw_only=True, tag_field="method", tag="mcpServer/startupStatus/updated"
+    _Variant, kw_only=True, tag_field="method", tag="mcpServer/startupStatus/updated"
 ):
     """``ServerNotification`` variant ``method: "mcpServer/startupStatus/updated"``."""
 
@@ -10813,7 +10876,7 @@ class ServerNotificationMcpServerStartupStatusUpdated(
 
 
 class ServerNotificationMcpServerEventStreamNotification(
-    _Base, kw_only=True, tag_field="method", tag="mcpServer/event/stream/notification"
+    _Variant, kw_only=True, tag_field="method", tag="mcpServer/event/stream/notification"
 ):
     """``ServerNotification`` variant ``method: "mcpServer/event/stream/notification"``."""
 
@@ -10822,7 +10885,7 @@ class ServerNotificationMcpServerEventStreamNotification(
     params: McpServerEventStreamNotification
 
 
-class ServerNotificationAccountUpdated(_Base, kw_only=True, tag_field="method", tag="account/updated"):
+class ServerNotificationAccountUpdated(_Variant, kw_only=True, tag_field="method", tag="account/updated"):
     """``ServerNotification`` variant ``method: "account/updated"``."""
 
     # Unix timestamp (in milliseconds) when app-server emitted this notification.
@@ -10831,7 +10894,7 @@ class ServerNotificationAccountUpdated(_Base, kw_only=True, tag_field="method", 
 
 
 class ServerNotificationAccountGatewayOAuthChanged(
-    _Base, kw_only=True, tag_field="method", tag="account/gatewayOAuth/changed"
+    _Variant, kw_only=True, tag_field="method", tag="account/gatewayOAuth/changed"
 ):
     """``ServerNotification`` variant ``method: "account/gatewayOAuth/changed"``."""
 
@@ -10841,7 +10904,7 @@ class ServerNotificationAccountGatewayOAuthChanged(
 
 
 class ServerNotificationAccountRateLimitsUpdated(
-    _Base, kw_only=True, tag_field="method", tag="account/rateLimits/updated"
+    _Variant, kw_only=True, tag_field="method", tag="account/rateLimits/updated"
 ):
     """``ServerNotification`` variant ``method: "account/rateLimits/updated"``."""
 
@@ -10850,7 +10913,7 @@ class ServerNotificationAccountRateLimitsUpdated(
     params: AccountRateLimitsUpdatedNotification
 
 
-class ServerNotificationAppListUpdated(_Base, kw_only=True, tag_field="method", tag="app/list/updated"):
+class ServerNotificationAppListUpdated(_Variant, kw_only=True, tag_field="method", tag="app/list/updated"):
     """``ServerNotification`` variant ``method: "app/list/updated"``."""
 
     # Unix timestamp (in milliseconds) when app-server emitted this notification.
@@ -10859,7 +10922,7 @@ class ServerNotificationAppListUpdated(_Base, kw_only=True, tag_field="method", 
 
 
 class ServerNotificationRemoteControlStatusChanged(
-    _Base, kw_only=True, tag_field="method", tag="remoteControl/status/changed"
+    _Variant, kw_only=True, tag_field="method", tag="remoteControl/status/changed"
 ):
     """``ServerNotification`` variant ``method: "remoteControl/status/changed"``."""
 
@@ -10869,7 +10932,7 @@ class ServerNotificationRemoteControlStatusChanged(
 
 
 class ServerNotificationExternalAgentConfigImportProgress(
-    _Base, kw_only=True, tag_field="method", tag="externalAgentConfig/import/progress"
+    _Variant, kw_only=True, tag_field="method", tag="externalAgentConfig/import/progress"
 ):
     """``ServerNotification`` variant ``method: "externalAgentConfig/import/progress"``."""
 
@@ -10879,7 +10942,7 @@ class ServerNotificationExternalAgentConfigImportProgress(
 
 
 class ServerNotificationExternalAgentConfigImportCompleted(
-    _Base, kw_only=True, tag_field="method", tag="externalAgentConfig/import/completed"
+    _Variant, kw_only=True, tag_field="method", tag="externalAgentConfig/import/completed"
 ):
     """``ServerNotification`` variant ``method: "externalAgentConfig/import/completed"``."""
 
@@ -10888,7 +10951,7 @@ class ServerNotificationExternalAgentConfigImportCompleted(
     params: ExternalAgentConfigImportCompletedNotification
 
 
-class ServerNotificationFsChanged(_Base, kw_only=True, tag_field="method", tag="fs/changed"):
+class ServerNotificationFsChanged(_Variant, kw_only=True, tag_field="method", tag="fs/changed"):
     """``ServerNotification`` variant ``method: "fs/changed"``."""
 
     # Unix timestamp (in milliseconds) when app-server emitted this notification.
@@ -10897,7 +10960,7 @@ class ServerNotificationFsChanged(_Base, kw_only=True, tag_field="method", tag="
 
 
 class ServerNotificationItemReasoningSummaryTextDelta(
-    _Base, kw_only=True, tag_field="method", tag="item/reasoning/summaryTextDelta"
+    _Variant, kw_only=True, tag_field="method", tag="item/reasoning/summaryTextDelta"
 ):
     """``ServerNotification`` variant ``method: "item/reasoning/summaryTextDelta"``."""
 
@@ -10907,7 +10970,7 @@ class ServerNotificationItemReasoningSummaryTextDelta(
 
 
 class ServerNotificationItemReasoningSummaryPartAdded(
-    _Base, kw_only=True, tag_field="method", tag="item/reasoning/summaryPartAdded"
+    _Variant, kw_only=True, tag_field="method", tag="item/reasoning/summaryPartAdded"
 ):
     """``ServerNotification`` variant ``method: "item/reasoning/summaryPartAdded"``."""
 
@@ -10917,7 +10980,7 @@ class ServerNotificationItemReasoningSummaryPartAdded(
 
 
 class ServerNotificationItemReasoningTextDelta(
-    _Base, kw_only=True, tag_field="method", tag="item/reasoning/textDelta"
+    _Variant, kw_only=True, tag_field="method", tag="item/reasoning/textDelta"
 ):
     """``ServerNotification`` variant ``method: "item/reasoning/textDelta"``."""
 
@@ -10926,7 +10989,7 @@ class ServerNotificationItemReasoningTextDelta(
     params: ReasoningTextDeltaNotification
 
 
-class ServerNotificationThreadCompacted(_Base, kw_only=True, tag_field="method", tag="thread/compacted"):
+class ServerNotificationThreadCompacted(_Variant, kw_only=True, tag_field="method", tag="thread/compacted"):
     """Deprecated: Use `ContextCompaction` item type instead."""
 
     # Unix timestamp (in milliseconds) when app-server emitted this notification.
@@ -10934,7 +10997,7 @@ class ServerNotificationThreadCompacted(_Base, kw_only=True, tag_field="method",
     params: ContextCompactedNotification
 
 
-class ServerNotificationModelRerouted(_Base, kw_only=True, tag_field="method", tag="model/rerouted"):
+class ServerNotificationModelRerouted(_Variant, kw_only=True, tag_field="method", tag="model/rerouted"):
     """``ServerNotification`` variant ``method: "model/rerouted"``."""
 
     # Unix timestamp (in milliseconds) when app-server emitted this notification.
@@ -10942,7 +11005,7 @@ class ServerNotificationModelRerouted(_Base, kw_only=True, tag_field="method", t
     params: ModelReroutedNotification
 
 
-class ServerNotificationModelVerification(_Base, kw_only=True, tag_field="method", tag="model/verification"):
+class ServerNotificationModelVerification(_Variant, kw_only=True, tag_field="method", tag="model/verification"):
     """``ServerNotification`` variant ``method: "model/verification"``."""
 
     # Unix timestamp (in milliseconds) when app-server emitted this notification.
@@ -10951,7 +11014,7 @@ class ServerNotificationModelVerification(_Base, kw_only=True, tag_field="method
 
 
 class ServerNotificationModelProviderAuthRecoveryStarted(
-    _Base, kw_only=True, tag_field="method", tag="modelProvider/authRecoveryStarted"
+    _Variant, kw_only=True, tag_field="method", tag="modelProvider/authRecoveryStarted"
 ):
     """``ServerNotification`` variant ``method: "modelProvider/authRecoveryStarted"``."""
 
@@ -10961,7 +11024,7 @@ class ServerNotificationModelProviderAuthRecoveryStarted(
 
 
 class ServerNotificationModelProviderAuthRecoveryCompleted(
-    _Base, kw_only=True, tag_field="method", tag="modelProvider/authRecoveryCompleted"
+    _Variant, kw_only=True, tag_field="method", tag="modelProvider/authRecoveryCompleted"
 ):
     """``ServerNotification`` variant ``method: "modelProvider/authRecoveryCompleted"``."""
 
@@ -10979,7 +11042,7 @@ class TurnModerationMetadataNotification(_Base, kw_only=True):
 
 
 class ServerNotificationTurnModerationMetadata(
-    _Base, kw_only=True, tag_field="method", tag="turn/moderationMetadata"
+    _Variant, kw_only=True, tag_field="method", tag="turn/moderationMetadata"
 ):
     """``ServerNotification`` variant ``method: "turn/moderationMetadata"``."""
 
@@ -10989,7 +11052,7 @@ class ServerNotificationTurnModerationMetadata(
 
 
 class ServerNotificationModelSafetyBufferingUpdated(
-    _Base, kw_only=True, tag_field="method", tag="model/safetyBuffering/updated"
+    _Variant, kw_only=True, tag_field="method", tag="model/safetyBuffering/updated"
 ):
     """``ServerNotification`` variant ``method: "model/safetyBuffering/updated"``."""
 
@@ -11007,7 +11070,7 @@ class WarningNotification(_Base, kw_only=True):
     thread_id: str | None = msgspec.field(default=None, name="threadId")
 
 
-class ServerNotificationWarning(_Base, kw_only=True, tag_field="method", tag="warning"):
+class ServerNotificationWarning(_Variant, kw_only=True, tag_field="method", tag="warning"):
     """``ServerNotification`` variant ``method: "warning"``."""
 
     # Unix timestamp (in milliseconds) when app-server emitted this notification.
@@ -11015,7 +11078,7 @@ class ServerNotificationWarning(_Base, kw_only=True, tag_field="method", tag="wa
     params: WarningNotification
 
 
-class ServerNotificationGuardianWarning(_Base, kw_only=True, tag_field="method", tag="guardianWarning"):
+class ServerNotificationGuardianWarning(_Variant, kw_only=True, tag_field="method", tag="guardianWarning"):
     """``ServerNotification`` variant ``method: "guardianWarning"``."""
 
     # Unix timestamp (in milliseconds) when app-server emitted this notification.
@@ -11023,7 +11086,7 @@ class ServerNotificationGuardianWarning(_Base, kw_only=True, tag_field="method",
     params: GuardianWarningNotification
 
 
-class ServerNotificationDeprecationNotice(_Base, kw_only=True, tag_field="method", tag="deprecationNotice"):
+class ServerNotificationDeprecationNotice(_Variant, kw_only=True, tag_field="method", tag="deprecationNotice"):
     """``ServerNotification`` variant ``method: "deprecationNotice"``."""
 
     # Unix timestamp (in milliseconds) when app-server emitted this notification.
@@ -11031,7 +11094,7 @@ class ServerNotificationDeprecationNotice(_Base, kw_only=True, tag_field="method
     params: DeprecationNoticeNotification
 
 
-class ServerNotificationConfigWarning(_Base, kw_only=True, tag_field="method", tag="configWarning"):
+class ServerNotificationConfigWarning(_Variant, kw_only=True, tag_field="method", tag="configWarning"):
     """``ServerNotification`` variant ``method: "configWarning"``."""
 
     # Unix timestamp (in milliseconds) when app-server emitted this notification.
@@ -11040,7 +11103,7 @@ class ServerNotificationConfigWarning(_Base, kw_only=True, tag_field="method", t
 
 
 class ServerNotificationFuzzyFileSearchSessionUpdated(
-    _Base, kw_only=True, tag_field="method", tag="fuzzyFileSearch/sessionUpdated"
+    _Variant, kw_only=True, tag_field="method", tag="fuzzyFileSearch/sessionUpdated"
 ):
     """``ServerNotification`` variant ``method: "fuzzyFileSearch/sessionUpdated"``."""
 
@@ -11050,7 +11113,7 @@ class ServerNotificationFuzzyFileSearchSessionUpdated(
 
 
 class ServerNotificationFuzzyFileSearchSessionCompleted(
-    _Base, kw_only=True, tag_field="method", tag="fuzzyFileSearch/sessionCompleted"
+    _Variant, kw_only=True, tag_field="method", tag="fuzzyFileSearch/sessionCompleted"
 ):
     """``ServerNotification`` variant ``method: "fuzzyFileSearch/sessionCompleted"``."""
 
@@ -11068,7 +11131,7 @@ class ThreadRealtimeStartedNotification(_Base, kw_only=True):
 
 
 class ServerNotificationThreadRealtimeStarted(
-    _Base, kw_only=True, tag_field="method", tag="thread/realtime/started"
+    _Variant, kw_only=True, tag_field="method", tag="thread/realtime/started"
 ):
     """``ServerNotification`` variant ``method: "thread/realtime/started"``."""
 
@@ -11085,7 +11148,7 @@ class ThreadRealtimeItemAddedNotification(_Base, kw_only=True):
 
 
 class ServerNotificationThreadRealtimeItemAdded(
-    _Base, kw_only=True, tag_field="method", tag="thread/realtime/itemAdded"
+    _Variant, kw_only=True, tag_field="method", tag="thread/realtime/itemAdded"
 ):
     """``ServerNotification`` variant ``method: "thread/realtime/itemAdded"``."""
 
@@ -11102,7 +11165,7 @@ class ThreadRealtimeItemStartedNotification(_Base, kw_only=True):
 
 
 class ServerNotificationThreadRealtimeItemStarted(
-    _Base, kw_only=True, tag_field="method", tag="thread/realtime/item/started"
+    _Variant, kw_only=True, tag_field="method", tag="thread/realtime/item/started"
 ):
     """``ServerNotification`` variant ``method: "thread/realtime/item/started"``."""
 
@@ -11120,7 +11183,7 @@ class ThreadRealtimeItemTranscriptDeltaNotification(_Base, kw_only=True):
 
 
 class ServerNotificationThreadRealtimeItemTranscriptDelta(
-    _Base, kw_only=True, tag_field="method", tag="thread/realtime/item/transcript/delta"
+    _Variant, kw_only=True, tag_field="method", tag="thread/realtime/item/transcript/delta"
 ):
     """``ServerNotification`` variant ``method: "thread/realtime/item/transcript/delta"``."""
 
@@ -11137,7 +11200,7 @@ class ThreadRealtimeItemCompletedNotification(_Base, kw_only=True):
 
 
 class ServerNotificationThreadRealtimeItemCompleted(
-    _Base, kw_only=True, tag_field="method", tag="thread/realtime/item/completed"
+    _Variant, kw_only=True, tag_field="method", tag="thread/realtime/item/completed"
 ):
     """``ServerNotification`` variant ``method: "thread/realtime/item/completed"``."""
 
@@ -11156,7 +11219,7 @@ class ThreadRealtimeTranscriptDeltaNotification(_Base, kw_only=True):
 
 
 class ServerNotificationThreadRealtimeTranscriptDelta(
-    _Base, kw_only=True, tag_field="method", tag="thread/realtime/transcript/delta"
+    _Variant, kw_only=True, tag_field="method", tag="thread/realtime/transcript/delta"
 ):
     """``ServerNotification`` variant ``method: "thread/realtime/transcript/delta"``."""
 
@@ -11175,7 +11238,7 @@ class ThreadRealtimeTranscriptDoneNotification(_Base, kw_only=True):
 
 
 class ServerNotificationThreadRealtimeTranscriptDone(
-    _Base, kw_only=True, tag_field="method", tag="thread/realtime/transcript/done"
+    _Variant, kw_only=True, tag_field="method", tag="thread/realtime/transcript/done"
 ):
     """``ServerNotification`` variant ``method: "thread/realtime/transcript/done"``."""
 
@@ -11192,7 +11255,7 @@ class ThreadRealtimeOutputAudioDeltaNotification(_Base, kw_only=True):
 
 
 class ServerNotificationThreadRealtimeOutputAudioDelta(
-    _Base, kw_only=True, tag_field="method", tag="thread/realtime/outputAudio/delta"
+    _Variant, kw_only=True, tag_field="method", tag="thread/realtime/outputAudio/delta"
 ):
     """``ServerNotification`` variant ``method: "thread/realtime/outputAudio/delta"``."""
 
@@ -11208,7 +11271,7 @@ class ThreadRealtimeSdpNotification(_Base, kw_only=True):
     thread_id: str = msgspec.field(name="threadId")
 
 
-class ServerNotificationThreadRealtimeSdp(_Base, kw_only=True, tag_field="method", tag="thread/realtime/sdp"):
+class ServerNotificationThreadRealtimeSdp(_Variant, kw_only=True, tag_field="method", tag="thread/realtime/sdp"):
     """``ServerNotification`` variant ``method: "thread/realtime/sdp"``."""
 
     # Unix timestamp (in milliseconds) when app-server emitted this notification.
@@ -11223,7 +11286,9 @@ class ThreadRealtimeErrorNotification(_Base, kw_only=True):
     thread_id: str = msgspec.field(name="threadId")
 
 
-class ServerNotificationThreadRealtimeError(_Base, kw_only=True, tag_field="method", tag="thread/realtime/error"):
+class ServerNotificationThreadRealtimeError(
+    _Variant, kw_only=True, tag_field="method", tag="thread/realtime/error"
+):
     """``ServerNotification`` variant ``method: "thread/realtime/error"``."""
 
     # Unix timestamp (in milliseconds) when app-server emitted this notification.
@@ -11239,7 +11304,7 @@ class ThreadRealtimeClosedNotification(_Base, kw_only=True):
 
 
 class ServerNotificationThreadRealtimeClosed(
-    _Base, kw_only=True, tag_field="method", tag="thread/realtime/closed"
+    _Variant, kw_only=True, tag_field="method", tag="thread/realtime/closed"
 ):
     """``ServerNotification`` variant ``method: "thread/realtime/closed"``."""
 
@@ -11257,7 +11322,7 @@ class WindowsWorldWritableWarningNotification(_Base, kw_only=True):
 
 
 class ServerNotificationWindowsWorldWritableWarning(
-    _Base, kw_only=True, tag_field="method", tag="windows/worldWritableWarning"
+    _Variant, kw_only=True, tag_field="method", tag="windows/worldWritableWarning"
 ):
     """Notifies the user of world-writable directories on Windows, which cannot be protected by the sandbox."""
 
@@ -11275,7 +11340,7 @@ class WindowsSandboxSetupCompletedNotification(_Base, kw_only=True):
 
 
 class ServerNotificationWindowsSandboxSetupCompleted(
-    _Base, kw_only=True, tag_field="method", tag="windowsSandbox/setupCompleted"
+    _Variant, kw_only=True, tag_field="method", tag="windowsSandbox/setupCompleted"
 ):
     """``ServerNotification`` variant ``method: "windowsSandbox/setupCompleted"``."""
 
@@ -11285,7 +11350,7 @@ class ServerNotificationWindowsSandboxSetupCompleted(
 
 
 class ServerNotificationAccountLoginCompleted(
-    _Base, kw_only=True, tag_field="method", tag="account/login/completed"
+    _Variant, kw_only=True, tag_field="method", tag="account/login/completed"
 ):
     """``ServerNotification`` variant ``method: "account/login/completed"``."""
 
@@ -11385,7 +11450,7 @@ ServerNotification: TypeAlias = (
 
 
 class ServerRequestItemCommandExecutionRequestApproval(
-    _Base, kw_only=True, tag_field="method", tag="item/commandExecution/requestApproval"
+    _Variant, kw_only=True, tag_field="method", tag="item/commandExecution/requestApproval"
 ):
     """NEW APIs Sent when approval is requested for a specific command execution. This request is used for Turns
     started via turn/start.
@@ -11396,7 +11461,7 @@ class ServerRequestItemCommandExecutionRequestApproval(
 
 
 class ServerRequestItemFileChangeRequestApproval(
-    _Base, kw_only=True, tag_field="method", tag="item/fileChange/requestApproval"
+    _Variant, kw_only=True, tag_field="method", tag="item/fileChange/requestApproval"
 ):
     """Sent when approval is requested for a specific file change. This request is used for Turns started via
     turn/start.
@@ -11437,7 +11502,7 @@ class ToolRequestUserInputParams(_Base, kw_only=True):
 
 
 class ServerRequestItemToolRequestUserInput(
-    _Base, kw_only=True, tag_field="method", tag="item/tool/requestUserInput"
+    _Variant, kw_only=True, tag_field="method", tag="item/tool/requestUserInput"
 ):
     """EXPERIMENTAL - Request input from the user for a tool call."""
 
@@ -11446,7 +11511,7 @@ class ServerRequestItemToolRequestUserInput(
 
 
 class ServerRequestMcpServerElicitationRequest(
-    _Base, kw_only=True, tag_field="method", tag="mcpServer/elicitation/request"
+    _Variant, kw_only=True, tag_field="method", tag="mcpServer/elicitation/request"
 ):
     """Request input for an MCP server elicitation."""
 
@@ -11455,7 +11520,7 @@ class ServerRequestMcpServerElicitationRequest(
 
 
 class ServerRequestItemPermissionsRequestApproval(
-    _Base, kw_only=True, tag_field="method", tag="item/permissions/requestApproval"
+    _Variant, kw_only=True, tag_field="method", tag="item/permissions/requestApproval"
 ):
     """Request approval for additional permissions from the user."""
 
@@ -11463,7 +11528,7 @@ class ServerRequestItemPermissionsRequestApproval(
     params: PermissionsRequestApprovalParams
 
 
-class ServerRequestItemToolCall(_Base, kw_only=True, tag_field="method", tag="item/tool/call"):
+class ServerRequestItemToolCall(_Variant, kw_only=True, tag_field="method", tag="item/tool/call"):
     """Execute a dynamic tool call on the client."""
 
     id: RequestId
@@ -11471,7 +11536,7 @@ class ServerRequestItemToolCall(_Base, kw_only=True, tag_field="method", tag="it
 
 
 class ServerRequestAccountChatgptAuthTokensRefresh(
-    _Base, kw_only=True, tag_field="method", tag="account/chatgptAuthTokens/refresh"
+    _Variant, kw_only=True, tag_field="method", tag="account/chatgptAuthTokens/refresh"
 ):
     """``ServerRequest`` variant ``method: "account/chatgptAuthTokens/refresh"``."""
 
@@ -11479,21 +11544,21 @@ class ServerRequestAccountChatgptAuthTokensRefresh(
     params: ChatgptAuthTokensRefreshParams
 
 
-class ServerRequestAttestationGenerate(_Base, kw_only=True, tag_field="method", tag="attestation/generate"):
+class ServerRequestAttestationGenerate(_Variant, kw_only=True, tag_field="method", tag="attestation/generate"):
     """Generate a fresh upstream attestation result on demand."""
 
     id: RequestId
     params: AttestationGenerateParams
 
 
-class ServerRequestCurrentTimeRead(_Base, kw_only=True, tag_field="method", tag="currentTime/read"):
+class ServerRequestCurrentTimeRead(_Variant, kw_only=True, tag_field="method", tag="currentTime/read"):
     """Read the current time from an external clock owned by the client."""
 
     id: RequestId
     params: CurrentTimeReadParams
 
 
-class ServerRequestApplyPatchApproval(_Base, kw_only=True, tag_field="method", tag="applyPatchApproval"):
+class ServerRequestApplyPatchApproval(_Variant, kw_only=True, tag_field="method", tag="applyPatchApproval"):
     """DEPRECATED APIs below Request to approve a patch. This request is used for Turns started via the legacy
     APIs (i.e. SendUserTurn, SendUserMessage).
     """
@@ -11502,7 +11567,7 @@ class ServerRequestApplyPatchApproval(_Base, kw_only=True, tag_field="method", t
     params: ApplyPatchApprovalParams
 
 
-class ServerRequestExecCommandApproval(_Base, kw_only=True, tag_field="method", tag="execCommandApproval"):
+class ServerRequestExecCommandApproval(_Variant, kw_only=True, tag_field="method", tag="execCommandApproval"):
     """Request to exec a command. This request is used for Turns started via the legacy APIs (i.e. SendUserTurn,
     SendUserMessage).
     """
@@ -12106,7 +12171,7 @@ class ThreadStartResponse(_Base, kw_only=True):
     thread: Thread
 
 
-class TurnStartedThreadTimelineEntry(_Base, kw_only=True, tag_field="type", tag="turnStarted"):
+class TurnStartedThreadTimelineEntry(_Variant, kw_only=True, tag_field="type", tag="turnStarted"):
     """``ThreadTimelineEntry`` variant ``type: "turnStarted"``."""
 
     position: int
@@ -12114,7 +12179,7 @@ class TurnStartedThreadTimelineEntry(_Base, kw_only=True, tag_field="type", tag=
     turn_id: str
 
 
-class TurnCompletedThreadTimelineEntry(_Base, kw_only=True, tag_field="type", tag="turnCompleted"):
+class TurnCompletedThreadTimelineEntry(_Variant, kw_only=True, tag_field="type", tag="turnCompleted"):
     """``ThreadTimelineEntry`` variant ``type: "turnCompleted"``."""
 
     completed_at: int | None = None
@@ -12230,7 +12295,7 @@ class UserVerificationUnavailableReason(str, enum.Enum):
     provider_unavailable = "providerUnavailable"
 
 
-class UnavailableUserVerificationErrorDetails(_Base, kw_only=True, tag_field="type", tag="unavailable"):
+class UnavailableUserVerificationErrorDetails(_Variant, kw_only=True, tag_field="type", tag="unavailable"):
     """``UserVerificationErrorDetails`` variant ``type: "unavailable"``."""
 
     reason: UserVerificationUnavailableReason

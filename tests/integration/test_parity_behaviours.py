@@ -906,7 +906,7 @@ def test_row12_real_engine_errors_are_typed(kind: str, rig: Rig) -> None:
     assert {name: entry[:2] for name, entry in seen.items()} == dict.fromkeys(seen, ("InvalidRequestError", -32600))
     assert seen["resume unknown"][2] == f"no rollout found for thread id {unknown}"
     assert seen["fork unknown"][2] == f"no rollout found for thread id {unknown}"
-    assert seen["bad id"][2].startswith("invalid thread id: ")
+    assert seen["bad id"][2].startswith("invalid session id: ")
     assert seen["steer done"][2] == "no active turn to steer"
     assert seen["interrupt done"][2] == "no active turn to interrupt"
     assert seen["compact unloaded"][2].startswith("thread not found: ")
@@ -1028,3 +1028,199 @@ def test_row13_retry_on_overload_gives_up_and_reraises(kind: str, rig: Rig) -> N
         with pytest.raises(ValueError, match=r"^max_attempts must be >= 1$"):
             module.retry_on_overload(codex.models, max_attempts=0)
         assert len(tap.sent("model/list")) == 5
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 14. Transport close
+
+
+@pytest.mark.parametrize("kind", [*ALL, "official-async"])
+def test_row14_close_is_idempotent_then_sync_raises_and_async_respawns(kind: str, rig: Rig) -> None:
+    module = sdk(kind)
+
+    async def scenario() -> None:
+        async with open_client(kind, rig.config(kind)) as codex:
+            thread = await codex.thread_start(approval_mode=module.ApprovalMode.deny_all)
+            await codex.close()
+            await codex.close()  # idempotent
+            if is_async(kind):
+                with pytest.raises(RuntimeError, match="AsyncCodex is not initialized yet"):
+                    _ = codex.metadata
+                await codex.models()  # re-spawns and re-initializes a fresh engine
+                assert codex.metadata.serverInfo is not None
+                assert len(rig.tap.sent("initialize")) == 2
+            else:
+                for call in (codex.thread_start(), codex.models(), thread.read(), thread.run("x")):
+                    with pytest.raises(module.TransportClosedError, match=f"^{NOT_RUNNING}$"):
+                        await call
+                assert codex.metadata.serverInfo is not None  # still available after close()
+                assert len(rig.tap.sent("initialize")) == 1  # a sync client never re-spawns
+                assert rig.engines() == [] or rig.assert_no_engines() is None
+
+    run(scenario)
+
+
+@pytest.mark.parametrize("kind", ALL)
+def test_row14_engine_death_fails_the_live_turn_with_transport_closed(kind: str, rig: Rig) -> None:
+    gate = Gate()
+    rig.model.enqueue(reply(message("working"), gate, message("never")), message("after the crash"))
+    module = sdk(kind)
+
+    async def scenario() -> None:
+        async with open_client(kind, rig.config(kind)) as codex:
+            thread = await codex.thread_start(approval_mode=module.ApprovalMode.deny_all)
+            handle = await thread.turn("long")
+            await asyncio.to_thread(gate.wait_reached)
+            (engine,) = rig.real_engines()
+            engine.kill()
+            started = time.monotonic()
+            with pytest.raises(module.TransportClosedError):
+                await handle.run()
+            assert time.monotonic() - started < 2.0
+            gate.open()
+            if is_ours(kind):
+                # Deviation: later calls never see a raw BrokenPipeError; ours restarts the engine and resumes
+                # the thread, so the same thread object runs on.
+                result = await thread.run("again")
+                assert result.final_response == "after the crash"
+                assert len(rig.tap.sent("initialize")) == 2
+            else:
+                codex.target._client._proc = None  # the official close() would raise BrokenPipeError
+
+    run(scenario)
+    rig.assert_no_engines()
+
+
+@pytest.mark.parametrize("kind", OURS)
+def test_row14_eof_fails_every_pending_request_with_the_stderr_tail(kind: str, rig: Rig) -> None:
+    async def scenario() -> None:
+        config, tap = rig.fake(kind, FAKE)
+        async with open_client(kind, config) as codex:
+            if is_async(kind):
+                hang = asyncio.create_task(codex.raw_request("test/hang"))
+            else:
+                hang = asyncio.create_task(asyncio.to_thread(asyncio.run, codex.raw_request("test/hang")))
+            await asyncio.to_thread(tap.wait_for, "test/hang", direction="c2s")
+            with pytest.raises(codex_actors.TransportClosedError) as died:
+                await codex.raw_request("test/die", {"stderr": "fake engine: bye", "code": 3})
+            with pytest.raises(codex_actors.TransportClosedError) as pending:
+                await hang
+            for error in (died.value, pending.value):
+                assert error.exit_code == 3
+                assert error.stderr_tail is not None and "fake engine: bye" in error.stderr_tail
+                assert "fake engine: bye" in str(error)
+            # Later requests see TransportClosedError (never a raw BrokenPipeError) until the supervisor has
+            # started a new engine; then they work again.
+            deadline = time.monotonic() + 10
+            while True:
+                try:
+                    assert await codex.raw_request("test/echo", {"after": "restart"}) == {"after": "restart"}
+                    break
+                except codex_actors.TransportClosedError:
+                    assert time.monotonic() < deadline
+                    await asyncio.sleep(0.02)
+
+    run(scenario)
+
+
+@pytest.mark.parametrize("kind", OURS)
+def test_row14_malformed_lines_never_hang_later_requests(kind: str, rig: Rig) -> None:
+    """Deviation: the official reader dies on a malformed line and every later request blocks forever."""
+
+    async def scenario() -> None:
+        config, tap = rig.fake(kind, FAKE)
+        async with open_client(kind, config) as codex:
+            assert await codex.raw_request("test/malformed") == {"ok": True}
+            assert await asyncio.wait_for(codex.raw_request("test/echo", {"a": 1}), 10) == {"a": 1}
+        assert [r["raw"] for r in tap.lines() if r["line"] is None] == ["{this is not json at all"]
+        assert [1, 2, 3] in [r["line"] for r in tap.lines()]  # valid JSON, not an object: dropped as well
+
+    run(scenario)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# 15. Runtime gating and lifecycle
+
+
+@pytest.mark.parametrize("kind", [*ALL, "official-async"])
+def test_row15_gated_fields_are_refused_before_sending_to_an_old_engine(kind: str, rig: Rig) -> None:
+    module = sdk(kind)
+    config, tap = rig.fake(kind, rig.parity_fake(), env={"PARITY_FAKE_VERSION": "0.150.0"})
+    hint = "Codex CLI 0.151.0 or newer is required; reported version is '0.150.0'. Configure CodexConfig.codex_bin"
+    thread_id = "00000000-0000-7000-8000-000000000002"
+
+    async def scenario() -> None:
+        async with open_client(kind, config) as codex:
+            thread = codex.bind_thread(thread_id)
+            cases = [
+                ("turn/start with turnTrigger", thread.turn("x", source="cli")),
+                ("turn/start with serviceTierForTurn", thread.run("x", turn_service_tier="default")),
+                ("turn/start with toolOutput", thread.turn(module.ExternalMessage("t", "out"))),
+                ("turn/start with turnTrigger, serviceTierForTurn", thread.turn("x", source="a", turn_service_tier="b")),
+                ("thread/resume with excludeTurns", codex.thread_resume(thread_id, include_turns=True)),
+                ("thread/fork with excludeTurns", codex.thread_fork(thread_id, include_turns=False)),
+            ]
+            for prefix, call in cases:
+                with pytest.raises(module.CodexError) as info:
+                    await call
+                assert type(info.value) is module.CodexError
+                assert str(info.value) == f"{prefix}: {hint} with a supported CLI."
+            with pytest.raises(module.InvalidRequestError):  # ungated fields go out (and the stand-in refuses)
+                await thread.turn("x", service_tier="fast")
+        assert [p.get("serviceTier") for p in c2s_params(tap, "turn/start")] == ["fast"]
+        assert tap.sent("thread/resume") == tap.sent("thread/fork") == []
+
+    run(scenario)
+
+
+@pytest.mark.parametrize("kind", ["sync", "official"])
+def test_row15_sync_init_is_eager_and_closes_on_failure(kind: str, rig: Rig) -> None:
+    module = sdk(kind)
+    config, tap = rig.fake(kind, FAKE, env={"FAKE_ENGINE_INIT": "die"})
+    with pytest.raises(module.TransportClosedError, match="stderr_tail=fake engine: refusing to start"):
+        module.Codex(config)
+    assert len(tap.sent("initialize")) == 1
+    rig.assert_no_engines()
+    config, tap = rig.fake(kind, FAKE)
+    codex = module.Codex(config)  # the handshake is done inside the constructor
+    try:
+        tap.wait_for("initialized", direction="c2s")
+        assert [m.get("method") for m in tap.sent()] == ["initialize", "initialized"]
+    finally:
+        codex.close()
+
+
+@pytest.mark.parametrize("kind", ["async", "official-async"])
+def test_row15_async_init_is_lazy_single_and_retried_after_failure(kind: str, rig: Rig) -> None:
+    module = sdk(kind)
+    not_yet = (
+        "AsyncCodex is not initialized yet. Prefer `async with AsyncCodex()`; "
+        "initialization also happens on first awaited API use."
+    )
+
+    async def scenario() -> None:
+        codex = Aw(module.AsyncCodex(rig.config(kind)), kind)
+        try:
+            await asyncio.sleep(0.2)
+            assert rig.engines() == [] and rig.tap.lines() == []  # no I/O in the constructor
+            with pytest.raises(RuntimeError, match=f"^{not_yet}$".replace("(", r"\(").replace(")", r"\)")):
+                _ = codex.metadata
+            await asyncio.gather(codex.models(), codex.models(), codex.thread_list(), codex.account())
+            assert len(rig.tap.sent("initialize")) == 1  # concurrent first calls: one engine
+            assert len(rig.real_engines()) == 1
+            assert codex.metadata.serverInfo is not None
+        finally:
+            await codex.close()
+
+        config, tap = rig.fake(kind, FAKE, env={"FAKE_ENGINE_INIT": "die"})
+        failing = Aw(module.AsyncCodex(config), kind)
+        for attempt in (1, 2):
+            with pytest.raises(module.TransportClosedError):
+                await failing.models()
+            with pytest.raises(RuntimeError, match="AsyncCodex is not initialized yet"):
+                _ = failing.metadata
+            assert len(tap.sent("initialize")) == attempt  # a failed init is retried by the next call
+        await failing.close()
+
+    run(scenario)
+    rig.assert_no_engines()

@@ -594,10 +594,23 @@ def test_module_imports_nothing_heavy() -> None:
         "from __future__ import annotations",
         "import enum",
         "import types",
-        "from typing import Any, TypeAlias, dataclass_transform",
+        "from typing import Any, Self, TypeAlias, dataclass_transform",
         "import msgspec",
     }
     assert issubclass(g.TurnStatus, enum.Enum)
+
+
+def test_union_members_offer_their_tag_and_root_like_pydantic_root_models() -> None:
+    item = msgspec.json.decode(b'{"type":"agentMessage","id":"m","text":"hi"}', type=g.ThreadItem)
+    assert item.type == "agentMessage"
+    assert item.root is item
+    assert item.root.text == "hi"  # code written for the official RootModel unions works unchanged
+    note = msgspec.json.decode(b'{"method":"thread/closed","params":{"threadId":"t"}}', type=g.ServerNotification)
+    assert note.method == "thread/closed"
+    with pytest.raises(AttributeError, match="has no 'type'"):
+        _ = note.type
+    with pytest.raises(AttributeError, match="has no 'method'"):
+        _ = item.method
 
 
 # ------------------------------------------------------------------------------------------------

@@ -85,7 +85,7 @@ def test_extend_copies_the_batch_it_was_given() -> None:
     assert log.take(sub) == [1, 2]
 
 
-# -- subscribers and cursors ---------------------------------------------------------------------------------------
+# -- subscribers and cursors --------------------------------------------------------------------------------------
 
 
 def test_subscriber_ids_are_distinct_and_counted() -> None:
@@ -142,7 +142,7 @@ def test_subscribe_from_start_on_a_pruned_log_starts_at_the_first_kept_event() -
     assert log.take(late) == [4]
 
 
-# -- retain and prune ----------------------------------------------------------------------------------------------
+# -- retain and prune ---------------------------------------------------------------------------------------------
 
 
 def test_retained_log_keeps_what_everyone_has_read() -> None:
@@ -211,7 +211,7 @@ def test_unsubscribe_is_idempotent() -> None:
     assert log.subscribers == 0
 
 
-# -- closed subscribers ----------------------------------------------------------------------------------------------
+# -- closed subscribers -------------------------------------------------------------------------------------------
 
 
 def test_take_after_unsubscribe_raises_log_closed_error() -> None:
@@ -250,11 +250,6 @@ def test_log_closed_error_is_an_exception() -> None:
     assert issubclass(LogClosedError, Exception)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: unsubscribe() neither notifies the condition nor calls wakers, so a take() blocked in another "
-    "thread keeps waiting (until the next extend/finish or its timeout) instead of raising LogClosedError",
-)
 def test_unsubscribe_wakes_a_reader_blocked_in_take() -> None:
     log: TurnLog[int] = TurnLog("t")
     sub = log.subscribe()
@@ -271,7 +266,7 @@ def test_unsubscribe_wakes_a_reader_blocked_in_take() -> None:
     try:
         _wait_until(lambda: _waiting(log) == 1)
         log.unsubscribe(sub)
-        thread.join(0.3)
+        thread.join(2)
         assert not thread.is_alive(), "take() still blocked after its subscriber was removed"
         assert len(outcome) == 1 and isinstance(outcome[0], LogClosedError)
     finally:
@@ -279,7 +274,45 @@ def test_unsubscribe_wakes_a_reader_blocked_in_take() -> None:
         thread.join(2)
 
 
-# -- the end of the log ----------------------------------------------------------------------------------------------
+def test_unsubscribe_wakes_a_reader_blocked_in_take_with_a_timeout_at_once() -> None:
+    log: TurnLog[int] = TurnLog("t")
+    sub = log.subscribe()
+    outcome: list[tuple[BaseException, float]] = []
+
+    def reader() -> None:
+        started = time.monotonic()
+        try:
+            log.take(sub, timeout=5)
+        except BaseException as exc:
+            outcome.append((exc, time.monotonic() - started))
+
+    thread = threading.Thread(target=reader, daemon=True)
+    thread.start()
+    _wait_until(lambda: _waiting(log) == 1)
+    log.unsubscribe(sub)
+    thread.join(2)
+    assert len(outcome) == 1
+    error, elapsed = outcome[0]
+    assert isinstance(error, LogClosedError)
+    assert elapsed < 2
+
+
+def test_unsubscribe_of_another_subscriber_does_not_end_a_blocked_take() -> None:
+    log: TurnLog[int] = TurnLog("t")
+    sub, other = log.subscribe(), log.subscribe()
+    outcome: list[list[int]] = []
+    thread = threading.Thread(target=lambda: outcome.append(log.take(sub, timeout=5)), daemon=True)
+    thread.start()
+    _wait_until(lambda: _waiting(log) == 1)
+    log.unsubscribe(other)  # the notify wakes sub's reader, which goes back to waiting
+    _wait_until(lambda: _waiting(log) == 1)
+    assert outcome == []
+    log.extend([1])
+    thread.join(2)
+    assert outcome == [[1]]
+
+
+# -- the end of the log -------------------------------------------------------------------------------------------
 
 
 def test_finish_without_error_returns_remaining_events_then_empty() -> None:
@@ -373,7 +406,7 @@ def test_finish_with_error_wakes_a_blocked_reader_with_the_error() -> None:
     assert len(outcome) == 1 and isinstance(outcome[0], OSError)
 
 
-# -- take: blocking and timeouts -------------------------------------------------------------------------------------
+# -- take: blocking and timeouts ----------------------------------------------------------------------------------
 
 
 def test_take_blocks_until_the_writer_extends() -> None:
@@ -436,7 +469,7 @@ def test_timeout_does_not_move_the_cursor() -> None:
     assert log.take(sub, timeout=0) == [1]
 
 
-# -- take_or_wake ----------------------------------------------------------------------------------------------------
+# -- take_or_wake -------------------------------------------------------------------------------------------------
 
 
 def test_take_or_wake_returns_events_without_registering_the_waker() -> None:
@@ -510,13 +543,28 @@ def test_take_or_wake_reports_the_end_as_take_does() -> None:
     assert waker.calls == 0
 
 
-def test_unsubscribe_drops_the_subscribers_waker() -> None:
+def test_unsubscribe_calls_the_subscribers_waker_once_then_reading_is_closed() -> None:
+    log: TurnLog[int] = TurnLog("t")
+    sub, other = log.subscribe(), log.subscribe()
+    waker, other_waker = Waker(), Waker()
+    assert log.take_or_wake(sub, waker) is None
+    assert log.take_or_wake(other, other_waker) is None
+    log.unsubscribe(sub)
+    assert (waker.calls, other_waker.calls) == (1, 0)  # only the removed subscriber's waker
+    with pytest.raises(LogClosedError):
+        log.take_or_wake(sub, waker)
+    log.extend([1])
+    log.unsubscribe(sub)
+    assert (waker.calls, other_waker.calls) == (1, 1)
+
+
+def test_unsubscribe_without_a_waker_calls_nothing() -> None:
     log: TurnLog[int] = TurnLog("t")
     sub = log.subscribe()
     waker = Waker()
-    assert log.take_or_wake(sub, waker) is None
-    log.unsubscribe(sub)
     log.extend([1])
+    assert log.take_or_wake(sub, waker) == [1]  # got events: the waker was not registered
+    log.unsubscribe(sub)
     assert waker.calls == 0
 
 
@@ -536,7 +584,7 @@ def test_a_waker_may_take_again_from_inside_the_call() -> None:
     assert log.take(sub) == [3]
 
 
-# -- compaction ------------------------------------------------------------------------------------------------------
+# -- compaction ---------------------------------------------------------------------------------------------------
 
 
 def test_compaction_after_enough_pruned_events_keeps_cursors_valid() -> None:
