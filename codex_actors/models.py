@@ -108,7 +108,8 @@ def _split_user_agent(user_agent: str) -> tuple[str | None, str | None]:
 
 def initialize_response(result: dict[str, Any]) -> InitializeResponse:
     """Validate the ``initialize`` result; raises ``RuntimeError`` when the metadata is missing."""
-    user_agent = str(result.get("userAgent") or "").strip()
+    sent_user_agent = result.get("userAgent")
+    user_agent = str(sent_user_agent or "").strip()
     server = result.get("serverInfo") if isinstance(result.get("serverInfo"), dict) else None
     name = str(server.get("name") or "").strip() or None if server else None
     version = str(server.get("version") or "").strip() or None if server else None
@@ -129,7 +130,7 @@ def initialize_response(result: dict[str, Any]) -> InitializeResponse:
 
     return InitializeResponse(
         serverInfo=ServerInfo(name, version),
-        userAgent=user_agent,
+        userAgent=sent_user_agent if isinstance(sent_user_agent, str) else user_agent,  # kept as sent
         platformFamily=text("platformFamily"),
         platformOs=text("platformOs"),
     )

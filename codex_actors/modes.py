@@ -11,6 +11,7 @@ A value that is not a member (the string ``"read-only"``, say) raises ``ValueErr
 
 from __future__ import annotations
 
+import copy
 from enum import Enum
 from typing import Any
 
@@ -89,4 +90,4 @@ def sandbox_policy(sandbox: Sandbox | None) -> dict[str, Any] | None:
     if sandbox is None:
         return None
     _require(sandbox)
-    return dict(_SANDBOX_POLICY[sandbox])
+    return copy.deepcopy(_SANDBOX_POLICY[sandbox])  # a fresh object: callers may extend writableRoots

@@ -73,9 +73,11 @@ class TurnAccumulator:
     def add(self, payload: Any) -> bool:
         """Take one payload of this turn; True once it was the turn's ``turn/completed``."""
         if isinstance(payload, ItemCompletedNotification):
-            self.items.append(payload.item)
+            if payload.turn_id == self.turn_id:
+                self.items.append(payload.item)
         elif isinstance(payload, ThreadTokenUsageUpdatedNotification):
-            self.usage = payload.token_usage
+            if payload.turn_id == self.turn_id:
+                self.usage = payload.token_usage
         elif isinstance(payload, TurnCompletedNotification) and payload.turn.id == self.turn_id:
             self.completed = payload.turn
             return True

@@ -3,7 +3,8 @@
 The log is the one structure shared between an actor and the callers' threads; everything else travels as
 messages. Writers append whole batches; readers take everything past their cursor in one call, so a reader that
 keeps up costs one lock round trip per batch, not per event, and a slow reader delays nobody (the writer never
-waits). Events every subscriber has read are pruned, unless the log is *retained*: its owner keeps it whole
+waits). Events every subscriber has read are pruned (all of them when it has no subscriber), unless the log is
+*retained*: its owner keeps it whole
 while a ``turn/start`` that may claim it is in flight, so a handle that subscribes late still sees the turn
 from its first event.
 
@@ -51,11 +52,11 @@ class TurnLog(Generic[E]):
     # -- the writer -------------------------------------------------------------------------------------------
 
     def extend(self, events: Sequence[E]) -> None:
-        """Append events (ignored once the log has ended)."""
+        """Append events (ignored once the log has ended, or when nobody can read them any more)."""
         if not events:
             return
         with self._lock:
-            if self._done:
+            if self._done or (not self._retain and not self._cursors):
                 return
             self._events.extend(events)
             wakers = self._take_wakers()
@@ -177,9 +178,10 @@ class TurnLog(Generic[E]):
         return wakers
 
     def _prune(self) -> None:
-        if self._retain or not self._cursors:
+        if self._retain:
             return
-        low = min(self._cursors.values()) - self._base
+        # Without subscribers nobody can read what is kept (a new one starts here), so nothing is.
+        low = (min(self._cursors.values()) if self._cursors else self._base + len(self._events)) - self._base
         if low > self._head:
             self._head = low
         if self._head >= _COMPACT_AFTER and self._head * 2 >= len(self._events):

@@ -12,12 +12,13 @@ signal if the engine died of one); if the wrapper is SIGKILLed, the engine reads
 
 Example::
 
-    from codex_actors import ApprovalMode, Codex, CodexConfig
+    import dataclasses
+
+    from codex_actors import ApprovalMode, Codex
     from codex_actors.testing import OfflineEngine, WireTap
 
     with OfflineEngine("hi") as offline, WireTap() as tap:
-        config = offline.config
-        config.codex_bin = tap.codex_bin
+        config = dataclasses.replace(offline.config, codex_bin=tap.codex_bin)
         with Codex(config) as codex:
             codex.thread_start(approval_mode=ApprovalMode.deny_all).run("hello")
         (start,) = tap.sent("thread/start")

@@ -21,7 +21,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -222,7 +221,9 @@ def test_row01_launch_args_override_is_taken_verbatim(kind: str, rig: Rig) -> No
         config.config_overrides = ("ignored=1",)
         async with open_client(kind, config) as codex:
             assert codex.metadata.userAgent == "fake_engine/0.163.0 (test)"
-            (wrapper,) = [p for p in rig.engines() if p.cmdline()[-2:] == ["--extra", "arg"] and "-I" in p.cmdline()]
+            (wrapper,) = [
+                p for p in rig.engines() if p.cmdline()[-2:] == ["--extra", "arg"] and "-I" in p.cmdline()
+            ]
             (engine,) = wrapper.children()
             assert engine.cmdline() == [*FAKE, "--extra", "arg"]
         module = sdk(kind)
@@ -399,7 +400,11 @@ SANDBOX_POLICIES = {
     },
     "full_access": {"type": "dangerFullAccess"},
 }
-SANDBOX_MODES = {"read_only": "read-only", "workspace_write": "workspace-write", "full_access": "danger-full-access"}
+SANDBOX_MODES = {
+    "read_only": "read-only",
+    "workspace_write": "workspace-write",
+    "full_access": "danger-full-access",
+}
 
 
 @pytest.mark.parametrize("kind", ALL)
@@ -412,15 +417,23 @@ def test_row04_sandbox_thread_strings_and_turn_policies(kind: str, rig: Rig) -> 
             threads = []
             for name in SANDBOX_MODES:
                 sandbox = getattr(module.Sandbox, name)
-                threads.append(await codex.thread_start(approval_mode=module.ApprovalMode.deny_all, sandbox=sandbox))
+                threads.append(
+                    await codex.thread_start(approval_mode=module.ApprovalMode.deny_all, sandbox=sandbox)
+                )
             for thread, name in zip(threads, SANDBOX_POLICIES, strict=True):
                 await thread.run(name, sandbox=getattr(module.Sandbox, name))
             await codex.thread_resume(threads[0].id, sandbox=module.Sandbox.workspace_write)
             await codex.thread_fork(threads[0].id, sandbox=module.Sandbox.full_access)
             assert [p["sandbox"] for p in c2s_params(rig.tap, "thread/start")] == list(SANDBOX_MODES.values())
-            assert [p["sandboxPolicy"] for p in c2s_params(rig.tap, "turn/start")] == list(SANDBOX_POLICIES.values())
-            assert c2s_params(rig.tap, "thread/resume") == [{"threadId": threads[0].id, "sandbox": "workspace-write"}]
-            assert c2s_params(rig.tap, "thread/fork") == [{"threadId": threads[0].id, "sandbox": "danger-full-access"}]
+            assert [p["sandboxPolicy"] for p in c2s_params(rig.tap, "turn/start")] == list(
+                SANDBOX_POLICIES.values()
+            )
+            assert c2s_params(rig.tap, "thread/resume") == [
+                {"threadId": threads[0].id, "sandbox": "workspace-write"}
+            ]
+            assert c2s_params(rig.tap, "thread/fork") == [
+                {"threadId": threads[0].id, "sandbox": "danger-full-access"}
+            ]
 
     run(scenario)
 
@@ -464,7 +477,11 @@ THREAD_START_NONE_BUG = pytest.mark.xfail(
 
 @pytest.mark.parametrize(
     "kind",
-    [pytest.param("sync", marks=THREAD_START_NONE_BUG), pytest.param("async", marks=THREAD_START_NONE_BUG), "official"],
+    [
+        pytest.param("sync", marks=THREAD_START_NONE_BUG),
+        pytest.param("async", marks=THREAD_START_NONE_BUG),
+        "official",
+    ],
 )
 def test_row03_thread_start_refuses_approval_mode_none(kind: str, rig: Rig) -> None:
     async def scenario() -> None:
@@ -482,7 +499,12 @@ def test_row03_thread_start_refuses_approval_mode_none(kind: str, rig: Rig) -> N
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
 )
-SCHEMA = {"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"], "additionalProperties": False}
+SCHEMA = {
+    "type": "object",
+    "properties": {"a": {"type": "string"}},
+    "required": ["a"],
+    "additionalProperties": False,
+}
 
 
 @pytest.mark.parametrize("kind", ALL)
@@ -526,10 +548,14 @@ def test_row05_turn_start_param_mapping_and_input_shapes(kind: str, rig: Rig) ->
             content = [{"type": "input_text", "text": "rain"}, {"type": "input_image", "image_url": image_url}]
             await thread.run(module.ExternalMessage("weather", content))
 
-            for bad, shown in ((5, "int"), ((module.TextInput("a"),), "tuple"), ([module.TextInput("a"), 3], "int")):
+            for bad, shown in (
+                (5, "int"),
+                ((module.TextInput("a"),), "tuple"),
+                ([module.TextInput("a"), 3], "int"),
+            ):
                 with pytest.raises(TypeError, match=rf"^unsupported input item: <class '{shown}'>$"):
                     await thread.turn(bad)
-            with pytest.raises(ValueError, match="ExternalMessage.tool_name must be a nonempty string"):
+            with pytest.raises(ValueError, match=r"ExternalMessage\.tool_name must be a nonempty string"):
                 await thread.run(module.ExternalMessage("  ", "x"))
 
         tid = thread.id
@@ -556,7 +582,11 @@ def test_row05_turn_start_param_mapping_and_input_shapes(kind: str, rig: Rig) ->
             },
             {"threadId": tid, "input": [{"type": "text", "text": "str"}]},
             {"threadId": tid, "input": [{"type": "text", "text": "one"}]},
-            {"threadId": tid, "input": [], "toolOutput": {"name": "weather", "namespace": "tools", "output": "sunny"}},
+            {
+                "threadId": tid,
+                "input": [],
+                "toolOutput": {"name": "weather", "namespace": "tools", "output": "sunny"},
+            },
             {"threadId": tid, "input": [], "toolOutput": {"name": "weather", "output": content}},
         ]
 
@@ -577,7 +607,9 @@ def test_row05_skill_input_shape(kind: str, rig: Rig) -> None:
             result = await thread.run([module.SkillInput("s", str(skill))])
             assert result.final_response == "skilled"
             assert plain(result.items[0])["content"] == [{"type": "skill", "name": "s", "path": str(skill)}]
-        assert c2s_params(rig.tap, "turn/start")[0]["input"] == [{"type": "skill", "name": "s", "path": str(skill)}]
+        assert c2s_params(rig.tap, "turn/start")[0]["input"] == [
+            {"type": "skill", "name": "s", "path": str(skill)}
+        ]
 
     run(scenario)
 
@@ -590,7 +622,9 @@ def test_row05_skill_input_shape(kind: str, rig: Rig) -> None:
 def test_row06_turn_result_items_usage_and_timings(kind: str, rig: Rig) -> None:
     rig.model.enqueue(
         reply(exec_command("echo parity"), usage=Usage(input_tokens=10, output_tokens=2)),
-        reply(message("ran it"), usage=Usage(input_tokens=30, cached_tokens=8, output_tokens=5, reasoning_tokens=1)),
+        reply(
+            message("ran it"), usage=Usage(input_tokens=30, cached_tokens=8, output_tokens=5, reasoning_tokens=1)
+        ),
     )
 
     async def scenario() -> None:
@@ -668,7 +702,11 @@ def test_row08_failed_turn_raises_from_run_but_not_from_stream(kind: str, rig: R
         assert type(info.value) is RuntimeError  # a plain RuntimeError, not a CodexError
         first, second = [m["params"]["turn"] for m in rig.tap.received("turn/completed")]
         assert first["status"] == "failed"
-        assert str(info.value) == first["error"]["message"] == "stream disconnected before completion: the model broke"
+        assert (
+            str(info.value)
+            == first["error"]["message"]
+            == "stream disconnected before completion: the model broke"
+        )
         assert [e.method for e in events][-1] == "turn/completed"
         assert "error" in [e.method for e in events]
         assert plain(events[-1].payload)["turn"]["status"] == "failed"
@@ -726,7 +764,9 @@ def test_row08_failed_status_without_message_raises_the_generic_text() -> None:
 @pytest.mark.parametrize("kind", ALL)
 def test_row09_stream_has_this_turns_events_only_and_loses_none(kind: str, rig: Rig) -> None:
     gate = Gate()
-    rig.model.enqueue(reply(streamed_message("al", "pha"), gate, message("!")), reply(streamed_message("be", "ta")))
+    rig.model.enqueue(
+        reply(streamed_message("al", "pha"), gate, message("!")), reply(streamed_message("be", "ta"))
+    )
 
     async def scenario() -> None:
         async with open_client(kind, rig.config(kind)) as codex:
@@ -812,7 +852,12 @@ def test_row10_unknown_and_invalid_notifications_are_routed_raw(kind: str, rig: 
             for method, params in notes:
                 await codex.raw_request("test/notify", {"method": method, "params": params})
             events = await handle.events()
-        assert [e.method for e in events] == ["custom/unknown", "item/completed", "custom/nested", "turn/completed"]
+        assert [e.method for e in events] == [
+            "custom/unknown",
+            "item/completed",
+            "custom/nested",
+            "turn/completed",
+        ]
         for event, (_, params) in zip(events[:3], [notes[0], notes[1], notes[2]], strict=True):
             assert type(event.payload) is unknown_type
             assert event.payload.params == params
@@ -855,7 +900,9 @@ def test_row11_other_server_requests_are_refused_by_the_runtime(kind: str, rig: 
     async def scenario() -> None:
         config, tap = rig.fake(kind, FAKE)
         async with open_client(kind, config) as codex:
-            accepted = await codex.raw_request("test/server-request", {"method": "item/fileChange/requestApproval"})
+            accepted = await codex.raw_request(
+                "test/server-request", {"method": "item/fileChange/requestApproval"}
+            )
             refused = await codex.raw_request("test/server-request", {"method": "item/tool/requestUserInput"})
         assert accepted == {"answer": {"id": 0, "result": {"decision": "accept"}}}
         assert refused["answer"]["id"] == 1
@@ -903,7 +950,9 @@ def test_row12_real_engine_errors_are_typed(kind: str, rig: Rig) -> None:
         return seen
 
     seen = run(scenario)
-    assert {name: entry[:2] for name, entry in seen.items()} == dict.fromkeys(seen, ("InvalidRequestError", -32600))
+    assert {name: entry[:2] for name, entry in seen.items()} == dict.fromkeys(
+        seen, ("InvalidRequestError", -32600)
+    )
     assert seen["resume unknown"][2] == f"no rollout found for thread id {unknown}"
     assert seen["fork unknown"][2] == f"no rollout found for thread id {unknown}"
     assert seen["bad id"][2].startswith("invalid session id: ")
@@ -921,7 +970,13 @@ ERROR_TABLE: list[tuple[dict[str, Any], str, str, bool, bool]] = [
     ({"code": -32601, "message": "m"}, "MethodNotFoundError", "MethodNotFoundError", False, False),
     ({"code": -32602, "message": "a"}, "InvalidParamsError", "InvalidParamsError", False, False),
     ({"code": -32603, "message": "i"}, "InternalRpcError", "InternalRpcError", False, False),
-    ({"code": -32050, "message": "Retry limit exceeded"}, "RetryLimitExceededError", "RetryLimitExceededError", 1, 1),
+    (
+        {"code": -32050, "message": "Retry limit exceeded"},
+        "RetryLimitExceededError",
+        "RetryLimitExceededError",
+        1,
+        1,
+    ),
     (
         {"code": -32000, "message": "too many failed attempts", "data": {"codex_error_info": "server_overloaded"}},
         "RetryLimitExceededError",
@@ -940,7 +995,13 @@ ERROR_TABLE: list[tuple[dict[str, Any], str, str, bool, bool]] = [
     ({"code": -1, "message": "odd", "data": "server_overloaded"}, "JsonRpcError", "JsonRpcError", True, True),
     ({"code": -32100, "message": "odd"}, "JsonRpcError", "JsonRpcError", False, False),
     # Deliberate deviations: the engine's real overload answer, and the v2 camelCase marker, are retryable here.
-    ({"code": -32001, "message": "Server overloaded; retry later."}, "ServerBusyError", "CodexRpcError", True, False),
+    (
+        {"code": -32001, "message": "Server overloaded; retry later."},
+        "ServerBusyError",
+        "CodexRpcError",
+        True,
+        False,
+    ),
     (
         {"code": -32001, "message": "busy", "data": {"codexErrorInfo": "serverOverloaded"}},
         "ServerBusyError",
@@ -1156,7 +1217,10 @@ def test_row15_gated_fields_are_refused_before_sending_to_an_old_engine(kind: st
                 ("turn/start with turnTrigger", thread.turn("x", source="cli")),
                 ("turn/start with serviceTierForTurn", thread.run("x", turn_service_tier="default")),
                 ("turn/start with toolOutput", thread.turn(module.ExternalMessage("t", "out"))),
-                ("turn/start with turnTrigger, serviceTierForTurn", thread.turn("x", source="a", turn_service_tier="b")),
+                (
+                    "turn/start with turnTrigger, serviceTierForTurn",
+                    thread.turn("x", source="a", turn_service_tier="b"),
+                ),
                 ("thread/resume with excludeTurns", codex.thread_resume(thread_id, include_turns=True)),
                 ("thread/fork with excludeTurns", codex.thread_fork(thread_id, include_turns=False)),
             ]
@@ -1224,3 +1288,75 @@ def test_row15_async_init_is_lazy_single_and_retried_after_failure(kind: str, ri
 
     run(scenario)
     rig.assert_no_engines()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Everything at once: the normalized client-to-engine wire of one rich scenario, ours vs the official SDK
+
+
+async def rich_scenario(kind: str, rig: Rig) -> None:
+    module = sdk(kind)
+    gate = Gate()
+    rig.model.enqueue(
+        message("one"),
+        reply(exec_command("touch rich.txt")),
+        message("ran"),
+        reply(message("held"), gate, message("never")),
+        message("steered"),
+    )
+    async with open_client(kind, rig.config(kind, client_name="rich_bot")) as codex:
+        await codex.account()
+        await codex.models(include_hidden=True)
+        thread = await codex.thread_start(
+            approval_mode=module.ApprovalMode.deny_all,
+            base_instructions="be brief",
+            config={"model_reasoning_effort": "low"},
+            cwd=str(rig.workspace),
+            developer_instructions="dev",
+            ephemeral=False,
+            model="gpt-5.5",
+            sandbox=module.Sandbox.workspace_write,
+            service_name="svc",
+        )
+        await thread.run(
+            [module.TextInput("a"), module.MentionInput("m", "app://x")],
+            effort="low",
+            summary="concise",
+            output_schema=SCHEMA,
+            source="cli",
+            turn_service_tier="default",
+        )
+        await thread.set_name("rich")
+        await thread.read(include_turns=True)
+        await codex.thread_resume(thread.id, model="gpt-5.5", include_turns=False)
+        forked = await codex.thread_fork(thread.id, ephemeral=False, sandbox=module.Sandbox.read_only)
+        approvals = await codex.raw_request(
+            "thread/start",
+            {"approvalPolicy": "untrusted", "approvalsReviewer": "user", "sandbox": "workspace-write"},
+        )
+        asking = codex.bind_thread(approvals["thread"]["id"])
+        await asking.run("touch it", approval_mode=None)
+        handle = await forked.turn(module.ExternalMessage("tool", "out", namespace="ns"))
+        await asyncio.to_thread(gate.wait_reached)
+        await handle.steer("more")
+        await handle.interrupt()
+        gate.open()
+        await handle.run()
+        await codex.thread_list(limit=2, sort_direction="asc", use_state_db_only=False)
+        await codex.thread_archive(forked.id)
+        await codex.thread_unarchive(forked.id)
+        await codex.logout()
+
+
+@pytest.mark.parametrize(("ours", "official"), [("sync", "official"), ("async", "official-async")])
+def test_the_whole_client_wire_equals_the_official_sdks(ours: str, official: str) -> None:
+    wires = {}
+    for kind in (ours, official):
+        with OfflineEngine() as offline:
+            rig = Rig(offline)
+            run(lambda kind=kind, rig=rig: rich_scenario(kind, rig))
+            wires[kind] = masked(rig.tap.sent(), paths=[offline.root])
+            rig.assert_no_engines()
+    assert wires[ours] == wires[official]
+    methods = [m.get("method", "<answer>") for m in wires[ours]]
+    assert methods.count("turn/start") == 3 and "<answer>" in methods and "turn/steer" in methods

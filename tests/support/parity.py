@@ -258,9 +258,7 @@ class Rig:
             fields.setdefault("codex_bin", self.tap.codex_bin)
         return self._make(kind, fields)
 
-    def fake(
-        self, kind: str, argv: tuple[str, ...], *, env: dict[str, str] | None = None
-    ) -> tuple[Any, WireTap]:
+    def fake(self, kind: str, argv: tuple[str, ...], *, env: dict[str, str] | None = None) -> tuple[Any, WireTap]:
         """The SDK's CodexConfig launching ``argv`` (a stand-in engine) through a fresh tap, and that tap."""
         tap = WireTap(self.offline.root / "taps", command=argv, name=f"fake-{uuid.uuid4().hex[:8]}")
         return self._make(kind, {"launch_args_override": tap.launch_args(), "env": dict(env or {})}), tap
@@ -339,7 +337,7 @@ def os_path() -> str:
 #: A stdio engine (stdlib only). ``initialize`` reports ``parity_fake/$PARITY_FAKE_VERSION`` (default 0.163.0).
 #: ``model/list`` answers, call after call, the JSON-RPC error objects of the JSON list ``$PARITY_FAKE_ERRORS``,
 #: then ``{"data": []}``. Everything else gets -32600, like the real engine's unknown-variant answer.
-PARITY_FAKE = r'''
+PARITY_FAKE = r"""
 import json
 import os
 import sys
@@ -370,4 +368,4 @@ for line in sys.stdin:
     else:
         error = {"code": -32600, "message": "Invalid request: unknown variant `" + method + "`"}
         send({"id": mid, "error": error})
-'''
+"""

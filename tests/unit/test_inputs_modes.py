@@ -363,11 +363,6 @@ def test_sandbox_policy_returns_a_fresh_dict() -> None:
     assert again["type"] == "workspaceWrite"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: sandbox_policy() returns a shallow copy (dict(_SANDBOX_POLICY[s])), so the nested "
-    "writableRoots list is the module-level preset's own: mutating a returned policy changes every later one",
-)
 def test_sandbox_policy_nested_values_are_not_shared() -> None:
     first = sandbox_policy(Sandbox.workspace_write)
     assert first is not None
