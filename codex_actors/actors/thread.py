@@ -56,6 +56,8 @@ logger = logging.getLogger("codex_actors.thread")
 
 #: Completed turns whose logs stay reachable for late subscribers.
 COMPLETED_TURNS_KEPT = 8
+#: Ids of finished turns no longer kept, remembered so a late subscriber gets an ended log, not a wait.
+FORGOTTEN_TURNS_KEPT = 4096
 #: Requests held while the engine restarts; past this they fail at once.
 MAX_HELD_REQUESTS = 1024
 
@@ -109,6 +111,8 @@ class ThreadActor(SupervisedActor):
         self._starts: dict[int, StartTurn | RunTurn] = {}
         self._down: BaseException | None = None
         self._resuming: int | None = None
+        self._unresumable: BaseException | None = None
+        self._forgotten: collections.OrderedDict[str, None] = collections.OrderedDict()
         self._held: list[StartTurn | RunTurn | ThreadRequest] = []
 
     # -- lifecycle --------------------------------------------------------------------------------------------
@@ -192,6 +196,12 @@ class ThreadActor(SupervisedActor):
             self._global_sink(unowned)
 
     def _on_request(self, message: StartTurn | RunTurn | ThreadRequest) -> None:
+        if self._unresumable is not None:
+            self._fail_request(message, self._unresumable)
+            return
+        if self._down is None and self._resuming is None and not self._connection.ref.is_alive():
+            # The engine died and the supervisor has not said so yet: hold this for the new engine.
+            self._down = TransportClosedError("Codex process is not running")
         if self._down is not None or self._resuming is not None:
             if len(self._held) >= MAX_HELD_REQUESTS:
                 error = TransportClosedError("too many requests held while the engine restarts")
@@ -249,7 +259,13 @@ class ThreadActor(SupervisedActor):
             self._connection.ref.tell(message)
 
     def _subscribe(self, message: SubscribeTurn) -> None:
-        turn = self._turns.get(message.turn_id) or self._new_turn(message.turn_id)
+        turn = self._turns.get(message.turn_id)
+        if turn is None and message.turn_id in self._forgotten:
+            # It ended long ago: an ended, empty log, so the handle's stream ends at once.
+            turn = _Turn(message.turn_id, TurnLog(message.turn_id, retain=False), TurnAccumulator(message.turn_id))
+            turn.log.finish()
+        elif turn is None:
+            turn = self._new_turn(message.turn_id)
         subscriber = turn.log.subscribe(from_start=message.from_start)
         reply_value(message.reply, TurnStarted(turn.turn_id, turn.log, subscriber))
 
@@ -262,6 +278,7 @@ class ThreadActor(SupervisedActor):
 
     def _on_engine_up(self, connection: EngineConnection) -> None:
         self._connection = connection
+        self._unresumable = None
         self._connection.router.bind_thread(self.thread_id, self._deliver)
         self._resuming = next(self._tags)
         self._down = None
@@ -273,9 +290,11 @@ class ThreadActor(SupervisedActor):
         held, self._held = self._held, []
         if done.error is not None:
             logger.warning("thread %s could not be resumed: %s", self.thread_id, done.error)
-            self._down = done.error
+            self._unresumable = TransportClosedError(
+                f"thread {self.thread_id} could not be resumed after the engine restarted: {done.error}"
+            )
             for message in held:
-                self._fail_request(message, done.error)
+                self._fail_request(message, self._unresumable)
             return
         logger.info("thread %s resumed on the new engine", self.thread_id)
         for message in held:
@@ -304,7 +323,11 @@ class ThreadActor(SupervisedActor):
         turn.listeners.clear()
         self._completed.append(turn.turn_id)
         while len(self._completed) > COMPLETED_TURNS_KEPT:
-            self._turns.pop(self._completed.popleft(), None)
+            forgotten = self._completed.popleft()
+            self._turns.pop(forgotten, None)
+            self._forgotten[forgotten] = None
+            while len(self._forgotten) > FORGOTTEN_TURNS_KEPT:
+                self._forgotten.popitem(last=False)
 
     def _fail_active_turns(self, error: BaseException) -> None:
         for turn in list(self._turns.values()):

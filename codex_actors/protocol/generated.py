@@ -3,7 +3,8 @@
 """Typed messages of the codex app-server protocol, generated from the engine's JSON Schema.
 
 Structs encode and decode with ``msgspec.json``: Python names are snake_case, the wire names
-are the schema's (camelCase mostly). Optional fields default to None and are left out when
+are the schema's (camelCase mostly). Optional fields default to the schema's default, else to
+None (as do required fields that may be null); a field equal to its default is left out when
 encoding.
 """
 
@@ -99,14 +100,14 @@ class PlanType(str, enum.Enum):
 class ChatgptAccount(_Variant, kw_only=True, tag_field="type", tag="chatgpt"):
     """``Account`` variant ``type: "chatgpt"``."""
 
-    email: str | None
+    email: str | None = None
     plan_type: PlanType = msgspec.field(name="planType")
 
 
 class AmazonBedrockAccount(_Variant, kw_only=True, tag_field="type", tag="amazonBedrock"):
     """``Account`` variant ``type: "amazonBedrock"``."""
 
-    uses_codex_managed_credentials: bool | None = msgspec.field(default=None, name="usesCodexManagedCredentials")
+    uses_codex_managed_credentials: bool = msgspec.field(default=False, name="usesCodexManagedCredentials")
 
 
 Account: TypeAlias = ApiKeyAccount | ChatgptAccount | AmazonBedrockAccount
@@ -598,7 +599,7 @@ class AppConfig(_Base, kw_only=True):
     default_tools_approval_mode: AppToolApproval | None = None
     default_tools_enabled: bool | None = None
     destructive_enabled: bool | None = None
-    enabled: bool | None = None
+    enabled: bool = True
     # Per-account approval settings keyed by link ID.
     links: AppLinksConfig | None = None
     # Additional model-facing surfaces omitted for this connector's tools.
@@ -648,14 +649,14 @@ class AppInfo(_Base, kw_only=True):
     icon_dark_assets: dict[str, str] | None = msgspec.field(default=None, name="iconDarkAssets")
     id: str
     install_url: str | None = msgspec.field(default=None, name="installUrl")
-    is_accessible: bool | None = msgspec.field(default=None, name="isAccessible")
+    is_accessible: bool = msgspec.field(default=False, name="isAccessible")
     # Whether this app is enabled in config.toml. Example: ```toml [apps.bad_app] enabled = false ```
-    is_enabled: bool | None = msgspec.field(default=None, name="isEnabled")
+    is_enabled: bool = msgspec.field(default=True, name="isEnabled")
     labels: dict[str, str] | None = None
     logo_url: str | None = msgspec.field(default=None, name="logoUrl")
     logo_url_dark: str | None = msgspec.field(default=None, name="logoUrlDark")
     name: str
-    plugin_display_names: list[str] | None = msgspec.field(default=None, name="pluginDisplayNames")
+    plugin_display_names: list[str] = msgspec.field(default_factory=list, name="pluginDisplayNames")
 
 
 class AppLinkConfig(_Base, kw_only=True):
@@ -714,8 +715,8 @@ class AppToolSummary(_Base, kw_only=True):
 
     description: str
     disabled_reason: str | None = msgspec.field(default=None, name="disabledReason")
-    is_enabled: bool | None = msgspec.field(default=None, name="isEnabled")
-    is_read_only: bool | None = msgspec.field(default=None, name="isReadOnly")
+    is_enabled: bool = msgspec.field(default=True, name="isEnabled")
+    is_read_only: bool = msgspec.field(default=False, name="isReadOnly")
     name: str
     title: str | None = None
 
@@ -859,9 +860,9 @@ class AppsDefaultConfig(_Base, kw_only=True):
 
     approvals_reviewer: ApprovalsReviewer | None = None
     default_tools_approval_mode: AppToolApproval | None = None
-    destructive_enabled: bool | None = None
-    enabled: bool | None = None
-    open_world_enabled: bool | None = None
+    destructive_enabled: bool = True
+    enabled: bool = True
+    open_world_enabled: bool = True
 
 
 class AppsConfig(_Base, kw_only=True):
@@ -942,7 +943,7 @@ class ConnectorMetadata(_Base, kw_only=True):
     id: str
     install_url: str | None = msgspec.field(default=None, name="installUrl")
     name: str
-    plugin_display_names: list[str] | None = msgspec.field(default=None, name="pluginDisplayNames")
+    plugin_display_names: list[str] = msgspec.field(default_factory=list, name="pluginDisplayNames")
     tool_summaries: list[AppToolSummary] | None = msgspec.field(default=None, name="toolSummaries")
 
 
@@ -965,10 +966,10 @@ class GranularAskForApprovalGranular(_Base, kw_only=True):
     """The object in ``GranularAskForApproval.granular``."""
 
     mcp_elicitations: bool
-    request_permissions: bool | None = None
+    request_permissions: bool = False
     rules: bool
     sandbox_approval: bool
-    skill_approval: bool | None = None
+    skill_approval: bool = False
 
 
 class GranularAskForApproval(_Base, kw_only=True):
@@ -1311,7 +1312,7 @@ class InitializeCapabilities(_Base, kw_only=True):
     """Client-declared capabilities negotiated during initialize."""
 
     # Opt into receiving experimental API methods and fields.
-    experimental_api: bool | None = msgspec.field(default=None, name="experimentalApi")
+    experimental_api: bool = msgspec.field(default=False, name="experimentalApi")
     # Use explicit gateway OAuth login instead of automatic browser authorization. Applies to this app-server's
     # gateway runtime; later connections cannot undo it.
     explicit_gateway_oauth: bool | None = msgspec.field(default=None, name="explicitGatewayOauth")
@@ -1326,7 +1327,7 @@ class InitializeCapabilities(_Base, kw_only=True):
     # Exact notification method names that should be suppressed for this connection (for example `thread/started`).
     opt_out_notification_methods: list[str] | None = msgspec.field(default=None, name="optOutNotificationMethods")
     # Opt into `attestation/generate` requests for upstream `x-oai-attestation`.
-    request_attestation: bool | None = msgspec.field(default=None, name="requestAttestation")
+    request_attestation: bool = msgspec.field(default=False, name="requestAttestation")
 
 
 class InitializeParams(_Base, kw_only=True):
@@ -2290,7 +2291,7 @@ class TextUserInput(_Variant, kw_only=True, tag_field="type", tag="text"):
 
     text: str
     # UI-defined spans within `text` used to render or persist special elements.
-    text_elements: list[TextElement] | None = None
+    text_elements: list[TextElement] = msgspec.field(default_factory=list)
 
 
 class ImageUserInput(_Variant, kw_only=True, tag_field="type", tag="image"):
@@ -2582,7 +2583,7 @@ class DangerFullAccessSandboxPolicy(_Variant, kw_only=True, tag_field="type", ta
 class ReadOnlySandboxPolicy(_Variant, kw_only=True, tag_field="type", tag="readOnly"):
     """``SandboxPolicy`` variant ``type: "readOnly"``."""
 
-    network_access: bool | None = msgspec.field(default=None, name="networkAccess")
+    network_access: bool = msgspec.field(default=False, name="networkAccess")
 
 
 class NetworkAccess(str, enum.Enum):
@@ -2595,16 +2596,16 @@ class NetworkAccess(str, enum.Enum):
 class ExternalSandboxSandboxPolicy(_Variant, kw_only=True, tag_field="type", tag="externalSandbox"):
     """``SandboxPolicy`` variant ``type: "externalSandbox"``."""
 
-    network_access: NetworkAccess | None = msgspec.field(default=None, name="networkAccess")
+    network_access: NetworkAccess = msgspec.field(default=NetworkAccess.restricted, name="networkAccess")
 
 
 class WorkspaceWriteSandboxPolicy(_Variant, kw_only=True, tag_field="type", tag="workspaceWrite"):
     """``SandboxPolicy`` variant ``type: "workspaceWrite"``."""
 
-    exclude_slash_tmp: bool | None = msgspec.field(default=None, name="excludeSlashTmp")
-    exclude_tmpdir_env_var: bool | None = msgspec.field(default=None, name="excludeTmpdirEnvVar")
-    network_access: bool | None = msgspec.field(default=None, name="networkAccess")
-    writable_roots: list[AbsolutePathBuf] | None = msgspec.field(default=None, name="writableRoots")
+    exclude_slash_tmp: bool = msgspec.field(default=False, name="excludeSlashTmp")
+    exclude_tmpdir_env_var: bool = msgspec.field(default=False, name="excludeTmpdirEnvVar")
+    network_access: bool = msgspec.field(default=False, name="networkAccess")
+    writable_roots: list[AbsolutePathBuf] = msgspec.field(default_factory=list, name="writableRoots")
 
 
 SandboxPolicy: TypeAlias = (
@@ -4234,7 +4235,7 @@ class ClientRequestThreadRealtimeAppendAudio(
 class ThreadRealtimeAppendTextParams(_Base, kw_only=True):
     """EXPERIMENTAL - append text input to thread realtime."""
 
-    role: ConversationTextRole | None = None
+    role: ConversationTextRole = ConversationTextRole.user
     text: str
     thread_id: str = msgspec.field(name="threadId")
 
@@ -5373,14 +5374,14 @@ class SubagentMigration(_Base, kw_only=True):
 class MigrationDetails(_Base, kw_only=True):
     """Wire type ``MigrationDetails``."""
 
-    commands: list[CommandMigration] | None = None
-    hooks: list[HookMigration] | None = None
-    mcp_servers: list[McpServerMigration] | None = msgspec.field(default=None, name="mcpServers")
+    commands: list[CommandMigration] = msgspec.field(default_factory=list)
+    hooks: list[HookMigration] = msgspec.field(default_factory=list)
+    mcp_servers: list[McpServerMigration] = msgspec.field(default_factory=list, name="mcpServers")
     memory: list[str] | None = None
-    plugins: list[PluginsMigration] | None = None
-    sessions: list[SessionMigration] | None = None
-    skills: list[SkillMigration] | None = None
-    subagents: list[SubagentMigration] | None = None
+    plugins: list[PluginsMigration] = msgspec.field(default_factory=list)
+    sessions: list[SessionMigration] = msgspec.field(default_factory=list)
+    skills: list[SkillMigration] = msgspec.field(default_factory=list)
+    subagents: list[SubagentMigration] = msgspec.field(default_factory=list)
 
 
 class ExternalAgentConfigMigrationItemType(str, enum.Enum):
@@ -6103,7 +6104,7 @@ class CommandExecutionRequestApprovalParams(_Base, kw_only=True):
     environment_id: str | None = msgspec.field(default=None, name="environmentId")
     item_id: str = msgspec.field(name="itemId")
     # Kind of action under review. Defaults to `command` for older servers.
-    kind: CommandExecutionApprovalKind | None = None
+    kind: CommandExecutionApprovalKind = CommandExecutionApprovalKind.command
     # Optional context for a managed-network approval prompt.
     network_approval_context: NetworkApprovalContext | None = msgspec.field(
         default=None, name="networkApprovalContext"
@@ -6171,7 +6172,7 @@ class CommandExecutionThreadItem(_Variant, kw_only=True, tag_field="type", tag="
     process_id: str | None = msgspec.field(default=None, name="processId")
     # Safe plugin-relative path when this command resolves to one plugin script.
     script_path: str | None = msgspec.field(default=None, name="scriptPath")
-    source: CommandExecutionSource | None = None
+    source: CommandExecutionSource = CommandExecutionSource.agent
     status: CommandExecutionStatus
 
 
@@ -6282,10 +6283,10 @@ class Verbosity(str, enum.Enum):
 class SandboxWorkspaceWrite(_Base, kw_only=True):
     """Wire type ``SandboxWorkspaceWrite``."""
 
-    exclude_slash_tmp: bool | None = None
-    exclude_tmpdir_env_var: bool | None = None
-    network_access: bool | None = None
-    writable_roots: list[str] | None = None
+    exclude_slash_tmp: bool = False
+    exclude_tmpdir_env_var: bool = False
+    network_access: bool = False
+    writable_roots: list[str] = msgspec.field(default_factory=list)
 
 
 class WebSearchContextSize(str, enum.Enum):
@@ -6521,13 +6522,13 @@ class ConfiguredHookMatcherGroup(_Base, kw_only=True):
 class ManagedHooksRequirements(_Base, kw_only=True):
     """Wire type ``ManagedHooksRequirements``."""
 
-    interrupt: list[ConfiguredHookMatcherGroup] | None = msgspec.field(default=None, name="Interrupt")
+    interrupt: list[ConfiguredHookMatcherGroup] = msgspec.field(default_factory=list, name="Interrupt")
     permission_request: list[ConfiguredHookMatcherGroup] = msgspec.field(name="PermissionRequest")
     post_compact: list[ConfiguredHookMatcherGroup] = msgspec.field(name="PostCompact")
     post_tool_use: list[ConfiguredHookMatcherGroup] = msgspec.field(name="PostToolUse")
     pre_compact: list[ConfiguredHookMatcherGroup] = msgspec.field(name="PreCompact")
     pre_tool_use: list[ConfiguredHookMatcherGroup] = msgspec.field(name="PreToolUse")
-    session_end: list[ConfiguredHookMatcherGroup] | None = msgspec.field(default=None, name="SessionEnd")
+    session_end: list[ConfiguredHookMatcherGroup] = msgspec.field(default_factory=list, name="SessionEnd")
     session_start: list[ConfiguredHookMatcherGroup] = msgspec.field(name="SessionStart")
     stop: list[ConfiguredHookMatcherGroup] = msgspec.field(name="Stop")
     subagent_start: list[ConfiguredHookMatcherGroup] = msgspec.field(name="SubagentStart")
@@ -7091,7 +7092,7 @@ class ExternalAgentDetectedConnectorCandidate(_Base, kw_only=True):
 class ExternalAgentConfigDetectResponse(_Base, kw_only=True):
     """Wire type ``ExternalAgentConfigDetectResponse``."""
 
-    connectors: list[ExternalAgentDetectedConnectorCandidate] | None = None
+    connectors: list[ExternalAgentDetectedConnectorCandidate] = msgspec.field(default_factory=list)
     items: list[ExternalAgentConfigMigrationItem]
 
 
@@ -7836,7 +7837,7 @@ class HookRunSummary(_Base, kw_only=True):
     handler_type: HookHandlerType = msgspec.field(name="handlerType")
     id: str
     scope: HookScope
-    source: HookSource | None = None
+    source: HookSource = HookSource.unknown
     source_path: AbsolutePathBuf = msgspec.field(name="sourcePath")
     started_at: int = msgspec.field(name="startedAt")
     status: HookRunStatus
@@ -7872,7 +7873,7 @@ class HookMetadataCommand(_Variant, kw_only=True, tag_field="handlerType", tag="
 
     # Configured `additionalContext` spill threshold. `null` uses 2,500 tokens; `0` disables spilling.
     additional_context_limit: int | None = msgspec.field(default=None, name="additionalContextLimit")
-    async_: bool | None = msgspec.field(default=None, name="async")
+    async_: bool = msgspec.field(default=False, name="async")
     command: str
     current_hash: str = msgspec.field(name="currentHash")
     display_order: int = msgspec.field(name="displayOrder")
@@ -8098,9 +8099,9 @@ class PlanThreadItem(_Variant, kw_only=True, tag_field="type", tag="plan"):
 class ReasoningThreadItem(_Variant, kw_only=True, tag_field="type", tag="reasoning"):
     """``ThreadItem`` variant ``type: "reasoning"``."""
 
-    content: list[str] | None = None
+    content: list[str] = msgspec.field(default_factory=list)
     id: str
-    summary: list[str] | None = None
+    summary: list[str] = msgspec.field(default_factory=list)
 
 
 class McpToolCallAppContext(_Base, kw_only=True):
@@ -9044,7 +9045,7 @@ class Model(_Base, kw_only=True):
     """Wire type ``Model``."""
 
     # Deprecated: use `serviceTiers` instead.
-    additional_speed_tiers: list[str] | None = msgspec.field(default=None, name="additionalSpeedTiers")
+    additional_speed_tiers: list[str] = msgspec.field(default_factory=list, name="additionalSpeedTiers")
     availability_nux: ModelAvailabilityNux | None = msgspec.field(default=None, name="availabilityNux")
     # Null when the catalog does not provide access-program metadata.
     available_access_programs: ModelAccessPrograms | None = msgspec.field(
@@ -9057,16 +9058,18 @@ class Model(_Base, kw_only=True):
     display_name: str = msgspec.field(name="displayName")
     hidden: bool
     id: str
-    input_modalities: list[InputModality] | None = msgspec.field(default=None, name="inputModalities")
+    input_modalities: list[InputModality] = msgspec.field(
+        default_factory=lambda: [InputModality.text, InputModality.image], name="inputModalities"
+    )
     is_default: bool = msgspec.field(name="isDefault")
     model: str
     model_specialty: str | None = msgspec.field(default=None, name="modelSpecialty")
     # Multi-agent runtime declared by this model, when available.
     multi_agent_version: MultiAgentVersion | None = msgspec.field(default=None, name="multiAgentVersion")
-    service_tiers: list[ModelServiceTier] | None = msgspec.field(default=None, name="serviceTiers")
+    service_tiers: list[ModelServiceTier] = msgspec.field(default_factory=list, name="serviceTiers")
     supported_reasoning_efforts: list[ReasoningEffortOption] = msgspec.field(name="supportedReasoningEfforts")
     # @deprecated Always false; models no longer support personality selection.
-    supports_personality: bool | None = msgspec.field(default=None, name="supportsPersonality")
+    supports_personality: bool = msgspec.field(default=False, name="supportsPersonality")
     upgrade: str | None = None
     upgrade_info: ModelUpgradeInfo | None = msgspec.field(default=None, name="upgradeInfo")
 
@@ -9207,7 +9210,7 @@ class PermissionsRequestApprovalResponse(_Base, kw_only=True):
     """Wire type ``PermissionsRequestApprovalResponse``."""
 
     permissions: GrantedPermissionProfile
-    scope: PermissionGrantScope | None = None
+    scope: PermissionGrantScope = PermissionGrantScope.turn
     # Review every subsequent command in this turn before normal sandboxed execution.
     strict_auto_review: bool | None = msgspec.field(default=None, name="strictAutoReview")
 
@@ -9404,7 +9407,7 @@ class PluginSummary(_Base, kw_only=True):
 
     auth_policy: PluginAuthPolicy = msgspec.field(name="authPolicy")
     # Availability state for installing and using the plugin.
-    availability: PluginAvailability | None = None
+    availability: PluginAvailability = PluginAvailability.available
     # Why the remote plugin is unavailable, when provided by plugin-service.
     disabled_reason: PluginDisabledReason | None = msgspec.field(default=None, name="disabledReason")
     # Raw plugin-service plan identifiers eligible to install the plugin.
@@ -9419,7 +9422,7 @@ class PluginSummary(_Base, kw_only=True):
     # Unix timestamp in seconds when the remote plugin was installed, when available.
     installed_at: int | None = msgspec.field(default=None, name="installedAt")
     interface: PluginInterface | None = None
-    keywords: list[str] | None = None
+    keywords: list[str] = msgspec.field(default_factory=list)
     # Version of the locally materialized plugin package when available.
     local_version: str | None = msgspec.field(default=None, name="localVersion")
     must_show_installation_interstitial: bool | None = msgspec.field(
@@ -9474,8 +9477,8 @@ class PluginMarketplaceEntry(_Base, kw_only=True):
 class PluginInstalledResponse(_Base, kw_only=True):
     """Wire type ``PluginInstalledResponse``."""
 
-    marketplace_load_errors: list[MarketplaceLoadErrorInfo] | None = msgspec.field(
-        default=None, name="marketplaceLoadErrors"
+    marketplace_load_errors: list[MarketplaceLoadErrorInfo] = msgspec.field(
+        default_factory=list, name="marketplaceLoadErrors"
     )
     marketplaces: list[PluginMarketplaceEntry]
 
@@ -9483,9 +9486,9 @@ class PluginInstalledResponse(_Base, kw_only=True):
 class PluginListResponse(_Base, kw_only=True):
     """Wire type ``PluginListResponse``."""
 
-    featured_plugin_ids: list[str] | None = msgspec.field(default=None, name="featuredPluginIds")
-    marketplace_load_errors: list[MarketplaceLoadErrorInfo] | None = msgspec.field(
-        default=None, name="marketplaceLoadErrors"
+    featured_plugin_ids: list[str] = msgspec.field(default_factory=list, name="featuredPluginIds")
+    marketplace_load_errors: list[MarketplaceLoadErrorInfo] = msgspec.field(
+        default_factory=list, name="marketplaceLoadErrors"
     )
     marketplaces: list[PluginMarketplaceEntry]
 
@@ -9742,7 +9745,7 @@ class QueuedSubmission(_Base, kw_only=True):
 class TokenUsageBreakdown(_Base, kw_only=True):
     """Wire type ``TokenUsageBreakdown``."""
 
-    cache_write_input_tokens: int | None = msgspec.field(default=None, name="cacheWriteInputTokens")
+    cache_write_input_tokens: int = msgspec.field(default=0, name="cacheWriteInputTokens")
     cached_input_tokens: int = msgspec.field(name="cachedInputTokens")
     input_tokens: int = msgspec.field(name="inputTokens")
     output_tokens: int = msgspec.field(name="outputTokens")
@@ -9840,7 +9843,7 @@ class RealtimeVoicesList(_Base, kw_only=True):
     default_v2: RealtimeVoice = msgspec.field(name="defaultV2")
     v1: list[RealtimeVoice]
     v2: list[RealtimeVoice]
-    v3: list[RealtimeVoice] | None = None
+    v3: list[RealtimeVoice] = msgspec.field(default_factory=list)
 
 
 class ReasoningSummaryPartAddedNotification(_Base, kw_only=True):
@@ -9979,7 +9982,7 @@ class Turn(_Base, kw_only=True):
     # Thread items currently included in this turn payload.
     items: list[ThreadItem]
     # Describes how much of `items` has been loaded for this turn.
-    items_view: TurnItemsView | None = msgspec.field(default=None, name="itemsView")
+    items_view: TurnItemsView = msgspec.field(default=TurnItemsView.full, name="itemsView")
     # ID of the first turn in the chain of work that led to this turn. Pass this as `rootTurnId` when starting work
     # on behalf of this turn. May be null in older history or a `review/start` response.
     root_turn_id: str | None = msgspec.field(default=None, name="rootTurnId")
@@ -10150,7 +10153,7 @@ class Thread(_Base, kw_only=True):
     # Optional Git metadata captured when the thread was created.
     git_info: GitInfo | None = msgspec.field(default=None, name="gitInfo")
     # Persisted thread history contract selected when this thread was created.
-    history_mode: ThreadHistoryMode | None = msgspec.field(default=None, name="historyMode")
+    history_mode: ThreadHistoryMode = msgspec.field(default=ThreadHistoryMode.legacy, name="historyMode")
     # Identifier for this thread. Codex-generated thread IDs are UUIDv7.
     id: str
     # Current configured model when loaded, otherwise the latest persisted model. Null when unavailable. This is
@@ -10170,7 +10173,7 @@ class Thread(_Base, kw_only=True):
     # Usually the first user message in the thread, if available.
     preview: str
     # Canonical project assignment owned by app-server, if any.
-    project_id: str | None = msgspec.field(name="projectId")
+    project_id: str | None = msgspec.field(default=None, name="projectId")
     # Current configured reasoning effort when loaded, otherwise the latest persisted effort. Null when unset or
     # unavailable. This is not per-turn execution telemetry.
     reasoning_effort: ReasoningEffort | None = msgspec.field(default=None, name="reasoningEffort")
@@ -10482,7 +10485,7 @@ class ServerNotificationProjectChanged(_Variant, kw_only=True, tag_field="method
 class ThreadProjectUpdatedNotification(_Base, kw_only=True):
     """Wire type ``ThreadProjectUpdatedNotification``."""
 
-    project_id: str | None = msgspec.field(name="projectId")
+    project_id: str | None = msgspec.field(default=None, name="projectId")
     thread_id: str = msgspec.field(name="threadId")
 
 
@@ -10527,12 +10530,14 @@ class ThreadSettings(_Base, kw_only=True):
     collaboration_mode: CollaborationMode = msgspec.field(name="collaborationMode")
     cwd: AbsolutePathBuf
     # Saved list of disabled plugin IDs. Does not yet filter plugin capabilities.
-    disabled_plugin_ids: list[str] | None = msgspec.field(default=None, name="disabledPluginIds")
+    disabled_plugin_ids: list[str] = msgspec.field(default_factory=list, name="disabledPluginIds")
     effort: ReasoningEffort | None = None
     model: str
     model_provider: str = msgspec.field(name="modelProvider")
     # @deprecated Always `explicitRequestOnly`. Use `effort` for Ultra behavior.
-    multi_agent_mode: MultiAgentMode | None = msgspec.field(default=None, name="multiAgentMode")
+    multi_agent_mode: MultiAgentMode = msgspec.field(
+        default=MultiAgentModeValue.explicit_request_only, name="multiAgentMode"
+    )
     # @deprecated Reports the saved setting; `friendly` and `pragmatic` no longer select a style.
     personality: Personality | None = None
     sandbox_policy: SandboxPolicy = msgspec.field(name="sandboxPolicy")
@@ -11483,8 +11488,8 @@ class ToolRequestUserInputQuestion(_Base, kw_only=True):
 
     header: str
     id: str
-    is_other: bool | None = msgspec.field(default=None, name="isOther")
-    is_secret: bool | None = msgspec.field(default=None, name="isSecret")
+    is_other: bool = msgspec.field(default=False, name="isOther")
+    is_secret: bool = msgspec.field(default=False, name="isSecret")
     options: list[ToolRequestUserInputOption] | None = None
     question: str
 
@@ -11783,17 +11788,19 @@ class ThreadForkResponse(_Base, kw_only=True):
     approvals_reviewer: ApprovalsReviewer = msgspec.field(name="approvalsReviewer")
     cwd: AbsolutePathBuf
     # Saved list of disabled plugin IDs. Does not yet filter plugin capabilities.
-    disabled_plugin_ids: list[str] | None = msgspec.field(default=None, name="disabledPluginIds")
+    disabled_plugin_ids: list[str] = msgspec.field(default_factory=list, name="disabledPluginIds")
     # Environment-native paths to instruction source files currently loaded for this thread.
-    instruction_sources: list[LegacyAppPathString] | None = msgspec.field(default=None, name="instructionSources")
+    instruction_sources: list[LegacyAppPathString] = msgspec.field(default_factory=list, name="instructionSources")
     model: str
     model_provider: str = msgspec.field(name="modelProvider")
     # @deprecated Always `explicitRequestOnly`. Use `reasoningEffort` for Ultra behavior.
-    multi_agent_mode: MultiAgentMode | None = msgspec.field(default=None, name="multiAgentMode")
+    multi_agent_mode: MultiAgentMode = msgspec.field(
+        default=MultiAgentModeValue.explicit_request_only, name="multiAgentMode"
+    )
     reasoning_effort: ReasoningEffort | None = msgspec.field(default=None, name="reasoningEffort")
     # Thread-scoped runtime workspace roots used to materialize `:workspace_roots`.
-    runtime_workspace_roots: list[AbsolutePathBuf] | None = msgspec.field(
-        default=None, name="runtimeWorkspaceRoots"
+    runtime_workspace_roots: list[AbsolutePathBuf] = msgspec.field(
+        default_factory=list, name="runtimeWorkspaceRoots"
     )
     # Legacy sandbox policy retained for compatibility. Experimental clients should prefer
     # `activePermissionProfile` for profile provenance.
@@ -12001,11 +12008,11 @@ class ThreadResumeResponse(_Base, kw_only=True):
     collaboration_mode: CollaborationMode | None = msgspec.field(default=None, name="collaborationMode")
     cwd: AbsolutePathBuf
     # Saved list of disabled plugin IDs. Does not yet filter plugin capabilities.
-    disabled_plugin_ids: list[str] | None = msgspec.field(default=None, name="disabledPluginIds")
+    disabled_plugin_ids: list[str] = msgspec.field(default_factory=list, name="disabledPluginIds")
     # `thread/turns/list` page returned when requested by `initialTurnsPage`.
     initial_turns_page: TurnsPage | None = msgspec.field(default=None, name="initialTurnsPage")
     # Environment-native paths to instruction source files currently loaded for this thread.
-    instruction_sources: list[LegacyAppPathString] | None = msgspec.field(default=None, name="instructionSources")
+    instruction_sources: list[LegacyAppPathString] = msgspec.field(default_factory=list, name="instructionSources")
     # Opaque cursor for hydrating paginated items backwards.
     #
     # Pass this as `cursor` to `thread/items/list` with `sortDirection: "desc"`. The first page includes the item
@@ -12014,11 +12021,13 @@ class ThreadResumeResponse(_Base, kw_only=True):
     model: str
     model_provider: str = msgspec.field(name="modelProvider")
     # @deprecated Always `explicitRequestOnly`. Use `reasoningEffort` for Ultra behavior.
-    multi_agent_mode: MultiAgentMode | None = msgspec.field(default=None, name="multiAgentMode")
+    multi_agent_mode: MultiAgentMode = msgspec.field(
+        default=MultiAgentModeValue.explicit_request_only, name="multiAgentMode"
+    )
     reasoning_effort: ReasoningEffort | None = msgspec.field(default=None, name="reasoningEffort")
     # Thread-scoped runtime workspace roots used to materialize `:workspace_roots`.
-    runtime_workspace_roots: list[AbsolutePathBuf] | None = msgspec.field(
-        default=None, name="runtimeWorkspaceRoots"
+    runtime_workspace_roots: list[AbsolutePathBuf] = msgspec.field(
+        default_factory=list, name="runtimeWorkspaceRoots"
     )
     # Legacy sandbox policy retained for compatibility. Experimental clients should prefer
     # `activePermissionProfile` for profile provenance.
@@ -12152,17 +12161,19 @@ class ThreadStartResponse(_Base, kw_only=True):
     approvals_reviewer: ApprovalsReviewer = msgspec.field(name="approvalsReviewer")
     cwd: AbsolutePathBuf
     # Saved list of disabled plugin IDs. Does not yet filter plugin capabilities.
-    disabled_plugin_ids: list[str] | None = msgspec.field(default=None, name="disabledPluginIds")
+    disabled_plugin_ids: list[str] = msgspec.field(default_factory=list, name="disabledPluginIds")
     # Environment-native paths to instruction source files currently loaded for this thread.
-    instruction_sources: list[LegacyAppPathString] | None = msgspec.field(default=None, name="instructionSources")
+    instruction_sources: list[LegacyAppPathString] = msgspec.field(default_factory=list, name="instructionSources")
     model: str
     model_provider: str = msgspec.field(name="modelProvider")
     # @deprecated Always `explicitRequestOnly`. Use `reasoningEffort` for Ultra behavior.
-    multi_agent_mode: MultiAgentMode | None = msgspec.field(default=None, name="multiAgentMode")
+    multi_agent_mode: MultiAgentMode = msgspec.field(
+        default=MultiAgentModeValue.explicit_request_only, name="multiAgentMode"
+    )
     reasoning_effort: ReasoningEffort | None = msgspec.field(default=None, name="reasoningEffort")
     # Thread-scoped runtime workspace roots used to materialize `:workspace_roots`.
-    runtime_workspace_roots: list[AbsolutePathBuf] | None = msgspec.field(
-        default=None, name="runtimeWorkspaceRoots"
+    runtime_workspace_roots: list[AbsolutePathBuf] = msgspec.field(
+        default_factory=list, name="runtimeWorkspaceRoots"
     )
     # Legacy sandbox policy retained for compatibility. Experimental clients should prefer
     # `activePermissionProfile` for profile provenance.

@@ -149,8 +149,11 @@ def main():
     code = child.wait()
     writer.join(2.0)
     os.close(log_fd)
-    if code < 0:
-        signal.signal(-code, signal.SIG_DFL)
+    if code < 0:  # the engine died of a signal: die of the same one
+        try:
+            signal.signal(-code, signal.SIG_DFL)  # (SIGKILL has no handler to reset)
+        except (OSError, ValueError):
+            pass
         signal.pthread_sigmask(signal.SIG_UNBLOCK, [-code])
         os.kill(os.getpid(), -code)
         code = 128 - code

@@ -30,7 +30,7 @@ from codex_actors.actors.telemetry import GetCounts
 from codex_actors.actors.thread import MAX_HELD_REQUESTS
 from codex_actors.api import TurnHandle
 from codex_actors.config import CodexConfig
-from codex_actors.errors import InvalidRequestError, RequestTimeoutError
+from codex_actors.errors import RequestTimeoutError
 from codex_actors.protocol.generated import TurnCompletedNotification, TurnStatus
 from tests.support.fixtures import FAKE_ENGINE, fake_engine_config
 
@@ -222,14 +222,16 @@ def test_requests_held_while_the_engine_is_down_fail_with_the_resume_error(runti
         with pytest.raises(pykka.Timeout):
             held.get(timeout=0.2)  # held, not sent
         actor.tell(EngineUp(runtime.engine()))  # the fake engine refuses thread/resume
-        with pytest.raises(InvalidRequestError, match="thread/resume"):
+        with pytest.raises(TransportClosedError, match="could not be resumed") as info:
             held.get(timeout=5)
+        assert "thread/resume" in str(info.value)
         done = finished.get(timeout=5)
     finally:
         waiter.stop()
     assert done.tag == "held"
     assert done.turn_id is None
-    assert isinstance(done.error, InvalidRequestError)
+    assert isinstance(done.error, TransportClosedError)
+    assert "could not be resumed" in str(done.error)
 
 
 def test_past_the_held_limit_requests_fail_at_once_and_the_rest_fail_at_close() -> None:

@@ -38,8 +38,10 @@ from codex_actors.protocol.generated import (
     DynamicToolCallThreadItem,
     IdleThreadStatus,
     InputTextDynamicToolCallOutputContentItem,
+    TextUserInput,
     TurnCompletedNotification,
     TurnStatus,
+    UserMessageThreadItem,
 )
 from codex_actors.protocol.jsonrpc import decode_payload
 from codex_actors.testing import (
@@ -297,8 +299,15 @@ def test_a_second_turn_joins_the_active_one_and_every_caller_sees_the_whole_turn
     for result in results:
         assert result.id == first.id
         assert result.final_response == "after the join"
-        texts = [item.text for item in result.items if isinstance(item, AgentMessageThreadItem)]
-        assert texts[0] == "working..."  # both handles saw the turn from its first item
+        prompts = [
+            part.text
+            for item in result.items
+            if isinstance(item, UserMessageThreadItem)
+            for part in item.content
+            if isinstance(part, TextUserInput)
+        ]
+        assert prompts[0] == "a"  # every caller saw the turn from its first item, before it joined
+        assert sorted(prompts) == ["a", "b", "c"]
     assert results[0].items == results[1].items
     assert finished.turn_id == first.id
     assert finished.tag == "joined"
@@ -377,12 +386,6 @@ def test_a_hand_built_handle_sees_only_future_events(offline: OfflineEngine) -> 
         assert list(TurnHandle(codex._client, thread.id, handle.id).stream()) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a hand-built TurnHandle of a turn the thread actor has pruned (more than "
-    "COMPLETED_TURNS_KEPT turns ago) or never saw gets a fresh log that never ends: stream() blocks until "
-    "the runtime closes (thread.py ThreadActor._subscribe creates a new retained _Turn for any unknown id)",
-)
 def test_a_hand_built_handle_of_a_pruned_turn_does_not_block_forever(offline: OfflineEngine) -> None:
     offline.model.enqueue(*[message(f"answer {index}") for index in range(COMPLETED_TURNS_KEPT + 1)])
     outcome: list[Any] = []
@@ -567,6 +570,54 @@ def test_a_request_right_after_the_restart_is_held_and_then_sent(offline: Offlin
     offline.model.assert_done()
 
 
+def test_a_request_sent_as_the_engine_dies_fails_fast_and_the_next_one_works(offline: OfflineEngine) -> None:
+    offline.model.enqueue(message("one"), message("two"))
+    with Codex(offline.config) as codex:
+        thread = quiet_thread(codex)
+        thread.run("first")
+        pid = kill_engine(codex)
+        # Sent before the thread actor knows: it goes to the dying engine and fails with its exit (it is not
+        # retried: the SDK cannot tell whether the engine acted on it). It never waits out its timeout.
+        try:
+            codex._client.thread_request(thread.id, "thread/read", {}, timeout=5)
+        except TransportClosedError as exc:
+            assert exc.exit_code == -9
+        wait_for_new_engine(codex, pid)
+        assert len(thread.read(include_turns=True).thread.turns) == 1
+        assert thread.run("second").final_response == "two"
+    offline.model.assert_done()
+
+
+def test_a_request_that_finds_the_port_dead_is_held_for_the_new_engine(
+    offline: OfflineEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entered, release = threading.Event(), threading.Event()
+    on_child_down = RootSupervisor.on_child_down
+
+    def slow_child_down(self: RootSupervisor, name: str, reason: BaseException | None) -> None:
+        if name == "engine":
+            entered.set()
+            release.wait(5)  # the port is dead; the threads have not been told yet
+        on_child_down(self, name, reason)
+
+    monkeypatch.setattr(RootSupervisor, "on_child_down", slow_child_down)
+    offline.model.enqueue(message("one"))
+    with Codex(offline.config) as codex:
+        thread = quiet_thread(codex)
+        thread.run("first")
+        actor = thread.actor_ref
+        port = codex._client.engine().ref
+        kill_engine(codex)
+        try:
+            assert entered.wait(5)
+            assert not port.is_alive()
+            read: pykka.Future[Any] = pykka.ThreadingFuture()
+            actor.tell(ThreadRequest("thread/read", {}, read))
+        finally:
+            release.set()
+        assert decode_payload(read.get(timeout=10), dict[str, Any])["thread"]["id"] == thread.id
+
+
 def test_requests_told_while_the_engine_is_down_wait_for_the_resume(offline: OfflineEngine) -> None:
     offline.model.enqueue(message("one"), message("held turn"))
     with Codex(offline.config) as codex:
@@ -612,12 +663,6 @@ def test_engine_down_fails_the_active_turn_with_its_error(offline: OfflineEngine
         assert thread.run("b").final_response == "next"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: after a failed thread/resume (e.g. a thread with no turn has no rollout to resume after an "
-    "engine crash) ThreadActor._on_resumed sets _down to the error, and _on_request then holds every later "
-    "request forever: it times out (request_timeout, 120 s by default) instead of failing with the resume error",
-)
 def test_a_thread_that_cannot_be_resumed_fails_later_requests_at_once(
     offline: OfflineEngine, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -630,8 +675,9 @@ def test_a_thread_that_cannot_be_resumed_fails_later_requests_at_once(
             lambda: any("could not be resumed" in record.getMessage() for record in caplog.records),
             "the failed resume was logged",
         )
-        with pytest.raises(InvalidRequestError, match="no rollout found"):
+        with pytest.raises(TransportClosedError, match="could not be resumed after the engine restarted") as info:
             codex._client.thread_request(thread.id, "thread/read", {}, timeout=1)
+        assert "no rollout found" in str(info.value)
 
 
 def test_workspace_write_turn_sandbox_is_sent_per_turn(offline: OfflineEngine) -> None:

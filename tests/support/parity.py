@@ -17,7 +17,6 @@ import asyncio
 import dataclasses
 import inspect
 import json
-import os
 import re
 import sys
 import time
@@ -39,7 +38,6 @@ from codex_actors.testing import OfflineEngine, WireTap
 T = TypeVar("T")
 
 OURS = ("sync", "async")
-OFFICIAL = ("official",)
 ALL = ("sync", "async", "official")
 MARKER_VAR = "CODEX_PARITY_RIG"
 
@@ -96,7 +94,20 @@ def sdk(kind: str) -> ModuleType:
 
 # -- one scenario, any client -----------------------------------------------------------------------------------
 
-_WRAPPED = frozenset({"Codex", "AsyncCodex", "Thread", "AsyncThread", "TurnHandle", "AsyncTurnHandle"})
+_WRAPPED = frozenset(
+    {
+        "Codex",
+        "AsyncCodex",
+        "Thread",
+        "AsyncThread",
+        "TurnHandle",
+        "AsyncTurnHandle",
+        "ChatgptLoginHandle",
+        "AsyncChatgptLoginHandle",
+        "DeviceCodeLoginHandle",
+        "AsyncDeviceCodeLoginHandle",
+    }
+)
 
 
 def _wrap(value: Any, kind: str) -> Any:
@@ -322,14 +333,6 @@ def turn_events_on_wire(messages: Iterable[dict[str, Any]], turn_id: str) -> lis
         if params.get("turnId") == turn_id or (isinstance(turn, dict) and turn.get("id") == turn_id):
             found.append(message)
     return found
-
-
-def environ_of(pid: int) -> dict[str, str]:
-    return dict(psutil.Process(pid).environ())
-
-
-def os_path() -> str:
-    return os.environ.get("PATH", "")
 
 
 # -- a stand-in engine for scripted errors and old versions ----------------------------------------------------

@@ -343,6 +343,19 @@ def without_nulls(value: Any) -> Any:
     return value
 
 
+def without(value: dict[str, Any], *paths: str) -> dict[str, Any]:
+    """``value`` without the keys at ``paths`` (``"a.b"``): what ``omit_defaults`` leaves out when they hold
+    the schema default."""
+    result: dict[str, Any] = json.loads(json.dumps(value))
+    for path in paths:
+        *parents, key = path.split(".")
+        node = result
+        for parent in parents:
+            node = node[parent]
+        del node[key]
+    return result
+
+
 def test_agent_message_item_completed_round_trip() -> None:
     note = decode(AGENT_MESSAGE_COMPLETED, g.SERVER_NOTIFICATIONS["item/completed"])
     assert isinstance(note, g.ItemCompletedNotification)
@@ -409,7 +422,12 @@ def test_token_usage_updated_round_trip() -> None:
     assert usage.last.cached_input_tokens == 2
     assert usage.last.reasoning_output_tokens == 1
     assert usage.model_context_window == 258400
-    assert encode(note) == TOKEN_USAGE_UPDATED
+    assert usage.total.cache_write_input_tokens == 0
+    # cacheWriteInputTokens holds its schema default (0): omit_defaults leaves it out again
+    expected = without(
+        TOKEN_USAGE_UPDATED, "tokenUsage.total.cacheWriteInputTokens", "tokenUsage.last.cacheWriteInputTokens"
+    )
+    assert encode(note) == expected
 
 
 def test_dynamic_tool_call_request_and_answer() -> None:
@@ -432,7 +450,7 @@ def test_command_approval_request_and_answer() -> None:
     assert isinstance(amend, g.CommandExecutionApprovalDecisionObject)
     assert amend.accept_with_execpolicy_amendment is not None
     assert amend.accept_with_execpolicy_amendment.execpolicy_amendment == ["echo", "hi"]
-    assert encode(params) == APPROVAL_REQUEST
+    assert encode(params) == without(APPROVAL_REQUEST, "kind")  # "command" is the schema default
     answer = g.CommandExecutionRequestApprovalResponse(decision=g.CommandExecutionApprovalDecisionValue.accept)
     assert encode(answer) == {"decision": "accept"}
 
@@ -446,8 +464,20 @@ def test_thread_start_response_round_trip() -> None:
     assert result.approvals_reviewer is g.ApprovalsReviewer.user
     assert isinstance(result.sandbox, g.WorkspaceWriteSandboxPolicy)
     assert result.sandbox.network_access is False
-    expected = without_nulls(THREAD_START_RESULT)
-    expected["thread"]["projectId"] = None  # required but nullable: stays on the wire as null
+    assert result.multi_agent_mode is g.MultiAgentModeValue.explicit_request_only
+    assert result.thread.project_id is None
+    # what holds the schema default is left out (omit_defaults), and so is the null projectId: the field is
+    # required but nullable, and defaults to None so that a Thread without it still decodes
+    expected = without(
+        without_nulls(THREAD_START_RESULT),
+        "disabledPluginIds",
+        "instructionSources",
+        "multiAgentMode",
+        "sandbox.writableRoots",
+        "sandbox.networkAccess",
+        "sandbox.excludeTmpdirEnvVar",
+        "sandbox.excludeSlashTmp",
+    )
     assert encode(result) == expected
 
 
@@ -563,7 +593,13 @@ def test_thread_items_decode_to_their_variant() -> None:
     ]
     assert isinstance(decoded[0], g.UserMessageThreadItem)
     assert decoded[0].content == [g.TextUserInput(text="go", text_elements=[])]
-    assert json.loads(msgspec.json.encode(decoded)) == items
+    assert decoded[0].content == [g.TextUserInput(text="go")]
+    # the empty lists are the schema defaults: omit_defaults leaves them out
+    assert json.loads(msgspec.json.encode(decoded)) == [
+        {"type": "userMessage", "id": "u", "content": [{"type": "text", "text": "go"}]},
+        {"type": "reasoning", "id": "r", "summary": ["thinking"]},
+        *items[2:],
+    ]
     with pytest.raises(msgspec.ValidationError, match="Invalid value 'unknownKind'"):
         msgspec.json.decode(b'{"type":"unknownKind","id":"x"}', type=g.ThreadItem)
 
@@ -611,6 +647,275 @@ def test_union_members_offer_their_tag_and_root_like_pydantic_root_models() -> N
         _ = note.type
     with pytest.raises(AttributeError, match="has no 'method'"):
         _ = item.method
+
+
+# ------------------------------------------------------------------------------------------------
+# Defaults: the schema's, as in the official pydantic models
+# ------------------------------------------------------------------------------------------------
+
+REQUIRED = "<required>"
+MISSING = "<no such field>"
+
+# Official models whose Struct has another name here (datamodel-codegen numbers or renames the variants).
+OFFICIAL_NAMES = {
+    "Granular": "GranularAskForApprovalGranular",
+    "HookMetadata1": "HookMetadataCommand",
+    "HookMetadata2": "HookMetadataMcpTool",
+    "PromptHookMetadata": "HookMetadataPrompt",
+    "AgentHookMetadata": "HookMetadataAgent",
+    "ApiKeyLoginAccountParams": "LoginAccountParamsApiKey",
+    "ChatgptLoginAccountParams": "LoginAccountParamsChatgpt",
+    "ChatgptDeviceCodeLoginAccountParams": "LoginAccountParamsChatgptDeviceCode",
+    "ChatgptAuthTokensLoginAccountParams": "LoginAccountParamsChatgptAuthTokens",
+    "AmazonBedrockLoginAccountParams": "LoginAccountParamsAmazonBedrock",
+    "AmazonBedrockAccessKeysLoginAccountParams": "LoginAccountParamsAmazonBedrockAccessKeys",
+    "ApiKeyLoginAccountResponse": "LoginAccountResponseApiKey",
+    "ChatgptLoginAccountResponse": "LoginAccountResponseChatgpt",
+    "ChatgptDeviceCodeLoginAccountResponse": "LoginAccountResponseChatgptDeviceCode",
+    "ChatgptAuthTokensLoginAccountResponse": "LoginAccountResponseChatgptAuthTokens",
+    "AmazonBedrockLoginAccountResponse": "LoginAccountResponseAmazonBedrock",
+    "ThreadSpawn": "SubAgentSourceObjectThreadSpawn",
+    "RootFileSystemSpecialPath": "FileSystemSpecialPathRoot",
+    "MinimalFileSystemSpecialPath": "FileSystemSpecialPathMinimal",
+    "TmpdirFileSystemSpecialPath": "FileSystemSpecialPathTmpdir",
+    "SlashTmpFileSystemSpecialPath": "FileSystemSpecialPathSlashTmp",
+}
+
+_SPLIT_IMAGE = (
+    "the official model splits the variant in two (a URL one and a fileId one) with the same tag, which msgspec "
+    "cannot tell apart: here one Struct holds both alternatives, each optional"
+)
+# (official model, wire name): (official default, ours, why they differ)
+DEFAULT_EXCEPTIONS: dict[tuple[str, str], tuple[Any, Any, str]] = {
+    ("ImageUserInput", "url"): (REQUIRED, None, _SPLIT_IMAGE),
+    ("InputImageContentItem", "image_url"): (REQUIRED, None, _SPLIT_IMAGE),
+    ("InputImageFunctionCallOutputContentItem", "image_url"): (REQUIRED, None, _SPLIT_IMAGE),
+    ("ThreadSectionMoveParams", "sectionId"): (
+        None,
+        REQUIRED,
+        "required but nullable in a client request: a None default would drop it from the wire (omit_defaults), "
+        "and the engine rejects thread/section/move without it (`missing field sectionId`, checked with 0.163.0); "
+        "the official model defaults it to None, so its exclude_none dump has the same problem",
+    ),
+    ("ChatgptAccount", "email"): (
+        REQUIRED,
+        None,
+        "required but nullable in what the engine sends: it defaults to None so that an account without it still "
+        "decodes (the rule for every such field the engine sends); the official model requires the key",
+    ),
+}
+# Pinned so that a comparison that silently compares less is noticed.
+OFFICIAL_NON_NULL_DEFAULTS = 62
+
+
+def official_models() -> list[tuple[str, Any]]:
+    v2_all = pytest.importorskip("openai_codex.generated.v2_all")
+    pydantic = pytest.importorskip("pydantic")
+    return [
+        (name, model)
+        for name, model in vars(v2_all).items()
+        if isinstance(model, type)
+        and issubclass(model, pydantic.BaseModel)
+        and not issubclass(model, pydantic.RootModel)
+        and model.__module__ == v2_all.__name__
+    ]
+
+
+def our_struct(official_name: str) -> Any:
+    """The Struct of an official model: same name, a known renaming, or the envelope naming."""
+    candidates = [OFFICIAL_NAMES.get(official_name, official_name)]
+    if official_name.endswith("ServerNotification"):
+        candidates.append("ServerNotification" + official_name.removesuffix("ServerNotification"))
+    if official_name.endswith("Request"):
+        candidates.append("ClientRequest" + official_name.removesuffix("Request"))
+    for name in candidates:
+        struct = getattr(g, name, None)
+        if isinstance(struct, type) and issubclass(struct, msgspec.Struct):
+            return struct
+    return None
+
+
+def official_default(field: Any) -> Any:
+    """A pydantic field's default as JSON, or REQUIRED."""
+    from pydantic_core import PydanticUndefined, to_jsonable_python
+
+    if field.default_factory is not None:
+        return to_jsonable_python(field.default_factory(), by_alias=True)
+    if field.default is PydanticUndefined:
+        return REQUIRED
+    return to_jsonable_python(field.default, by_alias=True)
+
+
+def our_default(field: msgspec.structs.FieldInfo | None) -> Any:
+    """A Struct field's default as JSON, REQUIRED, or MISSING."""
+    if field is None:
+        return MISSING
+    if field.default_factory is not msgspec.NODEFAULT:
+        return msgspec.to_builtins(field.default_factory())
+    if field.default is msgspec.NODEFAULT:
+        return REQUIRED
+    return msgspec.to_builtins(field.default)
+
+
+def same_json(a: Any, b: Any) -> bool:
+    """Equal as JSON (``False`` is not ``0``)."""
+    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
+def test_defaults_match_the_official_models() -> None:
+    """Every field of every official model with a Struct here has the same default (or is required in both)."""
+    differences: dict[tuple[str, str], tuple[Any, Any]] = {}
+    uncompared = []
+    structs = set()
+    non_null = 0
+    for name, model in official_models():
+        struct = our_struct(name)
+        defaults = {key: official_default(field) for key, field in model.model_fields.items()}
+        if struct is None:
+            if any(value not in (None, REQUIRED) for value in defaults.values()):
+                uncompared.append(name)  # a default that nothing here is compared with
+            continue
+        structs.add(struct)
+        ours = {field.encode_name: field for field in msgspec.structs.fields(struct)}
+        for key, field in model.model_fields.items():
+            wire = field.alias or key
+            if wire == struct.__struct_config__.tag_field:
+                continue  # the tag is no field here
+            theirs, mine = defaults[key], our_default(ours.get(wire))
+            non_null += theirs not in (None, REQUIRED)
+            if not same_json(theirs, mine):
+                differences[(name, wire)] = (theirs, mine)
+    assert uncompared == []
+    assert len(structs) > 700
+    assert non_null == OFFICIAL_NON_NULL_DEFAULTS
+    expected = {key: (theirs, ours) for key, (theirs, ours, _) in DEFAULT_EXCEPTIONS.items()}
+    assert differences == expected
+
+
+def test_omitted_fields_take_the_schema_default() -> None:
+    usage = decode(
+        {
+            "totalTokens": 3,
+            "inputTokens": 2,
+            "cachedInputTokens": 0,
+            "outputTokens": 1,
+            "reasoningOutputTokens": 0,
+        },
+        g.TokenUsageBreakdown,
+    )
+    assert usage.cache_write_input_tokens == 0
+    item = decode({"type": "reasoning", "id": "r"}, g.ThreadItem)
+    assert isinstance(item, g.ReasoningThreadItem)
+    assert (item.summary, item.content) == ([], [])
+    assert decode({"type": "text", "text": "hi"}, g.UserInput) == g.TextUserInput(text="hi", text_elements=[])
+    policy = decode({"type": "readOnly"}, g.SandboxPolicy)
+    assert policy == g.ReadOnlySandboxPolicy(network_access=False)
+    assert decode({"type": "externalSandbox"}, g.SandboxPolicy).network_access is g.NetworkAccess.restricted
+    command = decode({k: v for k, v in COMMAND_COMPLETED["item"].items() if k != "source"}, g.ThreadItem)
+    assert command.source is g.CommandExecutionSource.agent
+    turn = decode({"id": TURN, "items": [], "status": "completed"}, g.Turn)
+    assert turn.items_view is g.TurnItemsView.full
+    result = decode(without(THREAD_START_RESULT, "multiAgentMode", "disabledPluginIds"), g.ThreadStartResponse)
+    assert result.multi_agent_mode is g.MultiAgentModeValue.explicit_request_only
+    assert result.disabled_plugin_ids == []
+    assert result.thread.history_mode is g.ThreadHistoryMode.paginated
+    assert decode(without(THREAD_START_RESULT["thread"], "historyMode"), g.Thread).history_mode is (
+        g.ThreadHistoryMode.legacy
+    )
+
+
+def test_defaults_are_typed_as_the_schema_says() -> None:
+    hints = {field.name: field.type for field in msgspec.structs.fields(g.TokenUsageBreakdown)}
+    assert hints["cache_write_input_tokens"] is int  # not int | None: the schema does not allow null
+    model = {field.name: field for field in msgspec.structs.fields(g.Model)}
+    assert model["input_modalities"].type == list[g.InputModality]
+    assert model["input_modalities"].default_factory() == [g.InputModality.text, g.InputModality.image]
+    assert model["supports_personality"].default is False
+    assert {field.name: field.default for field in msgspec.structs.fields(g.CommandExecutionThreadItem)}[
+        "source"
+    ] is g.CommandExecutionSource.agent
+
+
+def test_default_lists_are_fresh_for_every_instance() -> None:
+    first, second = g.TextUserInput(text="a"), g.TextUserInput(text="b")
+    assert first.text_elements == [] and first.text_elements is not second.text_elements
+    decoded = msgspec.json.decode(
+        b'[{"type":"reasoning","id":"1"},{"type":"reasoning","id":"2"}]', type=list[g.ThreadItem]
+    )
+    assert decoded[0].summary is not decoded[1].summary
+
+
+def test_a_field_equal_to_its_default_is_left_out_when_encoding() -> None:
+    assert encode(g.ReadOnlySandboxPolicy()) == {"type": "readOnly"}
+    assert encode(g.ReadOnlySandboxPolicy(network_access=False)) == {"type": "readOnly"}
+    assert encode(g.ReadOnlySandboxPolicy(network_access=True)) == {"type": "readOnly", "networkAccess": True}
+    assert encode(g.TextUserInput(text="hi", text_elements=[])) == {"type": "text", "text": "hi"}
+
+
+def test_required_nullable_fields_the_engine_sends_may_be_left_out() -> None:
+    """The official models parse ``thread/project/updated`` without ``projectId``; so do we (not Unknown)."""
+    from codex_actors.models import Notification
+    from codex_actors.protocol.jsonrpc import decode_message
+
+    note = decode({"threadId": THREAD}, g.SERVER_NOTIFICATIONS["thread/project/updated"])
+    assert note == g.ThreadProjectUpdatedNotification(thread_id=THREAD, project_id=None)
+    line = json.dumps({"method": "thread/project/updated", "params": {"threadId": THREAD}}).encode()
+    message = decode_message(line)
+    assert isinstance(message, Notification)
+    assert message.payload == note
+    assert message.thread_id == THREAD
+    thread = decode(without(THREAD_START_RESULT["thread"], "projectId"), g.Thread)
+    assert thread.project_id is None
+
+
+@pytest.mark.parametrize(
+    ("struct", "kwargs", "wire"),
+    [
+        (g.ThreadSectionMoveParams, {"thread_id": THREAD}, {"threadId": THREAD, "sectionId": None}),
+        (g.McpResourceReadTarget, {"connector_id": "c"}, {"connectorId": "c", "linkId": None}),
+    ],
+)
+def test_required_nullable_fields_the_client_sends_stay_on_the_wire(
+    struct: Any, kwargs: dict[str, Any], wire: dict[str, Any]
+) -> None:
+    """The engine rejects these requests without the key (``missing field``): it has no default, null is sent."""
+    with pytest.raises(TypeError, match="Missing required argument"):
+        struct(**kwargs)
+    (null_key,) = [key for key, value in wire.items() if value is None]
+    field = {f.encode_name: f for f in msgspec.structs.fields(struct)}[null_key]
+    assert field.required
+    value = struct(**kwargs, **{field.name: None})
+    assert encode(value) == wire
+
+
+def structs_reachable_from(root: Any) -> set[type]:
+    found: set[type] = set()
+    stack: list[Any] = [msgspec.inspect.type_info(root)]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, msgspec.inspect.StructType):
+            if node.cls in found:
+                continue
+            found.add(node.cls)
+            stack += [field.type for field in node.fields]
+        elif isinstance(node, msgspec.inspect.Type):
+            for value in msgspec.structs.astuple(node):
+                values = value if isinstance(value, tuple) else (value,)
+                stack += [item for item in values if isinstance(item, msgspec.inspect.Type)]
+    return found
+
+
+def test_what_codex_actors_encodes_has_no_default_to_leave_out() -> None:
+    """``ExternalMessage`` is sent as a ``TurnToolOutput`` Struct: no value of it can vanish from the wire."""
+    reachable = structs_reachable_from(g.TurnToolOutput)
+    assert g.InputImageFunctionCallOutputContentItem in reachable
+    with_defaults = [
+        (struct.__name__, field.name)
+        for struct in reachable
+        for field in msgspec.structs.fields(struct)
+        if field.default_factory is not msgspec.NODEFAULT or field.default not in (msgspec.NODEFAULT, None)
+    ]
+    assert with_defaults == []
 
 
 # ------------------------------------------------------------------------------------------------
@@ -722,7 +1027,8 @@ def test_generator_handles_recursive_types(tmp_path: Path) -> None:
         assert isinstance(root.shape, module.ShapeCircle)  # one variant has no title: all are named by tag
         assert root.shape.inner == module.ShapeSquare(side=2)
         assert root.children[0].from_ == "root"
-        assert encode(response) == {"tree": tree}
+        # "from" is required but nullable: it defaults to None, so the null is left out
+        assert encode(response) == {"tree": without(tree, "from")}
         assert module.ENGINE_VERSION == "9.9.9"
         assert module.SERVER_REQUESTS == {}
         assert module.UNTYPED_DEFINITIONS == ()
@@ -739,3 +1045,100 @@ def test_generator_refuses_two_different_definitions_with_one_name(tmp_path: Pat
     assert result.returncode != 0
     assert "'Color' differs" in result.stderr
     assert not (tmp_path / "x.py").exists()
+
+
+DEFAULTS_SCHEMA: dict[str, Any] = {
+    **RECURSIVE_SCHEMA,
+    "Mode": {"enum": ["fast", "slow-mode"], "type": "string"},
+    "Limits": {"properties": {"max": {"type": "integer"}}, "required": ["max"], "type": "object"},
+    "Settings": {
+        "properties": {
+            "count": {"default": 0, "format": "int64", "type": "integer"},
+            "flag": {"default": True, "type": "boolean"},
+            "ratio": {"default": 0.5, "type": "number"},
+            "mode": {"allOf": [{"$ref": "#/definitions/Mode"}], "default": "slow-mode"},
+            "modes": {"default": ["fast", "slow-mode"], "items": {"$ref": "#/definitions/Mode"}, "type": "array"},
+            "tags": {"default": [], "items": {"type": "string"}, "type": "array"},
+            "extra": {"additionalProperties": {"type": "integer"}, "default": {}, "type": "object"},
+            "limits": {"allOf": [{"$ref": "#/definitions/Limits"}], "default": {"max": 3}},
+            "note": {"default": "hi", "type": ["string", "null"]},
+            "plain": {"default": None, "type": ["string", "null"]},
+            "wireName": {"default": False, "type": "boolean"},
+        },
+        "type": "object",
+    },
+    "TreeGetParams": {
+        "properties": {"root": {"type": "string"}, "cursor": {"type": ["string", "null"]}},
+        "required": ["cursor", "root"],
+        "title": "TreeGetParams",
+        "type": "object",
+    },
+    "TreeGetResponse": {
+        "properties": {"tree": {"$ref": "#/definitions/Node"}, "settings": {"$ref": "#/definitions/Settings"}},
+        "required": ["settings", "tree"],
+        "title": "TreeGetResponse",
+        "type": "object",
+    },
+}
+
+
+def test_generator_writes_schema_defaults(tmp_path: Path) -> None:
+    schema = write_schema_dir(tmp_path / "schema", DEFAULTS_SCHEMA)
+    out = tmp_path / "defaults_protocol.py"
+    result = run_generator("--schema-dir", str(schema), "--engine-version", "9.9.9", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    source = out.read_text()
+    for line in [
+        "    count: int = 0",
+        "    flag: bool = True",
+        "    ratio: float = 0.5",
+        "    mode: Mode = Mode.slow_mode",
+        "    modes: list[Mode] = msgspec.field(default_factory=lambda: [Mode.fast, Mode.slow_mode])",
+        "    tags: list[str] = msgspec.field(default_factory=list)",
+        "    extra: dict[str, int] = msgspec.field(default_factory=dict)",
+        '    limits: Limits = msgspec.field(default_factory=lambda: msgspec.convert({"max": 3}, type=Limits))',
+        '    note: str | None = "hi"',  # nullable in the schema: stays nullable
+        "    plain: str | None = None",
+        '    wire_name: bool = msgspec.field(default=False, name="wireName")',
+        "    cursor: str | None",  # required and nullable in a client request: stays required
+        '    from_: str | None = msgspec.field(default=None, name="from")',  # the same in what the engine sends
+    ]:
+        assert line in source.splitlines(), line
+    try:
+        module = load_module(out, "defaults_protocol")
+        settings = decode({}, module.Settings)
+        assert settings == module.Settings()
+        assert (settings.count, settings.flag, settings.ratio, settings.note, settings.plain) == (
+            0,
+            True,
+            0.5,
+            "hi",
+            None,
+        )
+        assert settings.mode is module.Mode.slow_mode
+        assert settings.modes == [module.Mode.fast, module.Mode.slow_mode]
+        assert (settings.tags, settings.extra) == ([], {})
+        assert settings.limits == module.Limits(max=3)
+        assert settings.limits is not module.Settings().limits
+        assert encode(settings) == {}  # every field holds its default
+        assert encode(module.Settings(mode=module.Mode.fast, note=None)) == {"mode": "fast", "note": None}
+        with pytest.raises(TypeError):
+            module.TreeGetParams(root="r")
+        assert encode(module.TreeGetParams(root="r", cursor=None)) == {"cursor": None, "root": "r"}
+        node = decode({"name": "n", "children": [], "color": "blue"}, module.Node)
+        assert node.from_ is None
+    finally:
+        sys.modules.pop("defaults_protocol", None)
+
+
+def test_generator_refuses_a_default_it_cannot_write(tmp_path: Path) -> None:
+    bad = {
+        **RECURSIVE_SCHEMA,
+        "Odd": {"properties": {"mode": {"$ref": "#/definitions/Color", "default": "green"}}, "type": "object"},
+    }
+    schema = write_schema_dir(tmp_path / "schema", bad)
+    result = run_generator(
+        "--schema-dir", str(schema), "--engine-version", "9.9.9", "--out", str(tmp_path / "x.py")
+    )
+    assert result.returncode != 0
+    assert "Odd.mode: default 'green'" in result.stderr
