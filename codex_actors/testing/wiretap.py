@@ -8,7 +8,8 @@ engine's own, untouched. It works for any SDK that launches a binary, this one a
 
 The wrapper is transparent to the process lifecycle: closing its stdin closes the engine's; SIGTERM, SIGINT
 and SIGHUP are forwarded to the engine; it exits with the engine's exit status (killing itself with the same
-signal if the engine died of one); if the wrapper is SIGKILLed, the engine reads EOF on stdin and exits.
+signal if the engine died of one); if the wrapper is SIGKILLed, the engine reads EOF on stdin and (on Linux) is
+SIGKILLed as well, as it would have been without the wrapper. POSIX only (the wrapper is a ``/bin/sh`` script).
 
 Example::
 
@@ -78,6 +79,26 @@ def write_all(fd, data):
         view = view[os.write(fd, view):]
 
 
+def die_with_parent():
+    """On Linux: the engine is SIGKILLed if the wrapper dies without passing a signal on (it was SIGKILLed)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (ImportError, OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def preexec():
+        prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        if os.getppid() != parent:  # the wrapper was already gone
+            os._exit(1)
+
+    return preexec
+
+
 def main():
     log_fd = os.open(LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     log_lock = threading.Lock()
@@ -108,7 +129,9 @@ def main():
 
     for sig in FORWARDED:
         signal.signal(sig, forward)
-    child = subprocess.Popen(COMMAND + sys.argv[1:], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    child = subprocess.Popen(
+        COMMAND + sys.argv[1:], stdin=subprocess.PIPE, stdout=subprocess.PIPE, preexec_fn=die_with_parent()
+    )
     state["child"] = child
     for sig in state["pending"]:
         forward(sig, None)

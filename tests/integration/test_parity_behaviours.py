@@ -99,6 +99,10 @@ if mode == "term":
         sys.stderr.write("stand-in: TERM\n"); sys.stderr.flush(); os._exit(42)
     signal.signal(signal.SIGTERM, on_term)
 print(json.dumps({"pid": os.getpid(), "argv": sys.argv[1:], "cwd": os.getcwd()}), flush=True)
+if mode == "stubborn":  # ignores SIGTERM and EOF: only SIGKILL ends it
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    sys.stdin.read()
+    signal.pause()
 for line in sys.stdin:
     sys.stdout.write(line); sys.stdout.flush()
 sys.stderr.write("stand-in: eof\n"); sys.stderr.flush()
@@ -177,6 +181,20 @@ def test_tap_sigkilled_wrapper_leaves_the_engine_at_eof_so_it_exits() -> None:
         assert proc.wait(10) == -signal.SIGKILL
         wait_until(
             lambda: not engine.is_running() or engine.status() == psutil.STATUS_ZOMBIE, what="the engine to exit"
+        )
+        for stream in (proc.stdin, proc.stdout, proc.stderr):
+            assert stream is not None
+            stream.close()
+        # An engine that ignores EOF and SIGTERM dies with a SIGKILLed wrapper too, as it would without a wrapper.
+        proc, hello = start_wrapped(tap, "stubborn")
+        engine = psutil.Process(hello["pid"])
+        proc.terminate()  # forwarded, and ignored
+        time.sleep(0.1)
+        assert engine.is_running() and proc.poll() is None
+        proc.kill()
+        assert proc.wait(10) == -signal.SIGKILL
+        wait_until(
+            lambda: not engine.is_running() or engine.status() == psutil.STATUS_ZOMBIE, what="the engine to die"
         )
         for stream in (proc.stdin, proc.stdout, proc.stderr):
             assert stream is not None
