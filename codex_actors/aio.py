@@ -18,7 +18,7 @@ import pykka
 
 from . import _params
 from ._runtime import Runtime
-from ._subscription import Subscription, is_completion
+from ._subscription import Subscription
 from ._waiter import Waiter
 from .actors.messages import StartTurn, SubscribeTurn, ThreadRequest, TurnStarted
 from .config import CodexConfig
@@ -488,11 +488,9 @@ class AsyncTurnHandle:
         client = await self._codex._ensure_initialized()
         subscription = self._subscription
         try:
-            while events := await subscription.atake():
+            while events := await subscription.atake():  # the log ends after this turn's turn/completed
                 for event in events:
                     yield event
-                    if event.method == "turn/completed" and is_completion(event, self.id):
-                        return
         except TransportClosedError as exc:
             raise await asyncio.to_thread(client.translate, exc) from None
         finally:

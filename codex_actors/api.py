@@ -17,7 +17,7 @@ import pykka
 
 from . import _params
 from ._runtime import Runtime
-from ._subscription import Subscription, is_completion
+from ._subscription import Subscription
 from .actors.messages import SubscribeTurn, TurnStarted
 from .config import CodexConfig
 from .errors import TransportClosedError
@@ -418,11 +418,9 @@ class TurnHandle:
         """
         subscription = self._subscription
         try:
+            # The log ends right after this turn's turn/completed (its last event), so whole batches go out.
             while events := subscription.take():
-                for event in events:
-                    yield event
-                    if event.method == "turn/completed" and is_completion(event, self.id):
-                        return
+                yield from events
         except TransportClosedError as exc:
             raise self._client.translate(exc) from None
         finally:

@@ -27,6 +27,7 @@ __all__ = [
     "CallbackReply",
     "CancelRequest",
     "Connect",
+    "DrainNotifications",
     "EngineDown",
     "EngineExited",
     "EngineExitedEvent",
@@ -186,6 +187,10 @@ class NotificationBatch(msgspec.Struct, frozen=True):
     """Tell (from the reader thread): everything one read brought for this thread, in order."""
 
     items: Sequence[ServerNotification]
+
+
+class DrainNotifications(msgspec.Struct, frozen=True):
+    """Tell (from the reader thread, to a thread actor): batches wait in your intake; process them all."""
 
 
 class TurnStarted(msgspec.Struct, frozen=True):

@@ -33,7 +33,7 @@ from ..protocol.jsonrpc import (
     Response,
     ServerNotification,
     ServerRequest,
-    decode_message,
+    decode_lines,
     decode_payload,
     encode_error,
     encode_notification,
@@ -320,12 +320,9 @@ class EnginePort(SupervisedActor):
     def _dispatch(self, lines: Sequence[bytes]) -> None:
         batches: dict[int, tuple[NotificationSink, list[ServerNotification]]] = {}
         router = self._router
-        for line in lines:
-            try:
-                message = decode_message(line)
-            except ProtocolError as exc:
-                head = bytes(line[:200])
-                router.events(ProtocolErrorEvent(self._pid(), str(exc), head))
+        for line, message in zip(lines, decode_lines(lines), strict=True):
+            if type(message) is ProtocolError:
+                router.events(ProtocolErrorEvent(self._pid(), str(message), line[:200]))
                 continue
             if type(message) is ServerNotification:
                 sink = router.sink_for(message.thread_id)

@@ -1,6 +1,7 @@
 """The thread actor: one per live Codex thread. It owns the thread's turns and survives engine restarts.
 
-The reader thread hands it this thread's notifications in batches (:class:`NotificationBatch`), straight from the
+The reader thread hands it this thread's notifications in batches (queued in its intake, with one
+:class:`DrainNotifications` told while none is pending), straight from the
 port's router. For each notification it decodes the typed payload once, appends it to the turn's
 :class:`~codex_actors.actors.turnlog.TurnLog` (which every subscriber reads at its own cursor) and feeds the turn's
 :class:`~codex_actors.results.TurnAccumulator`; at ``turn/completed`` the log ends and the
@@ -32,6 +33,7 @@ from ..protocol.jsonrpc import ServerNotification, decode_payload
 from ..results import ACCUMULATED, TurnAccumulator, TurnResult
 from .messages import (
     CancelRequest,
+    DrainNotifications,
     EngineDown,
     EngineUp,
     NotificationBatch,
@@ -60,6 +62,9 @@ COMPLETED_TURNS_KEPT = 8
 FORGOTTEN_TURNS_KEPT = 4096
 #: Requests held while the engine restarts; past this they fail at once.
 MAX_HELD_REQUESTS = 1024
+
+
+_DRAIN = DrainNotifications()
 
 
 def thread_child_name(thread_id: str) -> str:
@@ -114,6 +119,8 @@ class ThreadActor(SupervisedActor):
         self._unresumable: BaseException | None = None
         self._forgotten: collections.OrderedDict[str, None] = collections.OrderedDict()
         self._held: list[StartTurn | RunTurn | ThreadRequest] = []
+        self._intake: collections.deque[Sequence[ServerNotification]] = collections.deque()
+        self._drain_pending = False
 
     # -- lifecycle --------------------------------------------------------------------------------------------
 
@@ -132,9 +139,22 @@ class ThreadActor(SupervisedActor):
         super().on_failure(*exc_info)
 
     def _deliver(self, batch: Sequence[ServerNotification]) -> None:
-        # Runs on the reader thread: one tell per batch, nothing else.
-        with contextlib.suppress(pykka.ActorDeadError):
-            self.actor_ref.tell(NotificationBatch(batch))
+        # Runs on the reader thread. Batches queue up in the intake; a drain is told only if none is pending,
+        # so while this actor is busy, any number of reads cost no message at all.
+        self._intake.append(batch)
+        if not self._drain_pending:
+            self._drain_pending = True
+            with contextlib.suppress(pykka.ActorDeadError):
+                self.actor_ref.tell(_DRAIN)
+
+    def _drain(self) -> None:
+        self._drain_pending = False  # before taking: a batch added from now on schedules another drain
+        intake = self._intake
+        items: list[ServerNotification] = []
+        while intake:
+            items.extend(intake.popleft())
+        if items:
+            self._on_notifications(items)
 
     def _release(self, error: BaseException) -> None:
         if self._connection.router.sink_for(self.thread_id) == self._deliver:
@@ -152,6 +172,8 @@ class ThreadActor(SupervisedActor):
     def on_receive(self, message: Any) -> Any:
         """Dispatch one typed message."""
         match message:
+            case DrainNotifications():
+                self._drain()
             case NotificationBatch():
                 self._on_notifications(message.items)
             case RequestDone():
@@ -173,6 +195,7 @@ class ThreadActor(SupervisedActor):
     def _on_notifications(self, items: Sequence[ServerNotification]) -> None:
         touched: dict[str, list[Notification]] = {}
         finished: list[_Turn] = []
+        completed: set[str] = set()
         unowned: list[ServerNotification] = []
         for note in items:
             turn_id = note.turn_id
@@ -180,14 +203,15 @@ class ThreadActor(SupervisedActor):
                 unowned.append(note)
                 continue
             turn = self._turns.get(turn_id) or self._new_turn(turn_id)
-            if turn.ended:
-                continue  # a straggler after the turn was finished (e.g. failed by an engine death)
+            if turn.ended or turn_id in completed:
+                continue  # a straggler after the turn's end: turn/completed is always the log's last event
             events = touched.get(turn_id)
             if events is None:
                 events = touched[turn_id] = []
             events.append(note)
             if note.method in ACCUMULATED and turn.accumulator.add(note.payload):
                 finished.append(turn)
+                completed.add(turn_id)
         for turn_id, events in touched.items():
             self._turns[turn_id].log.extend(events)
         for turn in finished:

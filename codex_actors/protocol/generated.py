@@ -4,8 +4,8 @@
 
 Structs encode and decode with ``msgspec.json``: Python names are snake_case, the wire names
 are the schema's (camelCase mostly). Optional fields default to the schema's default, else to
-None (as do required fields that may be null); a field equal to its default is left out when
-encoding.
+None (as do required fields that may be null in what the engine sends). A field holding its
+default (None, a scalar, an empty list or dict) is left out when encoding.
 """
 
 from __future__ import annotations

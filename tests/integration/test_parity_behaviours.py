@@ -173,7 +173,7 @@ def test_tap_forwards_sigterm_and_mirrors_a_signal_death() -> None:
     assert not directory.exists()  # a temp dir the tap made is removed
 
 
-def test_tap_sigkilled_wrapper_leaves_the_engine_at_eof_so_it_exits() -> None:
+def test_tap_sigkilled_wrapper_takes_the_engine_down() -> None:
     with WireTap(command=(sys.executable, "-c", STAND_IN)) as tap:
         proc, hello = start_wrapped(tap, "plain")
         engine = psutil.Process(hello["pid"])

@@ -199,11 +199,15 @@ async def open_client(kind: str, config: Any) -> AsyncIterator[Aw]:
 
 
 def plain(value: Any) -> Any:
-    """A result object of either SDK as plain JSON data (wire names, ``None`` fields left out)."""
+    """A result object of either SDK as plain JSON data (wire names, defaults included, ``None`` fields left out)."""
     if isinstance(value, pydantic.BaseModel):
         value = value.model_dump(by_alias=True, mode="json")
-    elif isinstance(value, msgspec.Struct):
-        value = msgspec.to_builtins(value)
+    elif isinstance(value, msgspec.Struct):  # field by field: defaults included, whatever omit_defaults says
+        config = value.__struct_config__
+        data = {} if config.tag_field is None else {config.tag_field: config.tag}
+        for info in msgspec.structs.fields(value):
+            data[info.encode_name] = getattr(value, info.name)
+        value = data
     elif dataclasses.is_dataclass(value) and not isinstance(value, type):
         value = {field.name: plain(getattr(value, field.name)) for field in dataclasses.fields(value)}
     if isinstance(value, dict):

@@ -343,7 +343,7 @@ def without_nulls(value: Any) -> Any:
     return value
 
 
-def without(value: dict[str, Any], *paths: str) -> dict[str, Any]:
+def without(value: Any, *paths: str) -> dict[str, Any]:
     """``value`` without the keys at ``paths`` (``"a.b"``): what ``omit_defaults`` leaves out when they hold
     the schema default."""
     result: dict[str, Any] = json.loads(json.dumps(value))
@@ -811,7 +811,7 @@ def test_omitted_fields_take_the_schema_default() -> None:
     policy = decode({"type": "readOnly"}, g.SandboxPolicy)
     assert policy == g.ReadOnlySandboxPolicy(network_access=False)
     assert decode({"type": "externalSandbox"}, g.SandboxPolicy).network_access is g.NetworkAccess.restricted
-    command = decode({k: v for k, v in COMMAND_COMPLETED["item"].items() if k != "source"}, g.ThreadItem)
+    command = decode(without(COMMAND_COMPLETED, "item.source")["item"], g.ThreadItem)
     assert command.source is g.CommandExecutionSource.agent
     turn = decode({"id": TURN, "items": [], "status": "completed"}, g.Turn)
     assert turn.items_view is g.TurnItemsView.full
@@ -819,9 +819,8 @@ def test_omitted_fields_take_the_schema_default() -> None:
     assert result.multi_agent_mode is g.MultiAgentModeValue.explicit_request_only
     assert result.disabled_plugin_ids == []
     assert result.thread.history_mode is g.ThreadHistoryMode.paginated
-    assert decode(without(THREAD_START_RESULT["thread"], "historyMode"), g.Thread).history_mode is (
-        g.ThreadHistoryMode.legacy
-    )
+    thread = decode(without(THREAD_START_RESULT, "thread.historyMode")["thread"], g.Thread)
+    assert thread.history_mode is g.ThreadHistoryMode.legacy
 
 
 def test_defaults_are_typed_as_the_schema_says() -> None:
@@ -840,7 +839,7 @@ def test_default_lists_are_fresh_for_every_instance() -> None:
     first, second = g.TextUserInput(text="a"), g.TextUserInput(text="b")
     assert first.text_elements == [] and first.text_elements is not second.text_elements
     decoded = msgspec.json.decode(
-        b'[{"type":"reasoning","id":"1"},{"type":"reasoning","id":"2"}]', type=list[g.ThreadItem]
+        b'[{"type":"reasoning","id":"1"},{"type":"reasoning","id":"2"}]', type=list[g.ReasoningThreadItem]
     )
     assert decoded[0].summary is not decoded[1].summary
 
@@ -864,7 +863,7 @@ def test_required_nullable_fields_the_engine_sends_may_be_left_out() -> None:
     assert isinstance(message, Notification)
     assert message.payload == note
     assert message.thread_id == THREAD
-    thread = decode(without(THREAD_START_RESULT["thread"], "projectId"), g.Thread)
+    thread = decode(without(THREAD_START_RESULT, "thread.projectId")["thread"], g.Thread)
     assert thread.project_id is None
 
 
