@@ -44,7 +44,7 @@ def thread_start(
 ) -> dict[str, Any]:
     """``thread/start``: ``{"approvalPolicy": "on-request", "approvalsReviewer": "auto_review"}`` by default."""
     return params(
-        **approval_params(approval_mode),
+        **approval_params(approval_mode, inherit=False),
         baseInstructions=base_instructions,
         config=config,
         cwd=cwd,

@@ -61,9 +61,13 @@ _SANDBOX_POLICY: dict[Sandbox, dict[str, Any]] = {
 }
 
 
-def approval_params(mode: ApprovalMode | None) -> dict[str, str]:
-    """The wire params of an approval preset (``{}`` for ``None``: inherit the thread's setting)."""
-    if mode is None:
+def approval_params(mode: ApprovalMode | None, *, inherit: bool = True) -> dict[str, str]:
+    """The wire params of an approval preset.
+
+    ``None`` gives ``{}`` (inherit the thread's setting), unless ``inherit`` is False (``thread_start``,
+    where ``None`` is refused like any non-member).
+    """
+    if mode is None and inherit:
         return {}
     if not isinstance(mode, ApprovalMode):
         supported = ", ".join(member.value for member in ApprovalMode)

@@ -162,6 +162,7 @@ class EnginePort(SupervisedActor):
         self._gone_lock = threading.Lock()
         self._exit_code: int | None = None
         self._closed_error: TransportClosedError | None = None
+        self._handshake: pykka.Future[msgspec.Raw] | None = None
 
     # -- the actor thread -------------------------------------------------------------------------------------
 
@@ -220,12 +221,15 @@ class EnginePort(SupervisedActor):
             "capabilities": {"experimentalApi": config.experimental_api},
         }
         reply: pykka.Future[msgspec.Raw] = pykka.ThreadingFuture()
+        self._handshake = reply
         self._send_request("initialize", params, reply)
         try:
             result = reply.get(timeout=timeout)
         except pykka.Timeout:
             self._pending.cancel(reply)
             raise RequestTimeoutError("initialize", timeout) from None
+        finally:
+            self._handshake = None
         self._write(encode_notification("initialized"))
         return result
 
@@ -323,6 +327,9 @@ class EnginePort(SupervisedActor):
         for line, message in zip(lines, decode_lines(lines), strict=True):
             if type(message) is ProtocolError:
                 router.events(ProtocolErrorEvent(self._pid(), str(message), line[:200]))
+                handshake = self._handshake
+                if handshake is not None:  # not an app-server at all: fail the connect now, as the official SDK
+                    reply_error(handshake, ProtocolError(f"Invalid JSON-RPC line: {line[:200]!r}"))
                 continue
             if type(message) is ServerNotification:
                 sink = router.sink_for(message.thread_id)

@@ -217,15 +217,13 @@ def test_init_failures_are_typed_and_leave_nothing(no_leaks: None) -> None:
         EngineConnection.open(CodexConfig(codex_bin="/nonexistent/codex"))
 
 
-def test_garbage_instead_of_a_handshake_times_out_cleanly(no_leaks: None) -> None:
+def test_garbage_instead_of_a_handshake_fails_the_connect_at_once(no_leaks: None) -> None:
     events = Events()
     router = Router(events=events)
-    with pytest.raises(RequestTimeoutError):
-        EngineConnection.open(
-            fake_engine_config(FAKE_ENGINE_INIT="garbage"),
-            router=router,
-            options=PortOptions(connect_timeout=0.5),
-        )
+    started = time.monotonic()
+    with pytest.raises(ProtocolError, match="Invalid JSON-RPC line: b'this is not json'"):
+        EngineConnection.open(fake_engine_config(FAKE_ENGINE_INIT="garbage"), router=router)
+    assert time.monotonic() - started < 5  # not the 60 s connect timeout
     assert isinstance(events.wait(ProtocolErrorEvent), ProtocolErrorEvent)
 
 

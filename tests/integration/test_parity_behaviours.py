@@ -496,25 +496,7 @@ def test_row04_non_enum_presets_raise_value_error_before_any_request(kind: str, 
     run(scenario)
 
 
-THREAD_START_NONE_BUG = pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: codex_actors/_params.py thread_start() maps approval_mode=None through modes.approval_params(), "
-        "which returns {} for None, so thread/start goes out with no approval fields; the official "
-        "_approval_mode_settings() raises ValueError for None on thread_start (None means 'inherit' only on "
-        "resume/fork/turn)"
-    ),
-)
-
-
-@pytest.mark.parametrize(
-    "kind",
-    [
-        pytest.param("sync", marks=THREAD_START_NONE_BUG),
-        pytest.param("async", marks=THREAD_START_NONE_BUG),
-        "official",
-    ],
-)
+@pytest.mark.parametrize("kind", ["sync", "async", "official"])
 def test_row03_thread_start_refuses_approval_mode_none(kind: str, rig: Rig) -> None:
     async def scenario() -> None:
         async with open_client(kind, rig.config(kind)) as codex:

@@ -199,7 +199,7 @@ async def open_client(kind: str, config: Any) -> AsyncIterator[Aw]:
 
 
 def plain(value: Any) -> Any:
-    """A result object of either SDK as plain JSON data (wire names, defaults included, ``None`` fields left out)."""
+    """A result of either SDK as plain JSON data (wire names, defaults included, ``None`` fields left out)."""
     if isinstance(value, pydantic.BaseModel):
         value = value.model_dump(by_alias=True, mode="json")
     elif isinstance(value, msgspec.Struct):  # field by field: defaults included, whatever omit_defaults says
