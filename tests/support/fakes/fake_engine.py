@@ -12,6 +12,10 @@ It answers `initialize` like the real engine, then obeys test methods:
   test/server-request  send a server request (params.method) and reply with what the client answered
   test/notify          write params.count notifications of params.method with params.params, then reply
   test/flood           write params.count item/agentMessage/delta notifications for a turn, then turn/completed
+  account/login/start  chatgpt / chatgptDeviceCode: answer with a login id; with FAKE_ENGINE_LOGIN_DELAY set,
+                       wait that many seconds, then send account/login/completed with success=true;
+                       FAKE_ENGINE_LOGIN=bad answers with the wrong shape
+  account/login/cancel answer {"status":"canceled"} and send account/login/completed with success=false
   thread/start         answer like the real engine (a new thread id each time)
   turn/start           answer like the real engine, then play a turn: turn/started, FAKE_ENGINE_FLOOD
                        item/agentMessage/delta notifications (default 3), item/completed, turn/completed
@@ -153,6 +157,27 @@ def main() -> int:
                         },
                     }
                 )
+        elif method == "account/login/start":
+            login_id = f"login-{next_thread()}"
+            if os.environ.get("FAKE_ENGINE_LOGIN") == "bad":
+                send({"id": mid, "result": {"type": "somethingElse"}})
+            elif params.get("type") == "chatgptDeviceCode":
+                result = {"type": "chatgptDeviceCode", "loginId": login_id}
+                result |= {"verificationUrl": "https://device.invalid/verify", "userCode": "ABCD-1234"}
+                send({"id": mid, "result": result})
+            else:
+                result = {"type": "chatgpt", "loginId": login_id, "authUrl": "https://auth.invalid/start"}
+                send({"id": mid, "result": result})
+            delay = os.environ.get("FAKE_ENGINE_LOGIN_DELAY")
+            if delay is not None:
+                time.sleep(float(delay))
+                completed = {"loginId": login_id, "success": True, "error": None}
+                send({"method": "account/login/completed", "params": completed})
+        elif method == "account/login/cancel":
+            send({"id": mid, "result": {"status": "canceled"}})
+            error = "Login server error: Login was not completed"
+            completed = {"loginId": params.get("loginId"), "success": False, "error": error}
+            send({"method": "account/login/completed", "params": completed})
         elif method == "thread/start":
             send({"id": mid, "result": thread_started(next_thread())})
         elif method == "turn/start":
