@@ -35,7 +35,7 @@ def test_device_code_login_completes() -> None:
 def test_wait_times_out_and_fails_when_the_runtime_closes() -> None:
     codex = Codex(fake_engine_config())
     login = codex.login_chatgpt()
-    with pytest.raises(TimeoutError, match="did not complete within 0.1 s"):
+    with pytest.raises(TimeoutError, match=r"did not complete within 0\.1 s"):
         login.wait(timeout=0.1)
     codex.close()
     with pytest.raises(TransportClosedError):
@@ -60,7 +60,7 @@ def test_async_logins() -> None:
             assert (await browser.wait(timeout=5)).success is True
             assert (await browser.cancel()).status.value == "canceled"
             assert (await browser.wait(timeout=5)).success is False  # the cancel's own completion
-            with pytest.raises(TimeoutError, match="did not complete within 0.05 s"):
+            with pytest.raises(TimeoutError, match=r"did not complete within 0\.05 s"):
                 await browser.wait(timeout=0.05)  # nothing more will come
             await codex.login_api_key("sk-test")
 
