@@ -5,7 +5,8 @@
 Structs encode and decode with ``msgspec.json``: Python names are snake_case, the wire names
 are the schema's (camelCase mostly). Optional fields default to the schema's default, else to
 None (as do required fields that may be null in what the engine sends). A field holding its
-default (None, a scalar, an empty list or dict) is left out when encoding.
+default (None, a scalar, an empty list or dict) is left out when encoding. For code written against the
+official SDK's pydantic models, they have ``model_dump``, ``model_validate``... (see ``compat``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import types
 from typing import Any, Self, TypeAlias, dataclass_transform
 
 import msgspec
+
+from codex_actors.protocol import compat as _compat
 
 ENGINE_VERSION = "0.163.0"
 SCHEMA_SHA256 = "1d898f6829b994c14176a37e989578c780040e212298a771624f40054a23bf2f"
@@ -27,8 +30,10 @@ WireType: TypeAlias = type | types.UnionType
 # checkers what msgspec does at run time (keyword-only fields, frozen instances). gc=False: decoded
 # messages are frozen trees that never form reference cycles, so the cycle collector can skip them.
 @dataclass_transform(field_specifiers=(msgspec.field,), kw_only_default=True, frozen_default=True)
-class _Base(msgspec.Struct, kw_only=True, omit_defaults=True, frozen=True, gc=False):
-    """Base of every generated Struct."""
+class _Base(
+    msgspec.Struct, _compat.PydanticCompat, kw_only=True, omit_defaults=True, frozen=True, gc=False
+):
+    """Base of every generated Struct, with the pydantic calls of ``compat.PydanticCompat``."""
 
 
 class _Variant(_Base, kw_only=True):
@@ -74,8 +79,11 @@ class ApiKeyAccount(_Variant, kw_only=True, tag_field="type", tag="apiKey"):
     """``Account`` variant ``type: "apiKey"``."""
 
 
-class PlanType(str, enum.Enum):
-    """Wire enum ``PlanType``."""
+class PlanType(_compat.NonEmptyOpenEnum):
+    """Wire enum ``PlanType``.
+
+    Open: any other non-empty string is a member too (as in the official SDK).
+    """
 
     free = "free"
     go = "go"
@@ -113,7 +121,7 @@ class AmazonBedrockAccount(_Variant, kw_only=True, tag_field="type", tag="amazon
 Account: TypeAlias = ApiKeyAccount | ChatgptAccount | AmazonBedrockAccount
 
 
-class DesktopOnboardingEntrypoint(str, enum.Enum):
+class DesktopOnboardingEntrypoint(_compat.RootEnum):
     """Wire enum ``DesktopOnboardingEntrypoint``."""
 
     life_sciences = "life_sciences"
@@ -425,7 +433,7 @@ class AgentConfiguredHookHandler(_Variant, kw_only=True, tag_field="type", tag="
     """``ConfiguredHookHandler`` variant ``type: "agent"``."""
 
 
-class AgentMessageDelivery(str, enum.Enum):
+class AgentMessageDelivery(_compat.RootEnum):
     """Wire enum ``AgentMessageDelivery``."""
 
     async_ = "async"
@@ -828,6 +836,8 @@ class ReviewDecisionObjectNetworkPolicyAmendment(_Base, kw_only=True):
 class ReviewDecisionObject(_Base, kw_only=True):
     """The object variants of ``ReviewDecision``: exactly one field is set."""
 
+    _alternatives = ("approved_execpolicy_amendment", "denied", "network_policy_amendment")
+
     # User has approved this command and wants to apply the proposed execpolicy amendment so future matching
     # commands are permitted.
     approved_execpolicy_amendment: ReviewDecisionObjectApprovedExecpolicyAmendment | None = None
@@ -1016,7 +1026,7 @@ class AutoCompactTokenLimitScope(str, enum.Enum):
     body_after_prefix = "body_after_prefix"
 
 
-class AutoReviewDecisionSource(str, enum.Enum):
+class AutoReviewDecisionSource(_compat.RootEnum):
     """[UNSTABLE] Source that produced a terminal approval auto-review decision."""
 
     agent = "agent"
@@ -1129,6 +1139,8 @@ ThreadRealtimeBemItemPresentation: TypeAlias = (
 
 class BemItemPromotedThreadRealtimeItem(_Variant, kw_only=True, tag_field="type", tag="bemItemPromoted"):
     """``ThreadRealtimeItem`` variant ``type: "bemItemPromoted"``."""
+
+    _order = ("id", "realtimeSessionId", "item_id", "presentation", "turn_id", "type")
 
     id: str
     item_id: str
@@ -1528,7 +1540,15 @@ class ThreadStartSource(str, enum.Enum):
     clear = "clear"
 
 
-ThreadSource: TypeAlias = str
+class ThreadSource(_compat.OpenEnum):
+    """Wire enum ``ThreadSource``.
+
+    Open: any other string is a member too (as in the official SDK).
+    """
+
+    user = "user"
+    subagent = "subagent"
+    memory_consolidation = "memory_consolidation"
 
 
 class ThreadStartParams(_Base, kw_only=True):
@@ -1617,6 +1637,9 @@ class InputImageContentItem(_Variant, kw_only=True, tag_field="type", tag="input
 
     Alternatives (set one): ``image_url``, ``file_id``.
     """
+
+    _alternatives = ("file_id", "image_url")
+    _order = ("detail", "type", "image_url", "file_id")
 
     detail: ImageDetail | None = None
     file_id: str | None = None
@@ -1760,6 +1783,9 @@ class InputImageFunctionCallOutputContentItem(_Variant, kw_only=True, tag_field=
     Alternatives (set one): ``image_url``, ``file_id``.
     """
 
+    _alternatives = ("file_id", "image_url")
+    _order = ("detail", "type", "image_url", "file_id")
+
     detail: ImageDetail | None = None
     file_id: str | None = None
     image_url: str | None = None
@@ -1898,8 +1924,20 @@ class CompactionResponseItem(_Variant, kw_only=True, tag_field="type", tag="comp
     internal_chat_message_metadata_passthrough: InternalChatMessageMetadataPassthrough | None = None
 
 
-# A non-empty reasoning effort value advertised by the model.
-ReasoningEffort: TypeAlias = str
+class ReasoningEffort(_compat.NonEmptyOpenEnum):
+    """A non-empty reasoning effort value advertised by the model.
+
+    Open: any other non-empty string is a member too (as in the official SDK).
+    """
+
+    none = "none"
+    minimal = "minimal"
+    low = "low"
+    medium = "medium"
+    high = "high"
+    xhigh = "xhigh"
+    max = "max"
+    ultra = "ultra"
 
 
 class ConfigurationReasoning(_Base, kw_only=True):
@@ -2300,6 +2338,9 @@ class ImageUserInput(_Variant, kw_only=True, tag_field="type", tag="image"):
     Alternatives (set one): ``url``, ``fileId``.
     """
 
+    _alternatives = ("file_id", "url")
+    _order = ("detail", "type", "url", "fileId")
+
     detail: ImageDetail | None = None
     file_id: str | None = msgspec.field(default=None, name="fileId")
     url: str | None = None
@@ -2616,7 +2657,7 @@ SandboxPolicy: TypeAlias = (
 )
 
 
-class ReasoningSummary(str, enum.Enum):
+class ReasoningSummary(_compat.RootEnum):
     """A summary of the reasoning performed by the model. This can be useful for debugging and understanding the
     model's reasoning process. See
     https://platform.openai.com/docs/guides/reasoning?api-mode=responses#reasoning-summaries
@@ -6027,6 +6068,8 @@ class CommandExecutionApprovalDecisionObjectApplyNetworkPolicyAmendment(_Base, k
 class CommandExecutionApprovalDecisionObject(_Base, kw_only=True):
     """The object variants of ``CommandExecutionApprovalDecision``: exactly one field is set."""
 
+    _alternatives = ("accept_with_execpolicy_amendment", "apply_network_policy_amendment")
+
     # User approved the command, and wants to apply the proposed execpolicy amendment so future matching commands
     # can run without prompting.
     accept_with_execpolicy_amendment: (
@@ -6478,7 +6521,7 @@ class WindowsSandboxImplementation(str, enum.Enum):
     mxc = "mxc"
 
 
-class ResidencyRequirement(str, enum.Enum):
+class ResidencyRequirement(_compat.RootEnum):
     """Wire enum ``ResidencyRequirement``."""
 
     us = "us"
@@ -7122,7 +7165,7 @@ class ExternalAgentConfigImportCompletedNotification(_Base, kw_only=True):
     item_type_results: list[ExternalAgentConfigImportTypeResult] = msgspec.field(name="itemTypeResults")
 
 
-class ExternalAgentImportedConnectorSource(str, enum.Enum):
+class ExternalAgentImportedConnectorSource(_compat.RootEnum):
     """Wire enum ``ExternalAgentImportedConnectorSource``."""
 
     remote_mcp_servers_config = "remoteMcpServersConfig"
@@ -7871,6 +7914,26 @@ class HookTrustStatus(str, enum.Enum):
 class HookMetadataCommand(_Variant, kw_only=True, tag_field="handlerType", tag="command"):
     """``HookMetadata`` variant ``handlerType: "command"``."""
 
+    _order = (
+        "additionalContextLimit",
+        "currentHash",
+        "displayOrder",
+        "enabled",
+        "eventName",
+        "isManaged",
+        "key",
+        "matcher",
+        "pluginId",
+        "source",
+        "sourcePath",
+        "statusMessage",
+        "timeoutSec",
+        "trustStatus",
+        "async",
+        "command",
+        "handlerType",
+    )
+
     # Configured `additionalContext` spill threshold. `null` uses 2,500 tokens; `0` disables spilling.
     additional_context_limit: int | None = msgspec.field(default=None, name="additionalContextLimit")
     async_: bool = msgspec.field(default=False, name="async")
@@ -7892,6 +7955,26 @@ class HookMetadataCommand(_Variant, kw_only=True, tag_field="handlerType", tag="
 
 class HookMetadataMcpTool(_Variant, kw_only=True, tag_field="handlerType", tag="mcpTool"):
     """``HookMetadata`` variant ``handlerType: "mcpTool"``."""
+
+    _order = (
+        "additionalContextLimit",
+        "currentHash",
+        "displayOrder",
+        "enabled",
+        "eventName",
+        "isManaged",
+        "key",
+        "matcher",
+        "pluginId",
+        "source",
+        "sourcePath",
+        "statusMessage",
+        "timeoutSec",
+        "trustStatus",
+        "handlerType",
+        "server",
+        "tool",
+    )
 
     # Configured `additionalContext` spill threshold. `null` uses 2,500 tokens; `0` disables spilling.
     additional_context_limit: int | None = msgspec.field(default=None, name="additionalContextLimit")
@@ -7915,6 +7998,24 @@ class HookMetadataMcpTool(_Variant, kw_only=True, tag_field="handlerType", tag="
 class HookMetadataPrompt(_Variant, kw_only=True, tag_field="handlerType", tag="prompt"):
     """``HookMetadata`` variant ``handlerType: "prompt"``."""
 
+    _order = (
+        "additionalContextLimit",
+        "currentHash",
+        "displayOrder",
+        "enabled",
+        "eventName",
+        "isManaged",
+        "key",
+        "matcher",
+        "pluginId",
+        "source",
+        "sourcePath",
+        "statusMessage",
+        "timeoutSec",
+        "trustStatus",
+        "handlerType",
+    )
+
     # Configured `additionalContext` spill threshold. `null` uses 2,500 tokens; `0` disables spilling.
     additional_context_limit: int | None = msgspec.field(default=None, name="additionalContextLimit")
     current_hash: str = msgspec.field(name="currentHash")
@@ -7934,6 +8035,24 @@ class HookMetadataPrompt(_Variant, kw_only=True, tag_field="handlerType", tag="p
 
 class HookMetadataAgent(_Variant, kw_only=True, tag_field="handlerType", tag="agent"):
     """``HookMetadata`` variant ``handlerType: "agent"``."""
+
+    _order = (
+        "additionalContextLimit",
+        "currentHash",
+        "displayOrder",
+        "enabled",
+        "eventName",
+        "isManaged",
+        "key",
+        "matcher",
+        "pluginId",
+        "source",
+        "sourcePath",
+        "statusMessage",
+        "timeoutSec",
+        "trustStatus",
+        "handlerType",
+    )
 
     # Configured `additionalContext` spill threshold. `null` uses 2,500 tokens; `0` disables spilling.
     additional_context_limit: int | None = msgspec.field(default=None, name="additionalContextLimit")
@@ -8067,7 +8186,7 @@ class InputModality(str, enum.Enum):
     audio = "audio"
 
 
-class UserVerificationInvalidRequestReason(str, enum.Enum):
+class UserVerificationInvalidRequestReason(_compat.RootEnum):
     """Wire enum ``UserVerificationInvalidRequestReason``."""
 
     invalid_params = "invalidParams"
@@ -8586,13 +8705,13 @@ class MarketplaceUpgradeResponse(_Base, kw_only=True):
     upgraded_roots: list[AbsolutePathBuf] = msgspec.field(name="upgradedRoots")
 
 
-class McpElicitationArrayType(str, enum.Enum):
+class McpElicitationArrayType(_compat.RootEnum):
     """Wire enum ``McpElicitationArrayType``."""
 
     array = "array"
 
 
-class McpElicitationBooleanType(str, enum.Enum):
+class McpElicitationBooleanType(_compat.RootEnum):
     """Wire enum ``McpElicitationBooleanType``."""
 
     boolean = "boolean"
@@ -8618,7 +8737,7 @@ class McpElicitationConstOption(_Base, kw_only=True):
 McpElicitationEnumSchema: TypeAlias = Any
 
 
-class McpElicitationStringType(str, enum.Enum):
+class McpElicitationStringType(_compat.RootEnum):
     """Wire enum ``McpElicitationStringType``."""
 
     string = "string"
@@ -8657,7 +8776,7 @@ class McpElicitationNumberSchema(_Base, kw_only=True):
     type: McpElicitationNumberType
 
 
-class McpElicitationObjectType(str, enum.Enum):
+class McpElicitationObjectType(_compat.RootEnum):
     """Wire enum ``McpElicitationObjectType``."""
 
     object = "object"
@@ -8787,6 +8906,8 @@ class McpServerElicitationRequestParamsOpenaiUserVerification(
 ):
     """A device-authenticated approval; accepted responses contain the proof in `content`."""
 
+    _order = ("serverName", "threadId", "turnId", "_meta", "challenge", "description", "mode", "title")
+
     meta: Any = msgspec.field(default=None, name="_meta")
     challenge: str
     description: str
@@ -8804,6 +8925,8 @@ class McpServerElicitationRequestParamsOpenaiUserVerification(
 class McpServerElicitationRequestParamsForm(_Variant, kw_only=True, tag_field="mode", tag="form"):
     """``McpServerElicitationRequestParams`` variant ``mode: "form"``."""
 
+    _order = ("serverName", "threadId", "turnId", "_meta", "message", "mode", "requestedSchema")
+
     meta: Any = msgspec.field(default=None, name="_meta")
     message: str
     requested_schema: McpElicitationSchema = msgspec.field(name="requestedSchema")
@@ -8819,6 +8942,8 @@ class McpServerElicitationRequestParamsForm(_Variant, kw_only=True, tag_field="m
 
 class McpServerElicitationRequestParamsOpenai_form(_Variant, kw_only=True, tag_field="mode", tag="openai/form"):
     """``McpServerElicitationRequestParams`` variant ``mode: "openai/form"``."""
+
+    _order = ("serverName", "threadId", "turnId", "_meta", "message", "mode", "requestedSchema")
 
     meta: Any = msgspec.field(default=None, name="_meta")
     message: str
@@ -8836,6 +8961,8 @@ class McpServerElicitationRequestParamsOpenai_form(_Variant, kw_only=True, tag_f
 class McpServerElicitationRequestParamsOpenaiForm(_Variant, kw_only=True, tag_field="mode", tag="openaiForm"):
     """``McpServerElicitationRequestParams`` variant ``mode: "openaiForm"``."""
 
+    _order = ("serverName", "threadId", "turnId", "_meta", "message", "mode", "requestedSchema")
+
     meta: Any = msgspec.field(default=None, name="_meta")
     message: str
     requested_schema: Any = msgspec.field(name="requestedSchema")
@@ -8851,6 +8978,8 @@ class McpServerElicitationRequestParamsOpenaiForm(_Variant, kw_only=True, tag_fi
 
 class McpServerElicitationRequestParamsUrl(_Variant, kw_only=True, tag_field="mode", tag="url"):
     """``McpServerElicitationRequestParams`` variant ``mode: "url"``."""
+
+    _order = ("serverName", "threadId", "turnId", "_meta", "elicitationId", "message", "mode", "url")
 
     meta: Any = msgspec.field(default=None, name="_meta")
     elicitation_id: str = msgspec.field(name="elicitationId")
@@ -8933,7 +9062,7 @@ class McpServerRefreshResponse(_Base, kw_only=True):
     """Wire type ``McpServerRefreshResponse``."""
 
 
-class McpServerStartupFailureReason(str, enum.Enum):
+class McpServerStartupFailureReason(_compat.RootEnum):
     """Wire enum ``McpServerStartupFailureReason``."""
 
     reauthentication_required = "reauthenticationRequired"
@@ -9090,7 +9219,7 @@ class ModelProviderCapabilitiesReadResponse(_Base, kw_only=True):
     web_search: bool = msgspec.field(name="webSearch")
 
 
-class ModelRerouteReason(str, enum.Enum):
+class ModelRerouteReason(_compat.RootEnum):
     """Wire enum ``ModelRerouteReason``."""
 
     high_risk_cyber_activity = "highRiskCyberActivity"
@@ -9118,7 +9247,7 @@ class ModelSafetyBufferingUpdatedNotification(_Base, kw_only=True):
     use_cases: list[str] = msgspec.field(name="useCases")
 
 
-class ModelVerification(str, enum.Enum):
+class ModelVerification(_compat.RootEnum):
     """Wire enum ``ModelVerification``."""
 
     trusted_access_for_cyber = "trustedAccessForCyber"
@@ -9790,6 +9919,8 @@ class RealtimeSessionClosedThreadRealtimeItem(
 ):
     """``ThreadRealtimeItem`` variant ``type: "realtimeSessionClosed"``."""
 
+    _order = ("id", "realtimeSessionId", "outcome", "type")
+
     id: str
     outcome: ThreadRealtimeSessionOutcome
     realtime_session_id: str = msgspec.field(name="realtimeSessionId")
@@ -10098,6 +10229,8 @@ class SubAgentSourceObjectThreadSpawn(_Base, kw_only=True):
 class SubAgentSourceObject(_Base, kw_only=True):
     """The object variants of ``SubAgentSource``: exactly one field is set."""
 
+    _alternatives = ("other", "thread_spawn")
+
     other: str | None = None
     thread_spawn: SubAgentSourceObjectThreadSpawn | None = None
 
@@ -10107,6 +10240,8 @@ SubAgentSource: TypeAlias = SubAgentSourceValue | SubAgentSourceObject
 
 class SessionSourceObject(_Base, kw_only=True):
     """The object variants of ``SessionSource``: exactly one field is set."""
+
+    _alternatives = ("custom", "sub_agent")
 
     custom: str | None = None
     sub_agent: SubAgentSource | None = msgspec.field(default=None, name="subAgent")

@@ -442,11 +442,6 @@ def _examples() -> list[Example]:
                 ),
                 check=check_lifecycle,
                 compare_requests=4,
-                actors_xfail=(
-                    "BUG/MISSING: response objects are msgspec Structs without pydantic's model_dump(); "
-                    "`Thread.compact()` returns a ThreadCompactStartResponse and "
-                    "`compact_result.model_dump(mode='json', by_alias=True)` raises AttributeError"
-                ),
             ),
             Example(
                 f"07_image_and_text/{variant}.py",
@@ -496,11 +491,6 @@ def _examples() -> list[Example]:
                 _const(message(json_answer)),
                 expect=(structured_lines,),
                 check=check_structured_request,
-                actors_xfail=(
-                    "BUG/MISSING: codex_actors.types.ReasoningSummary is a str Enum; the official one is a "
-                    "pydantic RootModel, and the example's `ReasoningSummary.model_validate('concise')` raises "
-                    "AttributeError: model_validate"
-                ),
             ),
             Example(
                 f"13_model_select_and_turn_params/{variant}.py",
@@ -511,12 +501,6 @@ def _examples() -> list[Example]:
                     f"agent.message.params: {json_answer}\nitems.params: 2",
                 ),
                 check=check_structured_request,
-                actors_xfail=(
-                    "BUG/MISSING: models().data[i].supported_reasoning_efforts[j].reasoning_effort is a plain "
-                    "str (codex_actors.types.ReasoningEffort is str), the official one a ReasoningEffort enum, "
-                    "so `option.reasoning_effort.value` raises AttributeError; next in the same example, "
-                    "ReasoningSummary.model_validate is missing too"
-                ),
             ),
             Example(
                 f"14_turn_controls/{variant}.py",
@@ -661,20 +645,13 @@ def test_official_example(example: Example, sdk: str) -> None:
     check_run(example, actors)
 
 
-TURN_CONTROLS_DUMP = (
-    "BUG/MISSING: TurnSteerResponse (and TurnInterruptResponse) are msgspec Structs without pydantic's "
-    "model_dump(); `steer_result.model_dump(mode='json', by_alias=True)` raises AttributeError"
-)
-
-
 def check_turn_controls(example: Example, sdk: str, official: Run, actors: Run) -> None:
     """14_turn_controls: the steer works in both SDKs; the interrupt then races the engine in both.
 
     ``interrupt()`` right after ``thread.turn(...)`` returns is rejected by engine 0.163.0 ("no active turn to
     interrupt") until it has registered the turn, so the official SDK (quick to send it) fails there nearly
-    every time; codex_actors (a few actor hops slower) sometimes gets through and then fails on
-    ``model_dump``. Accepted: a full run, or the engine race; anything else fails. When codex_actors gets past
-    the race and hits the known bug, this xfails (it cannot be a strict xfail: the race decides).
+    every time; codex_actors (a few actor hops slower) sometimes gets through. Accepted: a full run, or the
+    engine race; anything else fails.
     """
     run = official if sdk == OFFICIAL else actors
     for each in (official, actors) if sdk == ACTORS else (official,):
@@ -690,8 +667,6 @@ def check_turn_controls(example: Example, sdk: str, official: Run, actors: Run) 
         return
     if run.returncode != 0 and INTERRUPT_RACE.search(run.last_error):
         return  # the same engine race as the official SDK, raised as the same InvalidRequestError
-    if "object has no attribute 'model_dump'" in run.last_error:
-        pytest.xfail(TURN_CONTROLS_DUMP)
     assert run.returncode == 0, run.describe()
     out = normalize(run.stdout, run.root)
     assert "steer.final.status: completed" in out and "interrupt.final.status: interrupted" in out, out

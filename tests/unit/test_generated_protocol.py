@@ -632,6 +632,7 @@ def test_module_imports_nothing_heavy() -> None:
         "import types",
         "from typing import Any, Self, TypeAlias, dataclass_transform",
         "import msgspec",
+        "from codex_actors.protocol import compat as _compat",
     }
     assert issubclass(g.TurnStatus, enum.Enum)
 
