@@ -254,8 +254,14 @@ class ThreadActor(SupervisedActor):
         start = self._starts.pop(done.tag, None)
         if start is None:
             return
-        if not self._starts:
-            self._retain_all(False)
+        try:
+            self._claim(start, done)
+        finally:
+            # Only now, with the caller subscribed, may logs drop what every subscriber has read.
+            if not self._starts:
+                self._retain_all(False)
+
+    def _claim(self, start: StartTurn | RunTurn, done: RequestDone) -> None:
         if done.error is not None or done.result is None:
             self._fail_request(start, done.error or TransportClosedError("turn/start got no result"))
             return
@@ -263,10 +269,8 @@ class ThreadActor(SupervisedActor):
         turn = self._turns.get(turn_id) or self._new_turn(turn_id)
         if isinstance(start, StartTurn):
             subscriber = turn.log.subscribe(from_start=True)
-            turn.log.set_retain(bool(self._starts))
             reply_value(start.reply, TurnStarted(turn_id, turn.log, subscriber))
-            return
-        if turn.ended:
+        elif turn.ended:
             self._tell_finished(start, turn)
         else:
             turn.listeners.append(start)
@@ -333,15 +337,14 @@ class ThreadActor(SupervisedActor):
 
     def _retain_all(self, retain: bool) -> None:
         for turn in self._turns.values():
-            if not turn.ended:
-                turn.log.set_retain(retain)
+            turn.log.set_retain(retain)
 
     def _finish(
         self, turn: _Turn, *, result: TurnResult | None = None, error: BaseException | None = None
     ) -> None:
         turn.result, turn.error = result, error
         turn.log.finish(None if error is None else _copy(error))
-        turn.log.set_retain(False)
+        turn.log.set_retain(bool(self._starts))  # a turn/start in flight may still claim it whole
         for listener in turn.listeners:
             self._tell_finished(listener, turn)
         turn.listeners.clear()

@@ -347,3 +347,15 @@ def test_an_engine_that_cannot_be_started_again_ends_in_engine_crashed(tmp_path:
         assert "child 'engine'" in str(error)
     finally:
         client.close()
+
+
+def test_a_turn_whose_events_arrive_before_its_turn_start_reply_loses_nothing() -> None:
+    from codex_actors import Codex
+
+    with Codex(fake_engine_config(FAKE_ENGINE_EVENTS_FIRST="1", FAKE_ENGINE_FLOOD="5")) as codex:
+        thread = codex.thread_start()
+        events = list(thread.turn("go").stream())
+        assert [e.method for e in events][:1] == ["turn/started"]
+        assert sum(e.method == "item/agentMessage/delta" for e in events) == 5
+        assert events[-1].method == "turn/completed"
+        assert thread.run("again").final_response == "xxxxx"

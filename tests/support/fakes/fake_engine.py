@@ -18,7 +18,8 @@ It answers `initialize` like the real engine, then obeys test methods:
   account/login/cancel answer {"status":"canceled"} and send account/login/completed with success=false
   thread/start         answer like the real engine (a new thread id each time)
   turn/start           answer like the real engine, then play a turn: turn/started, FAKE_ENGINE_FLOOD
-                       item/agentMessage/delta notifications (default 3), item/completed, turn/completed
+                       item/agentMessage/delta notifications (default 3), item/completed, turn/completed;
+                       FAKE_ENGINE_EVENTS_FIRST=1 plays the turn before answering
 
 Everything else is answered with a -32600 error, like the real engine's unknown-variant answer.
 Environment: FAKE_ENGINE_IGNORE_EOF=1 keeps running after stdin closes; FAKE_ENGINE_IGNORE_TERM=1 ignores
@@ -183,8 +184,14 @@ def main() -> int:
         elif method == "turn/start":
             thread_id = params.get("threadId", "thr")
             turn_id = f"turn-{next_thread()}"
-            send({"id": mid, "result": {"turn": turn(turn_id, "inProgress")}})
-            play_turn(thread_id, turn_id, int(os.environ.get("FAKE_ENGINE_FLOOD", "3")))
+            deltas = int(os.environ.get("FAKE_ENGINE_FLOOD", "3"))
+            if os.environ.get("FAKE_ENGINE_EVENTS_FIRST") == "1":  # the whole turn, then its turn/start reply
+                play_turn(thread_id, turn_id, deltas)
+                time.sleep(0.2)
+                send({"id": mid, "result": {"turn": turn(turn_id, "inProgress")}})
+            else:
+                send({"id": mid, "result": {"turn": turn(turn_id, "inProgress")}})
+                play_turn(thread_id, turn_id, deltas)
         elif method == "test/echo":
             send({"id": mid, "result": params})
         elif method == "test/malformed":
