@@ -96,9 +96,9 @@ class EngineProcess:
         )
 
     def start_reading(self) -> None:
-        """Start the stdout reader and the stderr drain (once the owner is ready for callbacks)."""
+        """Start the stderr drain, then the stdout reader (once the owner is ready for callbacks)."""
+        self._stderr_thread.start()  # first: the reader may want to join it at once if the engine exits at once
         self._stdout_thread.start()
-        self._stderr_thread.start()
 
     @property
     def pid(self) -> int:
@@ -158,8 +158,9 @@ class EngineProcess:
 
     def join_stderr(self, timeout: float) -> None:
         """Wait for the stderr drain to reach EOF (so the tail is complete)."""
-        if threading.current_thread() is not self._stderr_thread:
-            self._stderr_thread.join(timeout)
+        thread = self._stderr_thread
+        if thread.ident is not None and threading.current_thread() is not thread:
+            thread.join(timeout)
 
     def stop(self, *, grace: float = 2.0, term_grace: float = 1.0, drain: float = 0.5) -> int:
         """Stop the engine for sure and release every resource; returns the exit status.
