@@ -1,5 +1,5 @@
 """Every ```python block in the README and docs/, and the docstring example of codex_actors.testing, runs as
-written in a fresh interpreter."""
+written in a fresh interpreter. (Excerpts of code that only runs inside a harness are fenced ```py instead.)"""
 
 from __future__ import annotations
 
