@@ -112,10 +112,6 @@ class Runtime:
         except TransportClosedError as exc:
             reply_error(reply, self.translate(exc))
 
-    def send_to_thread(self, thread_id: str, message: Any) -> None:
-        """Tell a thread's actor ``message`` (starting the actor if needed); failures raise typed errors."""
-        self._tell_thread(thread_id, message)
-
     def wait_login(self, login_id: str, reply: ReplyTo) -> None:
         """Have ``reply`` answered with the ``account/login/completed`` of ``login_id``."""
         try:
@@ -161,14 +157,14 @@ class Runtime:
     ) -> msgspec.Raw:
         """A request about one thread, through its actor (held while the engine restarts)."""
         future: pykka.Future[msgspec.Raw] = pykka.ThreadingFuture()
-        self._tell_thread(thread_id, ThreadRequest(method, params, future))
+        self.send_to_thread(thread_id, ThreadRequest(method, params, future))
         return self._wait(future, method, timeout, thread_id)
 
     def start_turn(self, thread_id: str, params: dict[str, Any], *, timeout: float | None = None) -> TurnStarted:
         """Start (or join) a turn; the answer holds the turn's log and this caller's subscriber id in it."""
         self.gate.check("turn/start", params)
         future: pykka.Future[TurnStarted] = pykka.ThreadingFuture()
-        self._tell_thread(thread_id, StartTurn(params, future))
+        self.send_to_thread(thread_id, StartTurn(params, future))
         return self._wait(future, "turn/start", timeout, thread_id)
 
     def cancel(self, thread_id: str, reply: ReplyTo) -> None:
@@ -178,7 +174,8 @@ class Runtime:
             with contextlib.suppress(pykka.ActorDeadError):
                 ref.tell(CancelRequest(reply))
 
-    def _tell_thread(self, thread_id: str, message: Any) -> None:
+    def send_to_thread(self, thread_id: str, message: Any) -> None:
+        """Tell a thread's actor ``message`` (starting the actor if needed); failures raise typed errors."""
         try:
             self.thread_actor(thread_id).tell(message)
         except pykka.ActorDeadError:

@@ -14,21 +14,10 @@ from .actors.messages import TurnStarted
 from .actors.turnlog import LogClosedError, TurnLog
 from .errors import TransportClosedError
 from .models import Notification
-from .protocol.generated import TurnCompletedNotification
 
-__all__ = ["Subscription", "is_completion"]
+__all__ = ["Subscription"]
 
 CLOSED = "Turn subscription closed"
-
-
-def is_completion(event: Notification, turn_id: str) -> bool:
-    """Whether ``event`` is the ``turn/completed`` of ``turn_id`` (a stream ends after it)."""
-    payload = event.payload
-    return (
-        event.method == "turn/completed"
-        and isinstance(payload, TurnCompletedNotification)
-        and payload.turn.id == turn_id
-    )
 
 
 def _wake(future: asyncio.Future[None]) -> None:

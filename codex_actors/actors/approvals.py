@@ -12,12 +12,10 @@ from typing import Any
 
 from ..errors import TransportClosedError
 from .messages import HandleServerRequest
+from .port import unhandled
 from .supervisor import ChildContext, SupervisedActor
 
-__all__ = ["UNHANDLED", "ApprovalBroker"]
-
-#: The error code of a refused server request.
-UNHANDLED = -32601
+__all__ = ["ApprovalBroker"]
 
 _ACCEPT = {"decision": "accept"}
 _ACCEPTED_METHODS = frozenset({"item/commandExecution/requestApproval", "item/fileChange/requestApproval"})
@@ -40,7 +38,6 @@ class ApprovalBroker(SupervisedActor):
             if request.method in _ACCEPTED_METHODS:
                 connection.reply(request.id, _ACCEPT)
             else:
-                connection.reply_error(
-                    request.id, UNHANDLED, f"codex-actors has no handler for server request {request.method!r}"
-                )
+                refusal = unhandled(request)
+                connection.reply_error(refusal.id, refusal.code, refusal.message)
         return None

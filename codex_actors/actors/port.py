@@ -61,13 +61,19 @@ from .replies import reply_error, reply_value
 from .router import NotificationSink, Router
 from .supervisor import ChildContext, SupervisedActor
 
-__all__ = ["EngineConnection", "EnginePort", "PortOptions"]
+__all__ = ["UNHANDLED_SERVER_REQUEST", "EngineConnection", "EnginePort", "PortOptions", "unhandled"]
 
 T = TypeVar("T")
 
 NOT_RUNNING = "Codex process is not running"
 #: JSON-RPC code used to refuse a server request nobody handles (the engine then fails that item, not hangs).
 UNHANDLED_SERVER_REQUEST = -32601
+
+
+def unhandled(request: ServerRequest) -> ReplyError:
+    """The answer to a server request nobody handles: a JSON-RPC error, never the schema-invalid ``{}``."""
+    message = f"codex-actors has no handler for server request {request.method!r}"
+    return ReplyError(request.id, UNHANDLED_SERVER_REQUEST, message)
 
 
 @dataclass(frozen=True, slots=True)
@@ -366,13 +372,7 @@ class EnginePort(SupervisedActor):
     def _on_server_request(self, request: ServerRequest) -> None:
         handler = self._router.requests
         if handler is None:
-            self.actor_ref.tell(
-                ReplyError(
-                    request.id,
-                    UNHANDLED_SERVER_REQUEST,
-                    f"codex-actors has no handler for server request {request.method!r}",
-                )
-            )
+            self.actor_ref.tell(unhandled(request))
             return
         handler(request)
 

@@ -109,19 +109,6 @@ def _route_of(payload_type: type) -> Callable[[Any], tuple[str | None, str | Non
     return lambda p: (None, None)
 
 
-def _typed_notification(line: bytes) -> ServerNotification | None:
-    try:
-        variant = _decode_typed(line)
-    except (msgspec.DecodeError, UnicodeDecodeError):
-        return None
-    payload = variant.params
-    route = _ROUTES.get(type(payload))
-    if route is None:
-        route = _ROUTES[type(payload)] = _route_of(type(payload))
-    thread_id, turn_id = route(payload)
-    return Notification(_METHODS[type(variant)], payload, thread_id, turn_id, variant.emitted_at_ms, line)
-
-
 def decode_lines(lines: Sequence[bytes]) -> list[Incoming | ProtocolError]:
     """Decode every line of one read, in order; a bad line gives its :class:`ProtocolError` in its place.
 
@@ -148,7 +135,7 @@ def decode_lines(lines: Sequence[bytes]) -> list[Incoming | ProtocolError]:
                 )
                 continue
         try:
-            append(decode_message(line))
+            append(_decode_enveloped(line))
         except ProtocolError as exc:
             append(exc)
     return out
@@ -156,10 +143,14 @@ def decode_lines(lines: Sequence[bytes]) -> list[Incoming | ProtocolError]:
 
 def decode_message(line: bytes) -> Incoming:
     """Decode one line into a message, or raise :class:`ProtocolError` (never anything else)."""
-    if line.startswith(b'{"method"'):  # how the engine writes notifications: the hot path
-        typed = _typed_notification(line)
-        if typed is not None:
-            return typed
+    message = decode_lines((line,))[0]
+    if isinstance(message, ProtocolError):
+        raise message
+    return message
+
+
+def _decode_enveloped(line: bytes) -> Incoming:
+    """The cold path: replies, server requests, and notifications the typed union does not fit."""
     try:
         env = _decode_envelope(line)
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
