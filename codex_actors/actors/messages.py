@@ -61,12 +61,13 @@ __all__ = [
 
 
 class Connect(msgspec.Struct, frozen=True):
-    """Ask: start the engine process and run the ``initialize``/``initialized`` handshake.
+    """Ask: start the engine process and send ``initialize``; answered as soon as the request is written.
 
-    The answer is the raw ``initialize`` result (``msgspec.Raw``); a failure is raised to the asker.
+    The engine's answer (the raw ``initialize`` result, or the error) goes to ``reply``; the asker then tells
+    ``initialized`` (see :class:`~codex_actors.actors.port.Connecting`). A failure to spawn is raised to the asker.
     """
 
-    timeout: float
+    reply: ReplyTo
 
 
 class ActorReply(msgspec.Struct, frozen=True):

@@ -61,7 +61,7 @@ from .replies import reply_error, reply_value
 from .router import NotificationSink, Router
 from .supervisor import ChildContext, SupervisedActor
 
-__all__ = ["UNHANDLED_SERVER_REQUEST", "EngineConnection", "EnginePort", "PortOptions", "unhandled"]
+__all__ = ["UNHANDLED_SERVER_REQUEST", "Connecting", "EngineConnection", "EnginePort", "PortOptions", "unhandled"]
 
 T = TypeVar("T")
 
@@ -168,7 +168,7 @@ class EnginePort(SupervisedActor):
         self._gone_lock = threading.Lock()
         self._exit_code: int | None = None
         self._closed_error: TransportClosedError | None = None
-        self._handshake: pykka.Future[msgspec.Raw] | None = None
+        self._handshake: ReplyTo | None = None
 
     # -- the actor thread -------------------------------------------------------------------------------------
 
@@ -188,7 +188,7 @@ class EnginePort(SupervisedActor):
             case EngineExited():
                 self._on_engine_exited(message.exit_code)
             case Connect():
-                return self._connect(message.timeout)
+                self._connect(message.reply)
             case GetStatus():
                 return self._status()
             case _:
@@ -205,7 +205,7 @@ class EnginePort(SupervisedActor):
         self._shutdown()
         super().on_failure(*exc_info)
 
-    def _connect(self, timeout: float) -> msgspec.Raw:
+    def _connect(self, reply: ReplyTo) -> None:
         if self._process is not None:
             raise RuntimeError("EnginePort is already connected")
         launch = build_launch(self._config)
@@ -216,7 +216,6 @@ class EnginePort(SupervisedActor):
             read_size=self._options.read_size,
             stderr_tail_bytes=self._options.stderr_tail_bytes,
         )
-        self._process.start_reading()
         config = self._config
         params = {
             "clientInfo": {
@@ -226,18 +225,11 @@ class EnginePort(SupervisedActor):
             },
             "capabilities": {"experimentalApi": config.experimental_api},
         }
-        reply: pykka.Future[msgspec.Raw] = pykka.ThreadingFuture()
         self._handshake = reply
         self._send_request("initialize", params, reply)
-        try:
-            result = reply.get(timeout=timeout)
-        except pykka.Timeout:
-            self._pending.cancel(reply)
-            raise RequestTimeoutError("initialize", timeout) from None
-        finally:
-            self._handshake = None
-        self._write(encode_notification("initialized"))
-        return result
+        # Only now the reader threads: the engine takes tens of milliseconds to answer, and starting them
+        # while it boots keeps them off the startup's critical path (its answer waits in the pipe meanwhile).
+        self._process.start_reading()
 
     def _status(self) -> PortStatus:
         process = self._process
@@ -335,6 +327,8 @@ class EnginePort(SupervisedActor):
                 router.events(ProtocolErrorEvent(self._pid(), str(message), line[:200]))
                 handshake = self._handshake
                 if handshake is not None:  # not an app-server at all: fail the connect now, as the official SDK
+                    self._handshake = None
+                    self._pending.cancel(handshake)
                     reply_error(handshake, ProtocolError(f"Invalid JSON-RPC line: {line[:200]!r}"))
                 continue
             if type(message) is ServerNotification:
@@ -363,6 +357,8 @@ class EnginePort(SupervisedActor):
         future = self._pending.pop(message.id)
         if future is None:
             return  # a reply to a request its asker gave up on
+        if future is self._handshake:  # the engine answered ``initialize``
+            self._handshake = None
         if isinstance(message, Response):
             reply_value(future, message.result)
         else:
@@ -403,6 +399,30 @@ class EnginePort(SupervisedActor):
         return -1 if self._process is None else self._process.pid
 
 
+class Connecting:
+    """A handshake under way (from :meth:`EngineConnection.begin`): :meth:`finish` waits for it."""
+
+    def __init__(self, connection: EngineConnection, handshake: pykka.Future[msgspec.Raw]) -> None:
+        self._connection = connection
+        self._handshake = handshake
+
+    def finish(self) -> EngineConnection:
+        """The connection once the engine has answered ``initialize``; on failure the port is stopped."""
+        connection = self._connection
+        timeout = connection.options.connect_timeout
+        try:
+            try:
+                raw = self._handshake.get(timeout=timeout)
+            except pykka.Timeout:
+                raise RequestTimeoutError("initialize", timeout) from None
+            connection.initialize_result = decode_payload(raw, dict[str, Any])
+            connection.notify("initialized")
+        except BaseException:
+            connection.close()
+            raise
+        return connection
+
+
 class EngineConnection:
     """The caller's handle on one :class:`EnginePort`: typed requests with timeouts, and a clean close."""
 
@@ -428,16 +448,19 @@ class EngineConnection:
     @classmethod
     def connect(cls, ref: pykka.ActorRef[EnginePort], router: Router, options: PortOptions) -> EngineConnection:
         """Ask a started port to spawn its engine and run the handshake; on failure the port is stopped."""
+        return cls.begin(ref, router, options).finish()
+
+    @classmethod
+    def begin(cls, ref: pykka.ActorRef[EnginePort], router: Router, options: PortOptions) -> Connecting:
+        """Ask a started port to spawn its engine and run the handshake, without waiting for it."""
         connection = cls(ref, router, options)
+        handshake: pykka.Future[msgspec.Raw] = pykka.ThreadingFuture()
         try:
-            raw: msgspec.Raw = ref.ask(
-                Connect(options.connect_timeout), block=True, timeout=options.connect_timeout + 30
-            )
-            connection.initialize_result = decode_payload(raw, dict[str, Any])
+            ref.ask(Connect(handshake), block=True, timeout=options.connect_timeout + 30)  # spawned, not answered
         except BaseException:
             connection.close()
             raise
-        return connection
+        return Connecting(connection, handshake)
 
     def request_future(self, method: str, params: Any = None) -> pykka.Future[msgspec.Raw]:
         """Send a request without waiting; the future holds the raw result or raises the mapped error."""

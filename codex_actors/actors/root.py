@@ -76,12 +76,12 @@ class RootSupervisor(Supervisor):
         self._connection: EngineConnection | None = None
         self.logins = LoginWaiters()
         self._services: dict[str, pykka.ActorRef[Any]] = {}
-        children = [
+        self._service_specs = [
             ChildSpec("telemetry", self._service(TelemetryActor, "telemetry")),
             ChildSpec("tools", self._service(ToolRegistry, "tools")),
             ChildSpec("approvals", self._service(ApprovalBroker, "approvals")),
         ]
-        super().__init__(children, max_restarts=max_restarts, max_seconds=max_seconds, name="root")
+        super().__init__([], max_restarts=max_restarts, max_seconds=max_seconds, name="root")
 
     # -- children ---------------------------------------------------------------------------------------------
 
@@ -95,7 +95,12 @@ class RootSupervisor(Supervisor):
 
     def _start_engine(self, context: ChildContext) -> pykka.ActorRef[Any]:
         ref = EnginePort.start(self.config, self.router, self.options, context=context)
-        self._connection = EngineConnection.connect(ref, self.router, self.options)
+        connecting = EngineConnection.begin(ref, self.router, self.options)
+        # The engine takes tens of milliseconds to answer the handshake: the services start meanwhile.
+        for spec in self._service_specs:
+            if spec.name not in self._services:
+                self._start_new(spec)
+        self._connection = connecting.finish()
         return ref
 
     def _start_thread(self, thread_id: str) -> pykka.ActorRef[Any]:
