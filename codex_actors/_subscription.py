@@ -7,17 +7,23 @@ the writer's thread, which schedules the reader's future on its loop.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import weakref
+from collections.abc import Callable
 from functools import partial
+from typing import TypeAlias, cast
 
 from .actors.messages import TurnStarted
 from .actors.turnlog import LogClosedError, TurnLog
 from .errors import TransportClosedError
 from .models import Notification
 
-__all__ = ["Subscription"]
+__all__ = ["EventStream", "Subscription"]
 
 CLOSED = "Turn subscription closed"
+
+#: How a stream turns a ``TransportClosedError`` into the error its caller sees.
+Translate: TypeAlias = Callable[[TransportClosedError], BaseException]
 
 
 def _wake(future: asyncio.Future[None]) -> None:
@@ -64,3 +70,54 @@ class Subscription:
         """Release the cursor (idempotent); what only it still needed can be pruned."""
         self.closed = True
         self._finalizer()
+
+
+class _Batches:
+    """The batches behind an :class:`EventStream`: each step takes everything new in the log."""
+
+    __slots__ = ("_subscription", "_translate")
+
+    def __init__(self, subscription: Subscription, translate: Translate) -> None:
+        self._subscription = subscription
+        self._translate = translate
+
+    def __iter__(self) -> _Batches:
+        return self
+
+    def __next__(self) -> list[Notification]:
+        subscription = self._subscription
+        try:
+            events = subscription.take()
+        except TransportClosedError as exc:
+            subscription.close()
+            raise self._translate(exc) from None
+        if not events:  # the log ended (right after turn/completed)
+            subscription.close()
+            raise StopIteration
+        return events
+
+
+class EventStream(itertools.chain[Notification]):
+    """The iterator ``TurnHandle.stream()`` returns: a turn's events, ending after its ``turn/completed``.
+
+    It walks the log a batch at a time, so handing out one event is a C-level step. Like a generator, it can be
+    closed (the subscription is released; so it is when the iterator is dropped, or the turn ends).
+    """
+
+    __slots__ = ("_subscription",)
+
+    _subscription: Subscription
+
+    @classmethod
+    def of(cls, subscription: Subscription, translate: Translate) -> EventStream:
+        """The events of ``subscription``; a ``TransportClosedError`` while reading is raised translated."""
+        stream = cast(EventStream, cls.from_iterable(_Batches(subscription, translate)))
+        stream._subscription = subscription
+        return stream
+
+    def close(self) -> None:
+        """Stop reading: release the subscription (idempotent)."""
+        self._subscription.close()
+
+    def __del__(self) -> None:
+        self._subscription.close()

@@ -17,10 +17,9 @@ import pykka
 
 from . import _params
 from ._runtime import Runtime
-from ._subscription import Subscription
+from ._subscription import EventStream, Subscription
 from .actors.messages import SubscribeTurn, TurnStarted
 from .config import CodexConfig
-from .errors import TransportClosedError
 from .inputs import Input, RunInput, wire_input
 from .login import ChatgptLoginHandle, DeviceCodeLoginHandle, chatgpt_login, device_code_login
 from .models import InitializeResponse, JsonObject, Notification, initialize_response
@@ -416,15 +415,7 @@ class TurnHandle:
         ``TransportClosedError``. A second ``stream()``/``run()`` on the same handle raises
         ``TransportClosedError("Turn subscription closed")``.
         """
-        subscription = self._subscription
-        try:
-            # The log ends right after this turn's turn/completed (its last event), so whole batches go out.
-            while events := subscription.take():
-                yield from events
-        except TransportClosedError as exc:
-            raise self._client.translate(exc) from None
-        finally:
-            subscription.close()
+        return EventStream.of(self._subscription, self._client.translate)
 
     def run(self) -> TurnResult:
         """Consume the turn and return its result; a failed turn raises ``RuntimeError`` with its message."""

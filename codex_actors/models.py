@@ -5,8 +5,8 @@ A :class:`Notification` pairs a method with its typed payload: the generated msg
 is unknown or its params do not fit the schema. Decoding never raises.
 
 The notification the port's reader decodes is the very object a ``stream()`` yields: one object per event, end to
-end. Besides the official ``method`` and ``payload`` it carries its routing keys, the engine's ``emittedAtMs``,
-and the raw line (for :attr:`Notification.params`).
+end. Besides the official ``method`` and ``payload`` it carries the engine's ``emittedAtMs`` and offers its
+routing keys.
 """
 
 from __future__ import annotations
@@ -44,31 +44,61 @@ class UnknownNotification:
 NotificationPayload: TypeAlias = Any
 
 
-class Notification(msgspec.Struct, frozen=True, gc=False):
+class Notification(
+    msgspec.Struct,
+    frozen=True,
+    gc=False,
+    rename={"method": "@method", "payload": "params", "emitted_at_ms": "emittedAtMs"},
+):
     """One engine notification: its ``method`` and its decoded ``payload``.
 
     Built positionally as ``Notification(method, payload)`` like the official dataclass. This project's
-    additions: ``thread_id`` and ``turn_id`` (routing keys), ``emitted_at_ms``, and ``params`` (the raw JSON
-    params, decoded from the kept line on demand).
+    additions: ``emitted_at_ms`` (the engine's timestamp), ``thread_id`` and ``turn_id`` (the routing keys, read
+    off the payload), and ``params`` (the payload in its wire form).
+
+    The notifications the engine sends are instances of one subclass per method, which msgspec decodes straight
+    off the wire (see :mod:`codex_actors.protocol.notifications`): ``isinstance(note, Notification)`` holds for
+    every one, and they print like this class.
     """
 
     method: str
     payload: NotificationPayload
-    thread_id: str | None = None
-    turn_id: str | None = None
     emitted_at_ms: int | None = None
-    line: bytes = b""
+
+    def __repr__(self) -> str:
+        return f"Notification(method={self.method!r}, payload={self.payload!r})"
+
+    @property
+    def thread_id(self) -> str | None:
+        """The thread this notification belongs to (``threadId`` of its params), if any."""
+        payload = self.payload
+        if isinstance(payload, UnknownNotification):
+            value = payload.params.get("threadId")
+        else:
+            value = getattr(payload, "thread_id", None)
+        return value if isinstance(value, str) else None
+
+    @property
+    def turn_id(self) -> str | None:
+        """The turn this notification belongs to (``turnId``, else ``turn.id``, of its params), if any."""
+        payload = self.payload
+        if isinstance(payload, UnknownNotification):
+            value = payload.params.get("turnId")
+            turn = payload.params.get("turn")
+            if value is None and isinstance(turn, dict):
+                value = turn.get("id")
+        else:
+            value = getattr(payload, "turn_id", None)
+            if value is None:
+                value = getattr(getattr(payload, "turn", None), "id", None)
+        return value if isinstance(value, str) else None
 
     @property
     def params(self) -> msgspec.Raw:
-        """The params exactly as the engine sent them (``{}`` when absent)."""
-        if not self.line:
-            payload = self.payload
-            value = payload.params if isinstance(payload, UnknownNotification) else payload
-            return msgspec.Raw(msgspec.json.encode(value))
-        from .protocol.jsonrpc import raw_params
-
-        return raw_params(self.line)
+        """The params in their wire form (members the schema does not know are not kept)."""
+        payload = self.payload
+        value = payload.params if isinstance(payload, UnknownNotification) else payload
+        return msgspec.Raw(msgspec.json.encode(value))
 
 
 @dataclass(slots=True)

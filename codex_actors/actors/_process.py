@@ -7,6 +7,7 @@ thread that keeps only the last ``stderr_tail_bytes`` (default 256 KiB).
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import select
 import signal
@@ -53,6 +54,20 @@ class StderrTail:
         return "\n".join(self.text().splitlines()[-lines:])[-max_chars:]
 
 
+#: The engine's stdout pipe is grown to this (Linux; the default is 64 KiB): a burst of notifications is then
+#: read in fewer, larger reads, and each read is decoded in one call.
+PIPE_SIZE = 1024 * 1024
+
+
+def _grow_pipe(stream: object) -> None:
+    set_size = getattr(fcntl, "F_SETPIPE_SZ", None)
+    fileno = getattr(stream, "fileno", None)
+    if set_size is None or fileno is None:  # pragma: no cover - not Linux
+        return
+    with contextlib.suppress(OSError):  # over /proc/sys/fs/pipe-max-size, or not a pipe: keep the default
+        fcntl.fcntl(fileno(), set_size, PIPE_SIZE)
+
+
 class EngineProcess:
     """One ``codex app-server`` child process with piped stdio, in its own session (process group).
 
@@ -85,6 +100,7 @@ class EngineProcess:
             bufsize=0,
             start_new_session=True,
         )
+        _grow_pipe(self._popen.stdout)
         self._wake_r, self._wake_w = os.pipe()
         self._stopped = False
         pid = self._popen.pid

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import operator
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from ..protocol.jsonrpc import (
     Response,
     ServerNotification,
     ServerRequest,
+    decode_block,
     decode_lines,
     decode_payload,
     encode_error,
@@ -65,6 +67,8 @@ __all__ = ["UNHANDLED_SERVER_REQUEST", "Connecting", "EngineConnection", "Engine
 
 T = TypeVar("T")
 
+_PAYLOAD_THREAD_ID = operator.attrgetter("payload.thread_id")
+
 NOT_RUNNING = "Codex process is not running"
 #: JSON-RPC code used to refuse a server request nobody handles (the engine then fails that item, not hangs).
 UNHANDLED_SERVER_REQUEST = -32601
@@ -89,7 +93,7 @@ class PortOptions:
     #: Bytes of the engine's stderr kept for error messages.
     stderr_tail_bytes: int = DEFAULT_STDERR_TAIL_BYTES
     #: Bytes asked for per read of the engine's stdout.
-    read_size: int = 256 * 1024
+    read_size: int = 1024 * 1024
     #: On close: seconds to wait after closing stdin, then after SIGTERM, before SIGKILL.
     close_grace: float = 2.0
     term_grace: float = 1.0
@@ -314,15 +318,38 @@ class EnginePort(SupervisedActor):
 
     def _on_stdout(self, chunk: bytes) -> None:
         split = self._splitter.feed(chunk)
-        pid = self._pid()
-        for size in split.dropped:
-            self._router.events(LineDroppedEvent(pid, size, self._options.max_line_bytes))
-        self._dispatch(split.lines)
+        if split.dropped:
+            pid = self._pid()
+            for size in split.dropped:
+                self._router.events(LineDroppedEvent(pid, size, self._options.max_line_bytes))
+        if split.block:
+            self._dispatch_block(split.block)
+
+    def _dispatch_block(self, block: bytes) -> None:
+        batch = decode_block(block)
+        if batch is None:  # not only notifications: one line at a time, in order
+            self._dispatch(block.split(b"\n"))
+            return
+        try:
+            threads = set(map(_PAYLOAD_THREAD_ID, batch))
+        except AttributeError:  # a payload without a thread: sorted one by one below
+            threads = set()
+        if len(threads) == 1:  # the common case: a read of one thread's events, routed without a loop
+            self._router.sink_for(threads.pop())(batch)
+            return
+        batches: dict[int, tuple[NotificationSink, list[ServerNotification]]] = {}
+        for note in batch:
+            self._add(batches, note)
+        self._flush(batches)
 
     def _dispatch(self, lines: Sequence[bytes]) -> None:
+        lines = [line for line in lines if line]
         batches: dict[int, tuple[NotificationSink, list[ServerNotification]]] = {}
         router = self._router
         for line, message in zip(lines, decode_lines(lines), strict=True):
+            if isinstance(message, ServerNotification):
+                self._add(batches, message)
+                continue
             if type(message) is ProtocolError:
                 router.events(ProtocolErrorEvent(self._pid(), str(message), line[:200]))
                 handshake = self._handshake
@@ -331,14 +358,6 @@ class EnginePort(SupervisedActor):
                     self._pending.cancel(handshake)
                     reply_error(handshake, ProtocolError(f"Invalid JSON-RPC line: {line[:200]!r}"))
                 continue
-            if type(message) is ServerNotification:
-                sink = router.sink_for(message.thread_id)
-                entry = batches.get(id(sink))
-                if entry is None:
-                    batches[id(sink)] = (sink, [message])
-                else:
-                    entry[1].append(message)
-                continue
             # Keep order across kinds: what was read before a reply or a server request is delivered first.
             self._flush(batches)
             if isinstance(message, ServerRequest):
@@ -346,6 +365,16 @@ class EnginePort(SupervisedActor):
             elif isinstance(message, Response | ErrorResponse):
                 self._on_reply(message)
         self._flush(batches)
+
+    def _add(
+        self, batches: dict[int, tuple[NotificationSink, list[ServerNotification]]], note: ServerNotification
+    ) -> None:
+        sink = self._router.sink_for(note.thread_id)
+        entry = batches.get(id(sink))
+        if entry is None:
+            batches[id(sink)] = (sink, [note])
+        else:
+            entry[1].append(note)
 
     @staticmethod
     def _flush(batches: dict[int, tuple[NotificationSink, list[ServerNotification]]]) -> None:
@@ -373,7 +402,7 @@ class EnginePort(SupervisedActor):
         handler(request)
 
     def _on_stdout_end(self) -> None:
-        self._dispatch(self._splitter.finish().lines)
+        self._dispatch(self._splitter.finish().lines)  # an unterminated last line, if any
         if not self._closing.is_set():
             self._engine_gone()
 

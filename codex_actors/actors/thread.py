@@ -20,6 +20,7 @@ import collections
 import contextlib
 import itertools
 import logging
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +31,7 @@ from ..errors import TransportClosedError
 from ..models import Notification
 from ..protocol.generated import TurnStartResponse
 from ..protocol.jsonrpc import ServerNotification, decode_payload
+from ..protocol.notifications import TYPED_NOTIFICATIONS
 from ..results import ACCUMULATED, TurnAccumulator, TurnResult
 from .messages import (
     CancelRequest,
@@ -65,6 +67,9 @@ MAX_HELD_REQUESTS = 1024
 
 
 _DRAIN = DrainNotifications()
+_PAYLOAD_TURN_ID = operator.attrgetter("payload.turn_id")
+#: The typed notification classes that never change a turn's result (a batch of only these skips the loop).
+_PLAIN = frozenset(cls for method, cls in TYPED_NOTIFICATIONS.items() if method not in ACCUMULATED)
 
 
 def thread_child_name(thread_id: str) -> str:
@@ -193,6 +198,17 @@ class ThreadActor(SupervisedActor):
         return None
 
     def _on_notifications(self, items: Sequence[ServerNotification]) -> None:
+        try:
+            turns = set(map(_PAYLOAD_TURN_ID, items))
+        except AttributeError:  # a payload without a turn id (turn/started, a thread event...): the loop below
+            turns = set()
+        if len(turns) == 1 and None not in turns and _PLAIN.issuperset(map(type, items)):
+            # The common case (a stream of deltas): one turn, nothing that changes its result, no per-event work.
+            turn_id = turns.pop()
+            turn = self._turns.get(turn_id) or self._new_turn(turn_id)
+            if not turn.ended:
+                turn.log.extend(items)
+            return
         touched: dict[str, list[Notification]] = {}
         finished: list[_Turn] = []
         completed: set[str] = set()

@@ -1,8 +1,9 @@
 """Splitting the engine's stdout byte stream into lines, with a cap on line length.
 
 Pure and synchronous: :class:`LineSplitter` is fed the chunks one read brought and returns the complete lines in
-them, plus how many over-long lines it dropped. A line longer than ``max_line_bytes`` is discarded as it streams
-(never buffered whole) and reading resynchronizes at the next newline, so a 10 MB line costs no 10 MB buffer.
+them (as one block of bytes), plus the sizes of the over-long lines it dropped. A line longer than
+``max_line_bytes`` is discarded as it streams (never buffered whole) and reading resynchronizes at the next
+newline, so a 10 MB line costs no 10 MB buffer.
 """
 
 from __future__ import annotations
@@ -17,17 +18,26 @@ DEFAULT_MAX_LINE_BYTES = 16 * 1024 * 1024
 
 @dataclass(slots=True)
 class SplitResult:
-    """The lines completed by one chunk, in order, and the sizes of the lines dropped as too long."""
+    """What one chunk completed: ``block``, its complete lines joined by newlines, and the dropped line sizes.
 
-    lines: list[bytes] = field(default_factory=list)
+    The block is what the decoder wants (a whole read is decoded in one call); :attr:`lines` splits it.
+    """
+
+    block: bytes = b""
     dropped: list[int] = field(default_factory=list)
+
+    @property
+    def lines(self) -> list[bytes]:
+        """The complete lines, in order, without their newlines; empty lines are skipped."""
+        return [line for line in self.block.split(b"\n") if line] if self.block else []
 
 
 class LineSplitter:
     """Incremental newline framing with a maximum line length.
 
-    Lines are returned without their newline (a trailing carriage return is left: JSON ignores it); empty
-    lines are skipped. The split itself is ``bytes.split``, so a chunk of many small lines costs one C call.
+    Lines keep a trailing carriage return (JSON ignores it). The common case costs no work per line: the
+    complete lines of a chunk stay one block of bytes, and only a chunk that could hold an over-long line is
+    split to look.
     """
 
     __slots__ = ("_discarding", "_dropped_size", "_max", "_partial")
@@ -48,28 +58,29 @@ class LineSplitter:
     def feed(self, chunk: bytes) -> SplitResult:
         """Consume one chunk; return the lines it completed."""
         out = SplitResult()
-        parts = chunk.split(b"\n")
-        tail = parts.pop()  # after the last newline: the start of an unfinished line
-        if parts:
-            first = parts[0]
-            if self._discarding:
-                out.dropped.append(self._dropped_size + len(first))
-                self._discarding = False
-                parts[0] = b""
-            elif self._partial:
-                self._partial += first
-                parts[0] = bytes(self._partial)
-                self._partial.clear()
-            if len(chunk) > self._max:  # only then can a line inside this chunk be too long
-                for index, line in enumerate(parts):
-                    if len(line) > self._max:
-                        out.dropped.append(len(line))
-                        parts[index] = b""
-            elif len(parts[0]) > self._max:
-                out.dropped.append(len(parts[0]))
-                parts[0] = b""
-            out.lines = [line for line in parts if line]
-        self._hold(tail)
+        end = chunk.rfind(b"\n")
+        if end < 0:
+            self._hold(chunk)
+            return out
+        body = chunk[:end]
+        if self._discarding:  # the first line is the rest of an over-long one
+            first = body.find(b"\n")
+            out.dropped.append(self._dropped_size + (len(body) if first < 0 else first))
+            self._discarding = False
+            body = b"" if first < 0 else body[first + 1 :]
+        elif self._partial:
+            body = b"".join((self._partial, body))
+            self._partial.clear()
+        if len(body) > self._max:  # only then can a line in it be too long
+            kept = []
+            for line in body.split(b"\n"):
+                if len(line) > self._max:
+                    out.dropped.append(len(line))
+                else:
+                    kept.append(line)
+            body = b"\n".join(kept)
+        out.block = body
+        self._hold(chunk[end + 1 :])
         return out
 
     def _hold(self, tail: bytes) -> None:
@@ -91,7 +102,7 @@ class LineSplitter:
         if self._discarding:
             out.dropped.append(self._dropped_size)
         elif self._partial:
-            out.lines.append(bytes(self._partial))
+            out.block = bytes(self._partial)
         self._partial.clear()
         self._discarding = False
         self._dropped_size = 0

@@ -3,24 +3,23 @@
 Every line decodes to exactly one of :class:`ServerRequest`, :class:`ServerNotification`, :class:`Response`
 and :class:`ErrorResponse`, or raises :class:`ProtocolError`, in one msgspec pass where it matters:
 
-* a notification (the hot path: thousands per turn) is decoded straight into its generated, typed payload
-  through the method-tagged union of every notification, and its routing keys are read off that payload;
+* a notification (the hot path: thousands per turn) is decoded straight into its typed
+  :class:`~codex_actors.models.Notification` subclass through the method-tagged union of every notification;
+  a read made only of such lines is decoded in one call (:func:`decode_block`);
 * anything else (replies, server requests, an unknown method, params that do not fit the schema) is decoded
   into an envelope whose ``params``/``result`` stay raw bytes (:class:`msgspec.Raw`), decoded where consumed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, TypeAlias, TypeVar
 
 import msgspec
 
 from ..errors import ProtocolError
 from ..models import Notification
-from .generated import ServerNotification as AnyServerNotification
-from .notifications import decode_params
-from .routing import route_keys
+from .notifications import TypedNotification, decode_params
 
 __all__ = [
     "ErrorResponse",
@@ -30,6 +29,7 @@ __all__ = [
     "RpcErrorBody",
     "ServerNotification",
     "ServerRequest",
+    "decode_block",
     "decode_lines",
     "decode_message",
     "decode_payload",
@@ -61,7 +61,8 @@ class ServerRequest(msgspec.Struct, frozen=True):
     params: msgspec.Raw = _EMPTY
 
 
-#: A decoded notification: the public :class:`~codex_actors.models.Notification` itself.
+#: A decoded notification: the public :class:`~codex_actors.models.Notification` (a typed subclass of it for
+#: every method the schema knows).
 ServerNotification = Notification
 
 
@@ -92,48 +93,36 @@ class _Envelope(msgspec.Struct):
 
 
 _decode_envelope = msgspec.json.Decoder(_Envelope).decode
-_decode_typed = msgspec.json.Decoder(AnyServerNotification).decode
+_decode_typed = msgspec.json.Decoder(TypedNotification).decode
+_decode_typed_batch = msgspec.json.Decoder(list[TypedNotification]).decode
 _encoder = msgspec.json.Encoder()
-_METHODS: dict[type, str] = {variant: variant.__struct_config__.tag for variant in AnyServerNotification.__args__}
-_ROUTES: dict[type, Callable[[Any], tuple[str | None, str | None]]] = {}
 
 
-def _route_of(payload_type: type) -> Callable[[Any], tuple[str | None, str | None]]:
-    fields = getattr(payload_type, "__struct_fields__", ())
-    if "thread_id" in fields and "turn_id" in fields:
-        return lambda p: (p.thread_id, p.turn_id)
-    if "thread_id" in fields and "turn" in fields:
-        return lambda p: (p.thread_id, p.turn.id)
-    if "thread_id" in fields:
-        return lambda p: (p.thread_id, None)
-    return lambda p: (None, None)
+def decode_block(block: bytes) -> list[Notification] | None:
+    """Decode a block of newline-separated lines that are all typed notifications, in one msgspec call.
+
+    The newlines become commas and the block a JSON array (a JSON text never holds a raw newline), decoded
+    straight into the typed notification classes. ``None`` when any line is something else (a reply, a server
+    request, an unknown method, a bad line...): then :func:`decode_lines` takes the lines one by one.
+    """
+    try:
+        return _decode_typed_batch(b"".join((b"[", block.replace(b"\n", b","), b"]")))
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        return None
 
 
 def decode_lines(lines: Sequence[bytes]) -> list[Incoming | ProtocolError]:
-    """Decode every line of one read, in order; a bad line gives its :class:`ProtocolError` in its place.
-
-    The hot path (a typed notification) is inlined here, so a read of a thousand lines is one call, not
-    three per line.
-    """
-    decode_typed, methods, routes = _decode_typed, _METHODS, _ROUTES
+    """Decode every line, in order; a bad line gives its :class:`ProtocolError` in its place."""
+    decode_typed = _decode_typed
     out: list[Incoming | ProtocolError] = []
     append = out.append
     for line in lines:
         if line.startswith(b'{"method"'):
             try:
-                variant = decode_typed(line)
+                append(decode_typed(line))
+                continue
             except (msgspec.DecodeError, UnicodeDecodeError):
                 pass
-            else:
-                payload = variant.params
-                route = routes.get(type(payload))
-                if route is None:
-                    route = routes[type(payload)] = _route_of(type(payload))
-                thread_id, turn_id = route(payload)
-                append(
-                    Notification(methods[type(variant)], payload, thread_id, turn_id, variant.emitted_at_ms, line)
-                )
-                continue
         try:
             append(_decode_enveloped(line))
         except ProtocolError as exc:
@@ -159,9 +148,7 @@ def _decode_enveloped(line: bytes) -> Incoming:
         params = _EMPTY if env.params is msgspec.UNSET else env.params
         if env.id is msgspec.UNSET:
             emitted = None if env.emittedAtMs is msgspec.UNSET else env.emittedAtMs
-            keys = route_keys(params)
-            payload = decode_params(env.method, params)
-            return Notification(env.method, payload, keys.thread_id, keys.turn_id, emitted, line)
+            return Notification(env.method, decode_params(env.method, params), emitted)
         if env.id is None:
             raise ProtocolError("a request with a null id")
         return ServerRequest(env.id, env.method, params)
@@ -170,12 +157,6 @@ def _decode_enveloped(line: bytes) -> Incoming:
     if env.result is not msgspec.UNSET and env.id is not msgspec.UNSET and env.id is not None:
         return Response(env.id, env.result)
     raise ProtocolError("a JSON object that is neither a request, a notification nor a reply")
-
-
-def raw_params(line: bytes) -> msgspec.Raw:
-    """The raw ``params`` of a message line (``{}`` when absent)."""
-    params = _decode_envelope(line).params
-    return _EMPTY if params is msgspec.UNSET else params
 
 
 def decode_payload(raw: msgspec.Raw | bytes, type: type[T]) -> T:

@@ -1,23 +1,82 @@
-"""Typed decoding of notification params: the generated Struct for the method, else UnknownNotification.
+"""Decoding notifications: one :class:`~codex_actors.models.Notification` subclass per method, off the wire.
 
-The reader decodes most notifications in one pass through the method-tagged union (see
-:mod:`~codex_actors.protocol.jsonrpc`); this is the cold path for the rest, and for raw params kept elsewhere.
+For every notification method in the schema there is a subclass of ``Notification`` tagged by ``method``, whose
+``payload`` field is that method's generated Struct (read from ``params``) and whose ``thread_id``/``turn_id``
+are C-level attribute reads. msgspec decodes a line, or a whole read of lines, straight into these objects:
+the notification a ``stream()`` yields is the object the decoder built, with no wrapping on the way.
+
+What does not fit (an unknown method, params the schema rejects) takes the cold path, :func:`decode_params`,
+and becomes a plain ``Notification`` whose payload is an :class:`~codex_actors.models.UnknownNotification`.
 """
 
 from __future__ import annotations
 
-from functools import cache
-from typing import Any
+import functools
+import operator
+import sys
+from collections.abc import Mapping
+from typing import Any, cast
 
 import msgspec
 
-from ..models import UnknownNotification
+from ..models import Notification, UnknownNotification
 from .generated import SERVER_NOTIFICATIONS
 
-__all__ = ["decode_params"]
+__all__ = ["TYPED_NOTIFICATIONS", "TypedNotification", "decode_params", "typed_class"]
 
 
-@cache
+def _key(payload_type: Any, name: str) -> property | None:
+    """A C-level getter for ``thread_id``/``turn_id`` of this payload type (``None``: it has no such key)."""
+    fields = {field.name: field for field in msgspec.structs.fields(payload_type)}
+    if name in fields:
+        return property(operator.attrgetter(f"payload.{name}"))
+    if name == "turn_id" and "turn" in fields and fields["turn"].required:
+        return property(operator.attrgetter("payload.turn.id"))
+    return None
+
+
+def _class_name(method: str) -> str:
+    words = method.replace("/", " ").split()
+    return "".join(word[:1].upper() + word[1:] for word in words) + "Event"
+
+
+def _typed(method: str, payload_type: Any) -> type[Notification]:
+    namespace: dict[str, Any] = {"__doc__": f"A ``{method}`` notification (payload ``{payload_type.__name__}``)."}
+    for name in ("thread_id", "turn_id"):
+        getter = _key(payload_type, name)
+        namespace[name] = getter  # None: a plain class attribute, read as fast as a field
+    cls = msgspec.defstruct(
+        _class_name(method),
+        [("method", str, method), ("payload", payload_type), ("emitted_at_ms", int | None, None)],
+        bases=(Notification,),
+        module=__name__,
+        namespace=namespace,
+        tag_field="method",
+        tag=method,
+        kw_only=True,
+        omit_defaults=True,
+        frozen=True,
+        gc=False,
+    )
+    setattr(sys.modules[__name__], cls.__name__, cls)  # so that pickle finds it
+    return cast("type[Notification]", cls)
+
+
+#: The typed notification class of each method.
+TYPED_NOTIFICATIONS: Mapping[str, type[Notification]] = {
+    method: _typed(method, payload_type) for method, payload_type in SERVER_NOTIFICATIONS.items()
+}
+
+#: The method-tagged union of every typed notification class (what the reader's decoders target).
+TypedNotification: Any = functools.reduce(operator.or_, TYPED_NOTIFICATIONS.values())
+
+
+def typed_class(method: str) -> type[Notification] | None:
+    """The typed notification class of ``method`` (``None`` for a method the schema does not know)."""
+    return TYPED_NOTIFICATIONS.get(method)
+
+
+@functools.cache
 def _decoder(method: str) -> msgspec.json.Decoder[Any] | None:
     wire_type = SERVER_NOTIFICATIONS.get(method)
     return None if wire_type is None else msgspec.json.Decoder(wire_type)

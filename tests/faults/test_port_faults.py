@@ -191,6 +191,25 @@ def test_notifications_are_batched_by_thread() -> None:
     assert [n.method for n in buffer.drain()] == ["configWarning", "c/d", "c/d", "e/f"]
 
 
+def test_one_read_of_several_threads_events_reaches_each_thread_in_order() -> None:
+    seen: dict[str, list[str]] = {"thr_a": [], "thr_b": []}
+    router = Router()
+    with EngineConnection.open(fake_engine_config(), router=router) as conn:
+        for thread_id, deltas in seen.items():
+            router.bind_thread(
+                thread_id, lambda batch, deltas=deltas: deltas.extend(n.payload.delta for n in batch)
+            )
+        # One write: 300 typed deltas cycling over three threads (one unbound), then the reply after them.
+        conn.request("test/interleave", {"count": 300, "threads": ["thr_a", "thr_b", "thr_c"]}, timeout=5)
+    assert seen["thr_a"] == [str(i) for i in range(0, 300, 3)]  # all delivered before the reply was
+    assert seen["thr_b"] == [str(i) for i in range(1, 300, 3)]
+    buffer = router.default
+    assert isinstance(buffer, NotificationBuffer)
+    assert [n.payload.delta for n in buffer.drain() if n.thread_id == "thr_c"] == [
+        str(i) for i in range(2, 300, 3)
+    ]
+
+
 def test_the_notification_buffer_is_bounded() -> None:
     buffer = NotificationBuffer(maxlen=10)
     router = Router(default=buffer)

@@ -11,6 +11,7 @@ from codex_actors.protocol.jsonrpc import (
     Response,
     ServerNotification,
     ServerRequest,
+    decode_block,
     decode_message,
     decode_payload,
     encode_error,
@@ -18,7 +19,6 @@ from codex_actors.protocol.jsonrpc import (
     encode_request,
     encode_result,
 )
-from codex_actors.protocol.routing import route_keys
 
 
 def test_decode_each_kind() -> None:
@@ -89,11 +89,57 @@ def test_structs_encode_as_params() -> None:
     )
 
 
-def test_route_keys() -> None:
-    keys = route_keys(msgspec.Raw(b'{"threadId":"t","turnId":"u","delta":"x"}'))
-    assert (keys.thread_id, keys.turn_id) == ("t", "u")
-    nested = route_keys(b'{"threadId":"t","turn":{"id":"v","items":[{"type":"x"}]}}')
-    assert (nested.thread_id, nested.turn_id) == ("t", "v")
-    for odd in (b"null", b"[]", b'{"threadId":1}', b'{"turn":"x"}', b"{"):
-        keys = route_keys(odd)
-        assert (keys.thread_id, keys.turn_id) == (None, None)
+def test_routing_keys_of_notifications_the_schema_does_not_know() -> None:
+    def keys(params: bytes) -> tuple[str | None, str | None]:
+        note = decode_message(b'{"method":"x/unknown","params":' + params + b"}")
+        assert isinstance(note, ServerNotification)
+        return note.thread_id, note.turn_id
+
+    assert keys(b'{"threadId":"t","turnId":"u","delta":"x"}') == ("t", "u")
+    assert keys(b'{"threadId":"t","turn":{"id":"v","items":[{"type":"x"}]}}') == ("t", "v")
+    for odd in (b"null", b"[]", b'{"threadId":1}', b'{"turn":"x"}', b'{"turn":{"id":3}}'):
+        assert keys(odd) == (None, None)
+
+
+def test_routing_keys_of_typed_notifications() -> None:
+    delta = decode_message(
+        b'{"method":"item/agentMessage/delta","params":{"threadId":"t","turnId":"u","itemId":"i","delta":"x"}}'
+    )
+    completed = decode_message(
+        b'{"method":"turn/completed","params":{"threadId":"t","turn":{"id":"v","items":[],"status":"completed"}}}'
+    )
+    warning = decode_message(b'{"method":"warning","params":{"message":"m"}}')
+    assert isinstance(delta, ServerNotification) and isinstance(completed, ServerNotification)
+    assert isinstance(warning, ServerNotification)
+    assert [(n.thread_id, n.turn_id) for n in (delta, completed, warning)] == [
+        ("t", "u"),
+        ("t", "v"),
+        (None, None),
+    ]
+
+
+def test_a_block_of_typed_notifications_decodes_in_one_call() -> None:
+    lines = [
+        b'{"method":"item/agentMessage/delta","params":{"threadId":"t","turnId":"u","itemId":"i","delta":"a"}}',
+        b'{"method":"turn/completed","params":{"threadId":"t","turn":{"id":"u","items":[],"status":"completed"}}}\r',
+    ]
+    batch = decode_block(b"\n".join(lines))
+    assert batch == [decode_message(line) for line in lines]
+    assert [type(note).__name__ for note in batch or []] == ["ItemAgentMessageDeltaEvent", "TurnCompletedEvent"]
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        b'{"id":1,"result":{}}',  # a reply
+        b'{"id":1,"method":"item/tool/call","params":{}}',  # a server request
+        b'{"method":"x/unknown","params":{}}',  # a method the schema does not know
+        b'{"method":"item/agentMessage/delta","params":{"threadId":1}}',  # params the schema rejects
+        b"",  # an empty line
+        b"{not json",
+    ],
+)
+def test_a_block_with_anything_else_is_left_to_decode_lines(odd: bytes) -> None:
+    delta = b'{"method":"item/agentMessage/delta","params":{"threadId":"t","turnId":"u","itemId":"i","delta":"a"}}'
+    assert decode_block(delta + b"\n" + odd) is None
+    assert decode_block(delta) is not None

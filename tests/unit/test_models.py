@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from typing import Any
 
 import msgspec
@@ -19,6 +20,7 @@ from codex_actors.models import (
     initialize_response,
 )
 from codex_actors.protocol.generated import ContextCompactedNotification
+from codex_actors.protocol.jsonrpc import decode_message
 
 # -- initialize_response ------------------------------------------------------------------------------------------
 
@@ -189,30 +191,47 @@ def test_notification_is_built_positionally_like_the_official_dataclass() -> Non
     payload = UnknownNotification({"x": 1})
     note = Notification("custom/method", payload)
     assert (note.method, note.payload) == ("custom/method", payload)
-    assert (note.thread_id, note.turn_id, note.emitted_at_ms, note.line) == (None, None, None, b"")
+    assert (note.thread_id, note.turn_id, note.emitted_at_ms) == (None, None, None)
+    assert repr(note) == "Notification(method='custom/method', payload=UnknownNotification(params={'x': 1}))"
     with pytest.raises(AttributeError):
         note.method = "other"  # type: ignore[misc]
 
 
-def test_notification_params_of_an_unknown_payload_without_a_line() -> None:
+def test_notification_routing_keys_come_from_the_payload() -> None:
+    typed = Notification("thread/compacted", ContextCompactedNotification(thread_id="t", turn_id="u"))
+    unknown = Notification("x/y", UnknownNotification({"threadId": "t", "turn": {"id": "v"}}))
+    odd = Notification("x/y", UnknownNotification({"threadId": 1, "turnId": None, "turn": "v"}))
+    assert [(n.thread_id, n.turn_id) for n in (typed, unknown, odd)] == [("t", "u"), ("t", "v"), (None, None)]
+
+
+def test_notification_params_of_an_unknown_payload() -> None:
     note = Notification("custom/method", UnknownNotification({"x": [1, 2]}))
     assert msgspec.json.decode(note.params) == {"x": [1, 2]}
 
 
-def test_notification_params_of_a_typed_payload_without_a_line_use_the_wire_names() -> None:
+def test_notification_params_of_a_typed_payload_use_the_wire_names() -> None:
     note = Notification("thread/compacted", ContextCompactedNotification(thread_id="t", turn_id="u"))
     assert msgspec.json.decode(note.params) == {"threadId": "t", "turnId": "u"}
 
 
-def test_notification_params_come_from_the_kept_line() -> None:
-    line = b'{"method":"thread/compacted","params":{"threadId":"t","turnId":"u","extra":true}}'
-    note = Notification("thread/compacted", ContextCompactedNotification(thread_id="t", turn_id="u"), line=line)
-    assert msgspec.json.decode(note.params) == {"threadId": "t", "turnId": "u", "extra": True}
-
-
-def test_notification_params_of_a_line_without_params_are_empty() -> None:
-    note = Notification("skills/changed", UnknownNotification({}), line=b'{"method":"skills/changed"}')
-    assert msgspec.json.decode(note.params) == {}
+def test_decoded_notifications_are_typed_subclasses_that_pickle_and_print_like_notification() -> None:
+    line = b'{"method":"thread/compacted","params":{"threadId":"t","turnId":"u","extra":true},"emittedAtMs":5}'
+    note = decode_message(line)
+    assert isinstance(note, Notification) and type(note) is not Notification
+    assert (note.method, note.payload, note.emitted_at_ms) == (
+        "thread/compacted",
+        ContextCompactedNotification(thread_id="t", turn_id="u"),
+        5,
+    )
+    assert (note.thread_id, note.turn_id) == ("t", "u")
+    assert msgspec.json.decode(note.params) == {"threadId": "t", "turnId": "u"}  # members the schema knows
+    assert repr(note).startswith("Notification(method='thread/compacted', payload=")
+    assert pickle.loads(pickle.dumps(note)) == note
+    assert msgspec.json.decode(msgspec.json.encode(note)) == {
+        "method": "thread/compacted",
+        "params": {"threadId": "t", "turnId": "u"},
+        "emittedAtMs": 5,
+    }
 
 
 # -- the user-agent split itself ------------------------------------------------------------------------------

@@ -12,6 +12,8 @@ It answers `initialize` like the real engine, then obeys test methods:
   test/server-request  send a server request (params.method) and reply with what the client answered
   test/notify          write params.count notifications of params.method with params.params, then reply
   test/flood           write params.count item/agentMessage/delta notifications for a turn, then turn/completed
+  test/interleave      write params.count item/agentMessage/delta notifications cycling over params.threads
+                       (delta = the index), then the reply, all in one write
   account/login/start  chatgpt / chatgptDeviceCode: answer with a login id; with FAKE_ENGINE_LOGIN_DELAY set,
                        wait that many seconds, then send account/login/completed with success=true;
                        FAKE_ENGINE_LOGIN=bad answers with the wrong shape
@@ -225,6 +227,25 @@ def main() -> int:
             for _ in range(int(params.get("count", 1))):
                 send({"method": params["method"], "params": params.get("params", {}), "emittedAtMs": 1})
             send({"id": mid, "result": {"ok": True}})
+        elif method == "test/interleave":
+            threads = params["threads"]
+            lines = [
+                json.dumps(
+                    {
+                        "method": "item/agentMessage/delta",
+                        "params": {
+                            "threadId": threads[index % len(threads)],
+                            "turnId": "turn_1",
+                            "itemId": "msg_1",
+                            "delta": str(index),
+                        },
+                    }
+                ).encode()
+                + b"\n"
+                for index in range(int(params["count"]))
+            ]
+            out.write(b"".join(lines) + json.dumps({"id": mid, "result": {"ok": True}}).encode() + b"\n")
+            out.flush()
         elif method == "test/flood":
             count = int(params.get("count", 1000))
             thread_id = params.get("threadId", "thr_1")
