@@ -27,7 +27,7 @@ from .actors.messages import (
     TurnStarted,
     WaitLogin,
 )
-from .actors.port import EngineConnection, PortOptions
+from .actors.port import EngineConnection, EnginePort, PortOptions
 from .actors.replies import reply_error
 from .actors.root import RootSupervisor
 from .config import CodexConfig
@@ -64,9 +64,19 @@ class Runtime:
     ) -> None:
         self.config = config or CodexConfig()
         self.options = options or PortOptions()
-        self.supervisor: pykka.ActorRef[RootSupervisor] = RootSupervisor.start(
-            self.config, options=self.options, max_restarts=max_restarts, max_seconds=max_seconds
-        )
+        # The engine is spawned first, here: it boots for tens of milliseconds while the actor tree starts.
+        engine = EnginePort.spawn(self.config, self.options)
+        try:
+            self.supervisor: pykka.ActorRef[RootSupervisor] = RootSupervisor.start(
+                self.config,
+                options=self.options,
+                max_restarts=max_restarts,
+                max_seconds=max_seconds,
+                engine=engine,
+            )
+        except BaseException:  # pragma: no cover - starting an actor thread does not fail
+            engine.stop(grace=0.0)
+            raise
         self._threads: dict[str, pykka.ActorRef[Any]] = {}
         self._engine: EngineConnection | None = None
         self._closed = False

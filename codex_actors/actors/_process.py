@@ -68,11 +68,19 @@ def _grow_pipe(stream: object) -> None:
         fcntl.fcntl(fileno(), set_size, PIPE_SIZE)
 
 
+def _ignore_chunk(_chunk: bytes) -> None:  # pragma: no cover - replaced before the reader starts
+    return None
+
+
+def _nothing() -> None:  # pragma: no cover - replaced before the reader starts
+    return None
+
+
 class EngineProcess:
     """One ``codex app-server`` child process with piped stdio, in its own session (process group).
 
     Two daemon threads serve it, from :meth:`start_reading` on: the stdout reader, which hands every chunk it
-    reads to ``on_stdout`` and calls ``on_stdout_end`` once when stdout ends, and the stderr drain. Both wait
+    reads to its owner, and the stderr drain. Both wait
     in ``poll()`` on their pipe and on a wake-up pipe, so :meth:`stop` can end them even if a stray grandchild
     keeps the engine's pipes open.
     """
@@ -81,14 +89,12 @@ class EngineProcess:
         self,
         launch: EngineLaunch,
         *,
-        on_stdout: Callable[[bytes], None],
-        on_stdout_end: Callable[[], None],
         read_size: int = 256 * 1024,
         stderr_tail_bytes: int = DEFAULT_STDERR_TAIL_BYTES,
     ) -> None:
         self.stderr_tail = StderrTail(stderr_tail_bytes)
-        self._on_stdout = on_stdout
-        self._on_stdout_end = on_stdout_end
+        self._on_stdout: Callable[[bytes], None] = _ignore_chunk
+        self._on_stdout_end: Callable[[], None] = _nothing
         self._read_size = read_size
         self._popen = subprocess.Popen(
             list(launch.argv),
@@ -111,8 +117,14 @@ class EngineProcess:
             target=self._drain_stderr, name=f"codex-port-stderr-{pid}", daemon=True
         )
 
-    def start_reading(self) -> None:
-        """Start the stderr drain, then the stdout reader (once the owner is ready for callbacks)."""
+    def start_reading(self, on_stdout: Callable[[bytes], None], on_stdout_end: Callable[[], None]) -> None:
+        """Start the stderr drain, then the stdout reader.
+
+        ``on_stdout`` gets every chunk read, and ``on_stdout_end`` is called once when stdout ends. Until this
+        is called, the engine's output waits in its pipes.
+        """
+        self._on_stdout = on_stdout
+        self._on_stdout_end = on_stdout_end
         self._stderr_thread.start()  # first: the reader may want to join it at once if the engine exits at once
         self._stdout_thread.start()
 

@@ -159,8 +159,10 @@ class EnginePort(SupervisedActor):
         options: PortOptions | None = None,
         *,
         context: ChildContext | None = None,
+        process: EngineProcess | None = None,
     ) -> None:
         super().__init__(context)
+        self._spawned = process  # an engine already started for this port (see spawn), adopted on Connect
         self._config = config
         self._router = router
         self._options = options or PortOptions()
@@ -212,14 +214,7 @@ class EnginePort(SupervisedActor):
     def _connect(self, reply: ReplyTo) -> None:
         if self._process is not None:
             raise RuntimeError("EnginePort is already connected")
-        launch = build_launch(self._config)
-        self._process = EngineProcess(
-            launch,
-            on_stdout=self._on_stdout,
-            on_stdout_end=self._on_stdout_end,
-            read_size=self._options.read_size,
-            stderr_tail_bytes=self._options.stderr_tail_bytes,
-        )
+        self._process, self._spawned = self._spawned or self.spawn(self._config, self._options), None
         config = self._config
         params = {
             "clientInfo": {
@@ -233,7 +228,7 @@ class EnginePort(SupervisedActor):
         self._send_request("initialize", params, reply)
         # Only now the reader threads: the engine takes tens of milliseconds to answer, and starting them
         # while it boots keeps them off the startup's critical path (its answer waits in the pipe meanwhile).
-        self._process.start_reading()
+        self._process.start_reading(self._on_stdout, self._on_stdout_end)
 
     def _status(self) -> PortStatus:
         process = self._process
@@ -290,8 +285,18 @@ class EnginePort(SupervisedActor):
         if self.context is not None:
             self.crash(self._transport_error())
 
+    @staticmethod
+    def spawn(config: CodexConfig, options: PortOptions) -> EngineProcess:
+        """Start an engine process for a port to adopt (``EnginePort(..., process=)``); nothing reads it yet."""
+        return EngineProcess(
+            build_launch(config), read_size=options.read_size, stderr_tail_bytes=options.stderr_tail_bytes
+        )
+
     def _shutdown(self) -> None:
         self._closing.set()
+        if self._spawned is not None:  # never connected: the engine started for it goes too
+            self._spawned.stop(grace=0.0, term_grace=self._options.term_grace)
+            self._spawned = None
         with self._gone_lock:
             if self._closed_error is None:
                 self._closed_error = TransportClosedError(NOT_RUNNING)

@@ -27,6 +27,7 @@ import pykka
 from ..config import CodexConfig
 from ..errors import EngineCrashed, TransportClosedError
 from ..protocol.jsonrpc import ServerNotification, ServerRequest
+from ._process import EngineProcess
 from .approvals import ApprovalBroker
 from .logins import LoginWaiters
 from .messages import (
@@ -67,8 +68,10 @@ class RootSupervisor(Supervisor):
         max_restarts: int = 3,
         max_seconds: float = 5.0,
         unowned_buffer_size: int = 1024,
+        engine: EngineProcess | None = None,
     ) -> None:
         self.config = config
+        self._spawned = engine  # started by the caller (see EnginePort.spawn); the first port adopts it
         self.options = options or PortOptions()
         #: The latest notifications that belong to no live thread actor (bounded; the oldest are dropped).
         self.unowned = NotificationBuffer(unowned_buffer_size)
@@ -94,7 +97,8 @@ class RootSupervisor(Supervisor):
         return start
 
     def _start_engine(self, context: ChildContext) -> pykka.ActorRef[Any]:
-        ref = EnginePort.start(self.config, self.router, self.options, context=context)
+        process, self._spawned = self._spawned, None
+        ref = EnginePort.start(self.config, self.router, self.options, context=context, process=process)
         connecting = EngineConnection.begin(ref, self.router, self.options)
         # The engine takes tens of milliseconds to answer the handshake: the services start meanwhile.
         for spec in self._service_specs:
@@ -159,6 +163,9 @@ class RootSupervisor(Supervisor):
 
     def on_stop(self) -> None:
         """Stop every child; login waiters fail with ``TransportClosedError``."""
+        if self._spawned is not None:  # an engine started for a port that never came
+            self._spawned.stop(grace=0.0, term_grace=self.options.term_grace)
+            self._spawned = None
         super().on_stop()
         self.logins.fail_all(TransportClosedError("Codex process is not running"))
 

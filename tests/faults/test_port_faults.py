@@ -289,3 +289,26 @@ def test_a_killed_engine_is_reported_and_reaped(no_leaks: None) -> None:
 
 def test_protocol_error_is_a_codex_error() -> None:
     assert issubclass(ProtocolError, CodexError)
+
+
+def test_an_engine_spawned_for_a_port_that_never_connects_is_stopped_with_it(no_leaks: None) -> None:
+    from codex_actors.actors.port import EnginePort
+    from codex_actors.actors.root import RootSupervisor
+
+    config, options = fake_engine_config(), PortOptions()
+    port = EnginePort.start(config, Router(), options, process=EnginePort.spawn(config, options))
+    port.stop()  # never told Connect
+    root = RootSupervisor.start(config, options=options, engine=EnginePort.spawn(config, options))
+    root.stop()  # never asked StartEngine
+
+
+def test_a_spawned_engine_is_adopted_by_the_first_port(no_leaks: None) -> None:
+    from codex_actors.actors.port import EnginePort
+
+    config, options = fake_engine_config(), PortOptions()
+    spawned = EnginePort.spawn(config, options)
+    with EngineConnection.connect(
+        EnginePort.start(config, Router(), options, process=spawned), Router(), options
+    ) as conn:
+        assert conn.status().pid == spawned.pid
+        assert msgspec.json.decode(conn.request("test/echo", {"x": 1}, timeout=5)) == {"x": 1}

@@ -565,7 +565,7 @@ def test_a_thread_actor_crash_mid_turn_fails_that_turn_at_once(offline: OfflineE
 
 
 def test_a_request_right_after_the_restart_is_held_and_then_sent(offline: OfflineEngine) -> None:
-    offline.model.enqueue(message("one"), message("two"), message("three"))
+    offline.model.enqueue(message("one"), message("two"))
     with Codex(offline.config) as codex:
         thread = quiet_thread(codex)
         thread.run("first")
@@ -577,7 +577,7 @@ def test_a_request_right_after_the_restart_is_held_and_then_sent(offline: Offlin
 
 
 def test_a_request_sent_as_the_engine_dies_fails_fast_and_the_next_one_works(offline: OfflineEngine) -> None:
-    offline.model.enqueue(message("one"), message("two"), message("three"))
+    offline.model.enqueue(message("one"), message("two"))
     with Codex(offline.config) as codex:
         thread = quiet_thread(codex)
         thread.run("first")
