@@ -62,15 +62,16 @@ class LineSplitter:
         if end < 0:
             self._hold(chunk)
             return out
-        body = chunk[:end]
         if self._discarding:  # the first line is the rest of an over-long one
-            first = body.find(b"\n")
-            out.dropped.append(self._dropped_size + (len(body) if first < 0 else first))
+            first = chunk.find(b"\n")
+            out.dropped.append(self._dropped_size + first)
             self._discarding = False
-            body = b"" if first < 0 else body[first + 1 :]
-        elif self._partial:
-            body = b"".join((self._partial, body))
+            body = chunk[first + 1 : end]
+        elif self._partial:  # one copy: the held start of a line, then this chunk's complete lines
+            body = b"".join((self._partial, memoryview(chunk)[:end]))
             self._partial.clear()
+        else:
+            body = chunk[:end]
         if len(body) > self._max:  # only then can a line in it be too long
             kept = []
             for line in body.split(b"\n"):
