@@ -120,4 +120,6 @@ class EventStream(itertools.chain[Notification]):
         self._subscription.close()
 
     def __del__(self) -> None:
-        self._subscription.close()
+        subscription = getattr(self, "_subscription", None)  # unset if construction failed half-way
+        if subscription is not None:
+            subscription.close()
