@@ -27,7 +27,7 @@ import pykka
 from ..config import CodexConfig
 from ..engine import build_launch
 from ..errors import ProtocolError, RequestTimeoutError, TransportClosedError, map_jsonrpc_error
-from ..protocol.framing import DEFAULT_MAX_LINE_BYTES, LineSplitter
+from ..protocol.framing import DEFAULT_MAX_LINE_BYTES, LineSplitter, split_lines
 from ..protocol.jsonrpc import (
     ErrorResponse,
     RequestId,
@@ -333,7 +333,7 @@ class EnginePort(SupervisedActor):
     def _dispatch_block(self, block: bytes) -> None:
         batch = decode_block(block)
         if batch is None:  # not only notifications: one line at a time, in order
-            self._dispatch(block.split(b"\n"))
+            self._dispatch(split_lines(block))
             return
         try:
             threads = set(map(_PAYLOAD_THREAD_ID, batch))
@@ -348,7 +348,6 @@ class EnginePort(SupervisedActor):
         self._flush(batches)
 
     def _dispatch(self, lines: Sequence[bytes]) -> None:
-        lines = [line for line in lines if line]
         batches: dict[int, tuple[NotificationSink, list[ServerNotification]]] = {}
         router = self._router
         for line, message in zip(lines, decode_lines(lines), strict=True):

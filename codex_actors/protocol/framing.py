@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["DEFAULT_MAX_LINE_BYTES", "LineSplitter", "SplitResult"]
+__all__ = ["DEFAULT_MAX_LINE_BYTES", "LineSplitter", "SplitResult", "split_lines"]
 
 #: Default cap on one line from the engine (16 MiB).
 DEFAULT_MAX_LINE_BYTES = 16 * 1024 * 1024
@@ -29,7 +29,12 @@ class SplitResult:
     @property
     def lines(self) -> list[bytes]:
         """The complete lines, in order, without their newlines; empty lines are skipped."""
-        return [line for line in self.block.split(b"\n") if line] if self.block else []
+        return split_lines(self.block)
+
+
+def split_lines(block: bytes) -> list[bytes]:
+    """The lines of a block, without their newlines; empty lines are skipped."""
+    return [line for line in block.split(b"\n") if line]
 
 
 class LineSplitter:

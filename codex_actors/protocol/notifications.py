@@ -22,7 +22,7 @@ import msgspec
 from ..models import Notification, UnknownNotification
 from .generated import SERVER_NOTIFICATIONS
 
-__all__ = ["TYPED_NOTIFICATIONS", "TypedNotification", "decode_params", "typed_class"]
+__all__ = ["TYPED_NOTIFICATIONS", "TypedNotification", "decode_params"]
 
 
 def _key(payload_type: Any, name: str) -> property | None:
@@ -69,11 +69,6 @@ TYPED_NOTIFICATIONS: Mapping[str, type[Notification]] = {
 
 #: The method-tagged union of every typed notification class (what the reader's decoders target).
 TypedNotification: Any = functools.reduce(operator.or_, TYPED_NOTIFICATIONS.values())
-
-
-def typed_class(method: str) -> type[Notification] | None:
-    """The typed notification class of ``method`` (``None`` for a method the schema does not know)."""
-    return TYPED_NOTIFICATIONS.get(method)
 
 
 @functools.cache
