@@ -131,6 +131,44 @@ def test_normalize_masks_what_differs_between_runs(tmp_path: Path) -> None:
     assert params["none"] is None and params["flag"] is True
 
 
+def _diff_of(path: str) -> str:
+    return f"diff --git a/{path} b/{path}\nnew file mode 100644\n--- /dev/null\n+++ b/{path}\n@@ -0,0 +1 @@\n+hi\n"
+
+
+@pytest.mark.parametrize("above", ["", "tmp/", "home/user/work/tmp/"])
+def test_diff_paths_are_normalized_relative_to_the_workspace_wherever_the_engine_roots_them(
+    tmp_path: Path, above: str
+) -> None:
+    """The engine renders a turn's diff relative to the enclosing git repository when there is one (a temp dir
+    inside a git work tree, on some machines), else relative to the thread's cwd: both read the same."""
+    root = tmp_path / "codex-contract-abc"
+    plain = [{"key": "s2c:turn/diff/updated", "message": {"params": {"diff": _diff_of("hello.txt")}}}]
+    rooted = [
+        {
+            "key": "s2c:turn/diff/updated",
+            "message": {"params": {"diff": _diff_of(f"{above}{root.name}/engine/workspace/hello.txt")}},
+        }
+    ]
+    assert normalize(rooted, roots=[root]) == normalize(plain, roots=[root])
+    assert "a/hello.txt b/hello.txt" in normalize(rooted, roots=[root])[0]["message"]["params"]["diff"]
+
+
+def test_an_engine_estimated_token_total_is_masked_and_a_reported_one_kept() -> None:
+    """After a compaction the engine estimates the context size from the history's text (which holds the
+    machine's paths): that total differs between machines; the model's reported usage does not."""
+
+    def usage(input_tokens: int, output_tokens: int, total: int) -> dict[str, Any]:
+        return {"inputTokens": input_tokens, "outputTokens": output_tokens, "totalTokens": total}
+
+    records = [{"key": "s2c:u", "message": {"last": usage(0, 0, 6820), "total": usage(20, 10, 30)}}]
+    (out,) = normalize(records)
+    assert out["message"]["last"]["totalTokens"] == "<estimate>"
+    assert out["message"]["total"]["totalTokens"] == 30
+    assert normalize([{"key": "s2c:u", "message": {"last": usage(0, 0, 6831)}}]) == normalize(
+        [{"key": "s2c:u", "message": {"last": usage(0, 0, 6820)}}]
+    )
+
+
 def test_normalize_is_idempotent_and_key_order_independent(tmp_path: Path) -> None:
     one = [{"key": "a", "message": {"b": RAW_UUID_2, "a": RAW_UUID_1}}]
     two = [{"key": "a", "message": {"a": RAW_UUID_1, "b": RAW_UUID_2}}]

@@ -1,7 +1,9 @@
 """An isolated, offline ``CODEX_HOME`` pointed at a :class:`~codex_actors.testing.ScriptedModel`.
 
 The settings are exactly the ones that keep the engine on 127.0.0.1: the scripted model as the provider (no
-retries, no WebSocket), no analytics, no plugin sync, no endless reconnecting.
+retries, no WebSocket), no analytics, no plugin sync, no endless reconnecting. It is also hermetic: the engine
+runs the model's commands as login shells, so it gets a throwaway ``HOME`` (nothing of the machine's own shell
+profile runs) and passes only a core environment (``HOME``, ``PATH``, ``SHELL``, ``USER``, temp dirs) to them.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from .sse import ReplyLike
 
 __all__ = [
     "DEFAULT_MODEL",
+    "SHELL_HOME",
     "OfflineEngine",
     "offline_config",
     "offline_env",
@@ -30,6 +33,8 @@ __all__ = [
 
 #: A bundled model slug with the classic tools (``exec_command``, ``apply_patch``, ...) and known metadata.
 DEFAULT_MODEL = "gpt-5.5"
+#: The folder inside an offline ``CODEX_HOME`` that is the engine's (and its shells') empty ``HOME``.
+SHELL_HOME = "shell-home"
 
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 
@@ -62,6 +67,9 @@ def offline_toml(
         "unbounded_connection_retries = false\n"
         f"{feature_lines}"
         "\n"
+        "[shell_environment_policy]\n"
+        'inherit = "core"\n'
+        "\n"
         "[model_providers.mock]\n"
         'name = "mock"\n'
         f"base_url = {_toml_str(model_url)}\n"
@@ -86,23 +94,33 @@ def write_offline_home(
     * ``model``: the engine's model slug. The default has the classic tools and known metadata; an unknown
       slug still works but the engine then reports "Model metadata ... not found".
     * ``extra_toml``: more settings, placed after the top-level keys and before the tables, so it may hold
-      top-level keys (``approval_policy = "never"``) and new tables, but not ``[analytics]``, ``[features]``
-      or ``[model_providers.mock]``, which are written already.
+      top-level keys (``approval_policy = "never"``) and new tables, but not ``[analytics]``, ``[features]``,
+      ``[shell_environment_policy]`` or ``[model_providers.mock]``, which are written already.
     * ``features``: more ``[features]`` flags, e.g. ``{"goals": True}``.
 
     Give the home a path outside the system temp dir to spare the engine's PATH-alias warning on stderr.
     """
     home = Path(codex_home)
-    home.mkdir(parents=True, exist_ok=True)
+    (home / SHELL_HOME).mkdir(parents=True, exist_ok=True)
     text = offline_toml(model_url=model_url, model=model, extra_toml=extra_toml, features=features)
     (home / "config.toml").write_text(text, encoding="utf-8")
     return home
 
 
 def offline_env(codex_home: str | Path) -> dict[str, str]:
-    """The environment for an offline engine: ``CODEX_HOME``, no managed config, quiet logs."""
+    """The environment for an offline engine: ``CODEX_HOME``, a throwaway ``HOME``, no managed config, quiet logs.
+
+    ``HOME`` (and zsh's ``ZDOTDIR``) is the empty ``shell-home`` folder that :func:`write_offline_home` makes
+    inside ``codex_home``; ``BASH_ENV`` and ``ENV`` are emptied, so no shell the engine starts reads a startup
+    file of the machine's.
+    """
+    shell_home = str(Path(codex_home) / SHELL_HOME)
     return {
         "CODEX_HOME": str(codex_home),
+        "HOME": shell_home,
+        "ZDOTDIR": shell_home,
+        "BASH_ENV": "",
+        "ENV": "",
         "CODEX_APP_SERVER_DISABLE_MANAGED_CONFIG": "1",
         "RUST_LOG": "warn",
     }
@@ -143,7 +161,8 @@ class OfflineEngine:
             ...  # run the engine with offline.config; offline.model holds the script and the requests
 
     ``root`` is the folder that gets ``codex-home/`` and ``workspace/``; when not given, a fresh temp dir is made
-    and removed on exit (a given ``root`` is left in place). Other arguments are those of
+    and removed on exit (a given ``root`` is left in place). Either is used resolved (symlinks followed), as the
+    engine reports paths. Other arguments are those of
     :class:`ScriptedModel` and :func:`offline_config`.
     """
 
@@ -158,7 +177,7 @@ class OfflineEngine:
         **config_fields: Any,
     ) -> None:
         self.model = ScriptedModel(*replies, default=default)
-        self._root = None if root is None else Path(root)
+        self._root = None if root is None else Path(root).resolve()
         self._owns_root = root is None
         self._settings: dict[str, Any] = {
             "engine_model": engine_model,
@@ -186,6 +205,11 @@ class OfflineEngine:
         return self.root / "workspace"
 
     @property
+    def home(self) -> Path:
+        """The engine's throwaway ``HOME`` (empty; its shells read no profile of the machine's)."""
+        return self.codex_home / SHELL_HOME
+
+    @property
     def config(self) -> CodexConfig:
         """The :class:`CodexConfig` for an engine using this home and model."""
         if self._config is None:
@@ -199,7 +223,8 @@ class OfflineEngine:
 
     def __enter__(self) -> OfflineEngine:
         if self._root is None:
-            self._root = Path(tempfile.mkdtemp(prefix="codex-actors-offline-"))
+            # Resolved: the engine reports real paths (a symlinked temp dir is followed), and so do we.
+            self._root = Path(tempfile.mkdtemp(prefix="codex-actors-offline-")).resolve()
         try:
             self.workspace.mkdir(parents=True, exist_ok=True)
             self.model.start()

@@ -572,6 +572,7 @@ def test_offline_toml_has_exactly_the_offline_settings() -> None:
         "model_provider": "mock",
         "analytics": {"enabled": False},
         "features": {"plugins": False, "unbounded_connection_retries": False},
+        "shell_environment_policy": {"inherit": "core"},
         "model_providers": {
             "mock": {
                 "name": "mock",
