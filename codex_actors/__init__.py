@@ -8,10 +8,24 @@ from __future__ import annotations
 
 import logging as _logging
 
+from ._async_api import AsyncCodex, AsyncThread, AsyncTurnHandle
+from ._config import CodexConfig
+from ._inputs import (
+    ExternalMessage,
+    ImageInput,
+    Input,
+    InputItem,
+    LocalImageInput,
+    MentionInput,
+    RunInput,
+    SkillInput,
+    TextInput,
+)
+from ._login import AsyncChatgptLoginHandle, AsyncDeviceCodeLoginHandle, ChatgptLoginHandle, DeviceCodeLoginHandle
+from ._modes import ApprovalMode, Sandbox
+from ._results import TurnResult
+from ._sync_api import Codex, Thread, TurnHandle
 from ._version import __version__
-from .aio import AsyncCodex, AsyncThread, AsyncTurnHandle
-from .api import Codex, Thread, TurnHandle
-from .config import CodexConfig
 from .errors import (
     CodexError,
     CodexRpcError,
@@ -30,20 +44,6 @@ from .errors import (
     TransportClosedError,
     is_retryable_error,
 )
-from .inputs import (
-    ExternalMessage,
-    ImageInput,
-    Input,
-    InputItem,
-    LocalImageInput,
-    MentionInput,
-    RunInput,
-    SkillInput,
-    TextInput,
-)
-from .login import AsyncChatgptLoginHandle, AsyncDeviceCodeLoginHandle, ChatgptLoginHandle, DeviceCodeLoginHandle
-from .modes import ApprovalMode, Sandbox
-from .results import TurnResult
 from .retry import retry_on_overload
 
 _logging.getLogger("codex_actors").addHandler(_logging.NullHandler())

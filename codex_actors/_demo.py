@@ -10,8 +10,8 @@ from typing import Any, TextIO
 
 import msgspec
 
-from .actors.port import EngineConnection
-from .actors.router import NotificationBuffer, Router
+from .actors._port import EngineConnection
+from .actors._router import NotificationBuffer, Router
 from .testing import OfflineEngine, exec_command, reasoning, reply, streamed_message
 
 __all__ = ["run_demo"]

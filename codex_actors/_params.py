@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from .inputs import RunInput, wire_turn_input
+from ._inputs import RunInput, wire_turn_input
+from ._modes import ApprovalMode, Sandbox, approval_params, sandbox_mode, sandbox_policy
+from ._structured import output_schema_for
 from .models import JsonObject
-from .modes import ApprovalMode, Sandbox, approval_params, sandbox_mode, sandbox_policy
-from .structured import output_schema_for
 
 __all__ = ["params", "thread_fork", "thread_list", "thread_resume", "thread_start", "turn_start"]
 
@@ -181,7 +181,7 @@ def turn_start(
 
     ``source`` is sent as ``turnTrigger``, ``turn_service_tier`` as ``serviceTierForTurn``, and an
     ``ExternalMessage`` as ``input: []`` plus ``toolOutput``. With an ``output_type`` and no ``output_schema``,
-    the schema is the type's (see :mod:`codex_actors.structured`).
+    the schema is the type's (see :mod:`codex_actors._structured`).
     """
     if output_schema is None and output_type is not None:
         output_schema = output_schema_for(output_type)

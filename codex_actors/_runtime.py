@@ -14,8 +14,10 @@ from typing import Any, TypeVar
 import msgspec
 import pykka
 
-from ._gating import Gate, runtime_version
-from .actors.messages import (
+from ._config import CodexConfig
+from ._engine_requirements import Gate, runtime_version
+from ._protocol.jsonrpc import decode_payload
+from .actors._messages import (
     CancelRequest,
     GetEngine,
     ReplyTo,
@@ -27,13 +29,11 @@ from .actors.messages import (
     TurnStarted,
     WaitLogin,
 )
-from .actors.port import EngineConnection, EnginePort, PortOptions
-from .actors.replies import reply_error
-from .actors.root import RootSupervisor
-from .config import CodexConfig
+from .actors._port import EngineConnection, EnginePort, PortOptions
+from .actors._reply import reply_error
+from .actors._root import RootSupervisor
 from .errors import CodexError, EngineCrashed, RequestTimeoutError, TransportClosedError
 from .models import initialize_response
-from .protocol.jsonrpc import decode_payload
 
 __all__ = ["Runtime"]
 

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from functools import partial
 from typing import TypeAlias, cast
 
-from .actors.messages import TurnStarted
-from .actors.turnlog import LogClosedError, TurnLog
+from .actors._messages import TurnStarted
+from .actors._turnlog import LogClosedError, TurnLog
 from .errors import TransportClosedError
 from .models import Notification
 

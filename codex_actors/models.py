@@ -1,7 +1,7 @@
 """Notification wrappers and JSON aliases, as in ``openai_codex.models``.
 
 A :class:`Notification` pairs a method with its typed payload: the generated msgspec Struct for a known method
-(``codex_actors.protocol.generated``), or an :class:`UnknownNotification` carrying the raw params when the method
+(``codex_actors._protocol.generated``), or an :class:`UnknownNotification` carrying the raw params when the method
 is unknown or its params do not fit the schema. Decoding never raises.
 
 The notification the port's reader decodes is the very object a ``stream()`` yields: one object per event, end to
@@ -57,7 +57,7 @@ class Notification(
     off the payload), and ``params`` (the payload in its wire form).
 
     The notifications the engine sends are instances of one subclass per method, which msgspec decodes straight
-    off the wire (see :mod:`codex_actors.protocol.notifications`): ``isinstance(note, Notification)`` holds for
+    off the wire (see :mod:`codex_actors._protocol.notifications`): ``isinstance(note, Notification)`` holds for
     every one, and they print like this class.
     """
 

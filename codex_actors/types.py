@@ -1,14 +1,13 @@
 """Protocol types for annotations and matching, under the names ``openai_codex.types`` exports.
 
-They are the generated msgspec Structs and enums of :mod:`codex_actors.protocol.generated` (snake_case
+They are the generated msgspec Structs and enums of :mod:`codex_actors._protocol.generated` (snake_case
 attributes, as in the official pydantic models), plus :class:`~codex_actors.models.Notification`,
 :class:`~codex_actors.models.InitializeResponse` and ``JsonObject``.
 """
 
 from __future__ import annotations
 
-from .models import InitializeResponse, JsonObject, Notification
-from .protocol.generated import (
+from ._protocol.generated import (
     Account,
     AccountLoginCompletedNotification,
     ApprovalsReviewer,
@@ -44,6 +43,7 @@ from .protocol.generated import (
     TurnStatus,
     TurnSteerResponse,
 )
+from .models import InitializeResponse, JsonObject, Notification
 
 __all__ = [
     "Account",

@@ -230,7 +230,7 @@ def test_wire_records_pair_requests_with_replies_group_by_thread_and_sort_multis
 def test_to_data_shows_structs_with_their_defaults_like_pydantic_dumps() -> None:
     from openai_codex.generated.v2_all import TextUserInput as Theirs
 
-    from codex_actors.protocol.generated import TextUserInput as Ours
+    from codex_actors._protocol.generated import TextUserInput as Ours
 
     theirs = to_data(Theirs(text="hi", type="text"))
     ours = to_data(Ours(text="hi"))

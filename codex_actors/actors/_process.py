@@ -15,7 +15,7 @@ import subprocess
 import threading
 from collections.abc import Callable, Iterator
 
-from ..engine import EngineLaunch
+from .._binary import EngineLaunch
 
 __all__ = ["DEFAULT_STDERR_TAIL_BYTES", "EngineProcess", "StderrTail"]
 

@@ -35,7 +35,7 @@ Example, with ``codex exec`` (the pinned engine binary comes with the ``openai-c
 
 from __future__ import annotations
 
-from .home import (
+from ._home import (
     DEFAULT_MODEL,
     OfflineEngine,
     offline_config,
@@ -43,8 +43,8 @@ from .home import (
     offline_toml,
     write_offline_home,
 )
-from .scripted_model import RecordedRequest, ScriptedModel
-from .sse import (
+from ._scripted_model import RecordedRequest, ScriptedModel
+from ._sse import (
     CustomToolCall,
     Delay,
     Event,
@@ -76,7 +76,7 @@ from .sse import (
     streamed_message,
     tool_call,
 )
-from .wiretap import WireRecord, WireTap
+from ._wiretap import WireRecord, WireTap
 
 __all__ = [
     "DEFAULT_MODEL",

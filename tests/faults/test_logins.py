@@ -8,8 +8,8 @@ import asyncio
 import pytest
 
 from codex_actors import AsyncCodex, Codex, TransportClosedError
-from codex_actors.actors.logins import LoginWaiters
-from codex_actors.actors.messages import CallbackReply
+from codex_actors.actors._login_waiters import LoginWaiters
+from codex_actors.actors._messages import CallbackReply
 from tests.support.fixtures import fake_engine_config
 
 

@@ -11,10 +11,11 @@ from typing import Any
 import msgspec
 import pytest
 
-from codex_actors.actors.messages import EngineExitedEvent, LineDroppedEvent, PortEvent, ProtocolErrorEvent
-from codex_actors.actors.port import EngineConnection, PortOptions
-from codex_actors.actors.router import NotificationBuffer, Router
-from codex_actors.config import CodexConfig
+from codex_actors._config import CodexConfig
+from codex_actors._protocol.jsonrpc import ServerRequest
+from codex_actors.actors._messages import EngineExitedEvent, LineDroppedEvent, PortEvent, ProtocolErrorEvent
+from codex_actors.actors._port import EngineConnection, PortOptions
+from codex_actors.actors._router import NotificationBuffer, Router
 from codex_actors.errors import (
     CodexError,
     InvalidRequestError,
@@ -22,7 +23,6 @@ from codex_actors.errors import (
     RequestTimeoutError,
     TransportClosedError,
 )
-from codex_actors.protocol.jsonrpc import ServerRequest
 from tests.support.fixtures import fake_engine_config
 
 
@@ -292,8 +292,8 @@ def test_protocol_error_is_a_codex_error() -> None:
 
 
 def test_an_engine_spawned_for_a_port_that_never_connects_is_stopped_with_it(no_leaks: None) -> None:
-    from codex_actors.actors.port import EnginePort
-    from codex_actors.actors.root import RootSupervisor
+    from codex_actors.actors._port import EnginePort
+    from codex_actors.actors._root import RootSupervisor
 
     config, options = fake_engine_config(), PortOptions()
     port = EnginePort.start(config, Router(), options, process=EnginePort.spawn(config, options))
@@ -303,7 +303,7 @@ def test_an_engine_spawned_for_a_port_that_never_connects_is_stopped_with_it(no_
 
 
 def test_a_spawned_engine_is_adopted_by_the_first_port(no_leaks: None) -> None:
-    from codex_actors.actors.port import EnginePort
+    from codex_actors.actors._port import EnginePort
 
     config, options = fake_engine_config(), PortOptions()
     spawned = EnginePort.spawn(config, options)

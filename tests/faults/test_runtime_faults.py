@@ -21,17 +21,17 @@ import pykka
 import pytest
 
 from codex_actors import Codex, EngineCrashed, TransportClosedError
+from codex_actors._config import CodexConfig
+from codex_actors._protocol.generated import TurnCompletedNotification, TurnStatus
 from codex_actors._runtime import Runtime
-from codex_actors.actors.messages import EngineDown, EngineUp, RunTurn, ThreadRequest, TurnFinished
-from codex_actors.actors.port import EnginePort, PortOptions
-from codex_actors.actors.root import RootSupervisor
-from codex_actors.actors.supervisor import GetChild, WhichChildren
-from codex_actors.actors.telemetry import GetCounts
-from codex_actors.actors.thread import MAX_HELD_REQUESTS
-from codex_actors.api import TurnHandle
-from codex_actors.config import CodexConfig
+from codex_actors._sync_api import TurnHandle
+from codex_actors.actors._messages import EngineDown, EngineUp, RunTurn, ThreadRequest, TurnFinished
+from codex_actors.actors._port import EnginePort, PortOptions
+from codex_actors.actors._root import RootSupervisor
+from codex_actors.actors._supervisor import GetChild, WhichChildren
+from codex_actors.actors._telemetry import GetCounts
+from codex_actors.actors._thread import MAX_HELD_REQUESTS
 from codex_actors.errors import RequestTimeoutError
-from codex_actors.protocol.generated import TurnCompletedNotification, TurnStatus
 from tests.support.fixtures import FAKE_ENGINE, fake_engine_config
 
 THREAD = "thr_1"

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from codex_actors.cli import main
-from codex_actors.engine import ENGINE_PIN
+from codex_actors._binary import ENGINE_PIN
+from codex_actors._cli import main
 
 
 def test_demo_runs_a_real_shell_command_offline() -> None:
@@ -28,7 +28,7 @@ def test_demo_runs_a_real_shell_command_offline() -> None:
 
 def test_demo_as_a_command() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "codex_actors.cli", "demo"],
+        [sys.executable, "-m", "codex_actors._cli", "demo"],
         capture_output=True,
         text=True,
         timeout=120,

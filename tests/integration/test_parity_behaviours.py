@@ -31,7 +31,7 @@ import psutil
 import pytest
 
 import codex_actors
-from codex_actors.engine import pinned_engine_path
+from codex_actors._binary import pinned_engine_path
 from codex_actors.testing import (
     Gate,
     OfflineEngine,
@@ -736,8 +736,8 @@ def test_row08_interrupted_turn_returns_status_interrupted(kind: str, rig: Rig) 
 
 
 def test_row08_failed_status_without_message_raises_the_generic_text() -> None:
-    from codex_actors.protocol.generated import TurnCompletedNotification
-    from codex_actors.results import TurnAccumulator
+    from codex_actors._protocol.generated import TurnCompletedNotification
+    from codex_actors._results import TurnAccumulator
 
     wire = {"threadId": "t", "turn": {"id": "u", "items": [], "status": "failed", "error": None}}
     import msgspec

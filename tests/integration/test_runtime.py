@@ -12,8 +12,8 @@ import pykka
 import pytest
 
 from codex_actors import ApprovalMode, Codex, EngineCrashed, Sandbox, TransportClosedError
-from codex_actors.actors.messages import RunTurn, StartThread, StopThread, TurnFinished
-from codex_actors.actors.supervisor import WhichChildren
+from codex_actors.actors._messages import RunTurn, StartThread, StopThread, TurnFinished
+from codex_actors.actors._supervisor import WhichChildren
 from codex_actors.testing import Gate, OfflineEngine, message, reply, streamed_message
 from tests.support.leaks import assert_nothing_leaked, snapshot
 

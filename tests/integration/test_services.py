@@ -18,20 +18,7 @@ import pykka
 import pytest
 
 from codex_actors import ApprovalMode, Codex, Sandbox, TransportClosedError
-from codex_actors.actors.messages import (
-    EngineDown,
-    EngineUp,
-    RunTurn,
-    ThreadRequest,
-    TurnFinished,
-)
-from codex_actors.actors.root import RootSupervisor
-from codex_actors.actors.supervisor import GetChild, WhichChildren
-from codex_actors.actors.telemetry import GetCounts
-from codex_actors.actors.thread import COMPLETED_TURNS_KEPT, thread_child_name
-from codex_actors.api import Thread, TurnHandle
-from codex_actors.errors import InvalidRequestError, RequestTimeoutError
-from codex_actors.protocol.generated import (
+from codex_actors._protocol.generated import (
     AgentMessageThreadItem,
     CommandExecutionThreadItem,
     ContextCompactionThreadItem,
@@ -43,7 +30,20 @@ from codex_actors.protocol.generated import (
     TurnStatus,
     UserMessageThreadItem,
 )
-from codex_actors.protocol.jsonrpc import decode_payload
+from codex_actors._protocol.jsonrpc import decode_payload
+from codex_actors._sync_api import Thread, TurnHandle
+from codex_actors.actors._messages import (
+    EngineDown,
+    EngineUp,
+    RunTurn,
+    ThreadRequest,
+    TurnFinished,
+)
+from codex_actors.actors._root import RootSupervisor
+from codex_actors.actors._supervisor import GetChild, WhichChildren
+from codex_actors.actors._telemetry import GetCounts
+from codex_actors.actors._thread import COMPLETED_TURNS_KEPT, thread_child_name
+from codex_actors.errors import InvalidRequestError, RequestTimeoutError
 from codex_actors.testing import (
     Gate,
     OfflineEngine,

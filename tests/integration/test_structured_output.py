@@ -10,7 +10,7 @@ import pydantic
 import pytest
 
 from codex_actors import ApprovalMode, AsyncCodex, Codex, OutputValidationError
-from codex_actors.structured import output_schema_for
+from codex_actors._structured import output_schema_for
 from codex_actors.testing import OfflineEngine, message, reasoning, reply
 
 

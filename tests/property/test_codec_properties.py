@@ -8,9 +8,8 @@ import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from codex_actors.errors import ProtocolError
-from codex_actors.protocol.framing import LineSplitter
-from codex_actors.protocol.jsonrpc import (
+from codex_actors._protocol.framing import LineSplitter
+from codex_actors._protocol.jsonrpc import (
     ErrorResponse,
     Response,
     ServerNotification,
@@ -21,6 +20,7 @@ from codex_actors.protocol.jsonrpc import (
     encode_request,
     encode_result,
 )
+from codex_actors.errors import ProtocolError
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=20),

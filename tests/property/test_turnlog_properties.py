@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from codex_actors.actors.turnlog import LogClosedError, TurnLog
+from codex_actors.actors._turnlog import LogClosedError, TurnLog
 
 PROPERTY_SETTINGS = settings(max_examples=100, deadline=None)
 

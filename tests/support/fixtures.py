@@ -9,8 +9,8 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from codex_actors.config import CodexConfig
-from codex_actors.protocol.jsonrpc import ServerNotification
+from codex_actors._config import CodexConfig
+from codex_actors._protocol.jsonrpc import ServerNotification
 from codex_actors.testing import OfflineEngine
 
 FAKES = Path(__file__).parent / "fakes"

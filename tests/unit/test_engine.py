@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from codex_actors.config import CodexConfig
-from codex_actors.engine import (
+from codex_actors._binary import (
     ENGINE_PIN,
     EngineInfo,
     build_launch,
@@ -17,6 +16,7 @@ from codex_actors.engine import (
     pinned_engine_path,
     resolve_engine_binary,
 )
+from codex_actors._config import CodexConfig
 
 
 def test_default_launch_uses_the_pinned_binary_and_prepends_its_path_dir(monkeypatch: pytest.MonkeyPatch) -> None:

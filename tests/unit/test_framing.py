@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from codex_actors.protocol.framing import LineSplitter
+from codex_actors._protocol.framing import LineSplitter
 
 
 def feed_all(splitter: LineSplitter, chunks: list[bytes]) -> tuple[list[bytes], list[int]]:

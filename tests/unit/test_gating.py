@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from codex_actors._gating import Gate, runtime_version
-from codex_actors.config import CodexConfig
+from codex_actors._config import CodexConfig
+from codex_actors._engine_requirements import Gate, runtime_version
 from codex_actors.errors import CodexError
 
 

@@ -14,13 +14,13 @@ from typing import Any
 import msgspec
 import pytest
 
-from codex_actors.protocol import generated as g
+from codex_actors._protocol import generated as g
 
 pytestmark = pytest.mark.unit
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 GENERATOR = REPO_ROOT / "bin" / "generate-protocol"
-CHECKED_IN = REPO_ROOT / "codex_actors" / "protocol" / "generated.py"
+CHECKED_IN = REPO_ROOT / "codex_actors" / "_protocol" / "generated.py"
 
 # Pinned on purpose: a new fallback to Any must be a conscious change (see UNTYPED_DEFINITIONS).
 UNTYPED_COUNT = 7
@@ -632,7 +632,7 @@ def test_module_imports_nothing_heavy() -> None:
         "import types",
         "from typing import Any, Self, TypeAlias, dataclass_transform",
         "import msgspec",
-        "from codex_actors.protocol import compat as _compat",
+        "from codex_actors._protocol import compat as _compat",
     }
     assert issubclass(g.TurnStatus, enum.Enum)
 
@@ -854,8 +854,8 @@ def test_a_field_equal_to_its_default_is_left_out_when_encoding() -> None:
 
 def test_required_nullable_fields_the_engine_sends_may_be_left_out() -> None:
     """The official models parse ``thread/project/updated`` without ``projectId``; so do we (not Unknown)."""
+    from codex_actors._protocol.jsonrpc import decode_message
     from codex_actors.models import Notification
-    from codex_actors.protocol.jsonrpc import decode_message
 
     note = decode({"threadId": THREAD}, g.SERVER_NOTIFICATIONS["thread/project/updated"])
     assert note == g.ThreadProjectUpdatedNotification(thread_id=THREAD, project_id=None)

@@ -13,7 +13,7 @@ from openai_codex._approval_mode import _approval_mode_settings
 from openai_codex._sandbox import _sandbox_mode, _sandbox_policy
 from openai_codex.generated.v2_all import ThreadStartParams, TurnStartParams
 
-from codex_actors.inputs import (
+from codex_actors._inputs import (
     ExternalMessage,
     ImageInput,
     LocalImageInput,
@@ -23,8 +23,8 @@ from codex_actors.inputs import (
     wire_input,
     wire_turn_input,
 )
-from codex_actors.modes import ApprovalMode, Sandbox, approval_params, sandbox_mode, sandbox_policy
-from codex_actors.protocol.generated import (
+from codex_actors._modes import ApprovalMode, Sandbox, approval_params, sandbox_mode, sandbox_policy
+from codex_actors._protocol.generated import (
     EncryptedContentFunctionCallOutputContentItem,
     FunctionCallOutputContentItem,
     ImageDetail,
@@ -129,7 +129,7 @@ def test_unsupported_inputs_raise_type_error(value: Any, message: str) -> None:
 def test_external_message_inside_a_list_or_as_a_steer_is_rejected() -> None:
     message = ExternalMessage("tool", "text")
     with pytest.raises(
-        TypeError, match=r"unsupported input item: <class 'codex_actors\.inputs\.ExternalMessage'>"
+        TypeError, match=r"unsupported input item: <class 'codex_actors\._inputs\.ExternalMessage'>"
     ):
         wire_turn_input([message])  # type: ignore[list-item]
     with pytest.raises(TypeError, match="unsupported input item"):

@@ -5,8 +5,7 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from codex_actors.errors import ProtocolError
-from codex_actors.protocol.jsonrpc import (
+from codex_actors._protocol.jsonrpc import (
     ErrorResponse,
     Response,
     ServerNotification,
@@ -19,6 +18,7 @@ from codex_actors.protocol.jsonrpc import (
     encode_request,
     encode_result,
 )
+from codex_actors.errors import ProtocolError
 
 
 def test_decode_each_kind() -> None:

@@ -11,6 +11,8 @@ from openai_codex._initialize_metadata import _split_user_agent as _official_spl
 from openai_codex._initialize_metadata import validate_initialize_metadata
 from openai_codex.models import InitializeResponse as OfficialInitializeResponse
 
+from codex_actors._protocol.generated import ContextCompactedNotification
+from codex_actors._protocol.jsonrpc import decode_message
 from codex_actors.models import (
     InitializeResponse,
     Notification,
@@ -19,8 +21,6 @@ from codex_actors.models import (
     _split_user_agent,
     initialize_response,
 )
-from codex_actors.protocol.generated import ContextCompactedNotification
-from codex_actors.protocol.jsonrpc import decode_message
 
 # -- initialize_response ------------------------------------------------------------------------------------------
 

@@ -9,8 +9,7 @@ import msgspec
 import pytest
 from openai_codex.generated.notification_registry import NOTIFICATION_MODELS
 
-from codex_actors.models import Notification, UnknownNotification
-from codex_actors.protocol.generated import (
+from codex_actors._protocol.generated import (
     SERVER_NOTIFICATIONS,
     AgentMessageDeltaNotification,
     AgentMessageThreadItem,
@@ -26,8 +25,9 @@ from codex_actors.protocol.generated import (
     TurnStartedNotification,
     TurnStatus,
 )
-from codex_actors.protocol.jsonrpc import decode_message
-from codex_actors.protocol.notifications import decode_params
+from codex_actors._protocol.jsonrpc import decode_message
+from codex_actors._protocol.notifications import decode_params
+from codex_actors.models import Notification, UnknownNotification
 
 
 def raw(value: Any) -> msgspec.Raw:

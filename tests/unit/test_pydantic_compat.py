@@ -1,4 +1,4 @@
-"""The pydantic surface of the generated types (``codex_actors.protocol.compat``), against the official models.
+"""The pydantic surface of the generated types (``codex_actors._protocol.compat``), against the official models.
 
 User code written for ``openai_codex`` calls pydantic methods on what the SDK returns and reads ``.value`` off
 its enums. Here the same JSON is decoded by both SDKs' types (ours with msgspec, the official pydantic models of
@@ -39,9 +39,9 @@ from typing import Any
 import msgspec
 import pytest
 
-from codex_actors.protocol import generated as g
-from codex_actors.protocol.compat import NonEmptyOpenEnum, OpenEnum, PydanticCompat, RootEnum
-from codex_actors.protocol.jsonrpc import decode_message
+from codex_actors._protocol import generated as g
+from codex_actors._protocol.compat import NonEmptyOpenEnum, OpenEnum, PydanticCompat, RootEnum
+from codex_actors._protocol.jsonrpc import decode_message
 from codex_actors.types import ReasoningEffort, ReasoningSummary
 
 off = pytest.importorskip("openai_codex.generated.v2_all")

@@ -13,8 +13,7 @@ from openai_codex.generated import v2_all as official
 from openai_codex.generated.notification_registry import NOTIFICATION_MODELS
 from openai_codex.models import Notification as OfficialNotification
 
-from codex_actors.models import UnknownNotification
-from codex_actors.protocol.generated import (
+from codex_actors._protocol.generated import (
     SERVER_NOTIFICATIONS,
     AgentMessageDeltaNotification,
     AgentMessageThreadItem,
@@ -33,7 +32,8 @@ from codex_actors.protocol.generated import (
     TurnStatus,
     UserMessageThreadItem,
 )
-from codex_actors.results import ACCUMULATED, TurnAccumulator, TurnResult, final_response_of
+from codex_actors._results import ACCUMULATED, TurnAccumulator, TurnResult, final_response_of
+from codex_actors.models import UnknownNotification
 
 THREAD = "thread-1"
 TURN = "turn-1"

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from codex_actors.config import CodexConfig
+from codex_actors._config import CodexConfig
 from codex_actors.testing import (
     DEFAULT_MODEL,
     Gate,

@@ -12,7 +12,7 @@ from typing import Any
 import pykka
 import pytest
 
-from codex_actors.actors.supervisor import (
+from codex_actors.actors._supervisor import (
     ChildContext,
     ChildExited,
     ChildInfo,

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
-from codex_actors.actors.turnlog import _COMPACT_AFTER, LogClosedError, TurnLog
+from codex_actors.actors._turnlog import _COMPACT_AFTER, LogClosedError, TurnLog
 
 
 class Waker:

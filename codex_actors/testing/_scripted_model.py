@@ -21,7 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, TypeAlias
 
-from .sse import Delay, HttpError, IdAllocator, Reply, ReplyLike, as_reply
+from ._sse import Delay, HttpError, IdAllocator, Reply, ReplyLike, as_reply
 
 __all__ = ["RecordedRequest", "ScriptedModel"]
 

@@ -15,7 +15,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import CodexConfig
+from ._config import CodexConfig
 
 __all__ = [
     "ENGINE_PIN",

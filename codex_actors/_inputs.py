@@ -13,8 +13,8 @@ from typing import Any, TypeAlias
 
 import msgspec
 
+from ._protocol.generated import FunctionCallOutputContentItem, TurnToolOutput
 from .models import JsonObject
-from .protocol.generated import FunctionCallOutputContentItem, TurnToolOutput
 
 __all__ = [
     "ExternalMessage",

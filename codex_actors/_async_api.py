@@ -17,17 +17,11 @@ import msgspec
 import pykka
 
 from . import _params
-from ._runtime import Runtime
-from ._subscription import Subscription
-from ._waiter import Waiter
-from .actors.messages import StartTurn, SubscribeTurn, ThreadRequest, TurnStarted
-from .config import CodexConfig
-from .errors import RequestTimeoutError, TransportClosedError
-from .inputs import Input, RunInput, wire_input
-from .login import AsyncChatgptLoginHandle, AsyncDeviceCodeLoginHandle, chatgpt_login, device_code_login
-from .models import InitializeResponse, JsonObject, Notification, initialize_response
-from .modes import ApprovalMode, Sandbox
-from .protocol.generated import (
+from ._config import CodexConfig
+from ._inputs import Input, RunInput, wire_input
+from ._login import AsyncChatgptLoginHandle, AsyncDeviceCodeLoginHandle, chatgpt_login, device_code_login
+from ._modes import ApprovalMode, Sandbox
+from ._protocol.generated import (
     GetAccountResponse,
     ModelListResponse,
     Personality,
@@ -47,9 +41,15 @@ from .protocol.generated import (
     TurnInterruptResponse,
     TurnSteerResponse,
 )
-from .protocol.jsonrpc import decode_payload
-from .results import ACCUMULATED, TurnAccumulator, TurnResult
-from .structured import parse_output
+from ._protocol.jsonrpc import decode_payload
+from ._results import ACCUMULATED, TurnAccumulator, TurnResult
+from ._runtime import Runtime
+from ._structured import parse_output
+from ._subscription import Subscription
+from ._waiter import Waiter
+from .actors._messages import StartTurn, SubscribeTurn, ThreadRequest, TurnStarted
+from .errors import RequestTimeoutError, TransportClosedError
+from .models import InitializeResponse, JsonObject, Notification, initialize_response
 
 __all__ = ["AsyncCodex", "AsyncThread", "AsyncTurnHandle"]
 
@@ -67,7 +67,7 @@ def _release(started: Any) -> None:
 
 
 class AsyncCodex:
-    """Async mirror of :class:`~codex_actors.api.Codex`. Prefer ``async with AsyncCodex()``."""
+    """Async mirror of :class:`~codex_actors._sync_api.Codex`. Prefer ``async with AsyncCodex()``."""
 
     def __init__(self, config: CodexConfig | None = None) -> None:
         self._config = config
@@ -342,7 +342,7 @@ class AsyncCodex:
 
 @dataclass(slots=True)
 class AsyncThread:
-    """Async mirror of :class:`~codex_actors.api.Thread`."""
+    """Async mirror of :class:`~codex_actors._sync_api.Thread`."""
 
     _codex: AsyncCodex
     id: str
@@ -450,7 +450,7 @@ class AsyncThread:
 
 @dataclass(slots=True)
 class AsyncTurnHandle:
-    """Async mirror of :class:`~codex_actors.api.TurnHandle`."""
+    """Async mirror of :class:`~codex_actors._sync_api.TurnHandle`."""
 
     _codex: AsyncCodex
     thread_id: str

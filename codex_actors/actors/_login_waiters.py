@@ -11,8 +11,8 @@ import collections
 import threading
 from typing import Any
 
-from .messages import ReplyTo
-from .replies import reply_error, reply_value
+from ._messages import ReplyTo
+from ._reply import reply_error, reply_value
 
 __all__ = ["LoginWaiters"]
 

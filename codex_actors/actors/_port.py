@@ -3,7 +3,7 @@
 :class:`EnginePort` owns the process. Its mailbox serializes everything written to the engine (requests,
 notifications, answers to server requests). Its reader thread decodes stdout and never goes through the mailbox:
 replies complete the asker's future directly, notifications go in per-thread batches to the sinks of a
-:class:`~codex_actors.actors.router.Router`, server requests to the router's request sink.
+:class:`~codex_actors.actors._router.Router`, server requests to the router's request sink.
 
 :class:`EngineConnection` is the caller's side: ``request`` (with a timeout), ``notify``, ``reply``, ``close``.
 Every failure a caller can see is typed: :class:`~codex_actors.errors.TransportClosedError` once the engine is
@@ -24,11 +24,10 @@ from typing import Any, TypeVar
 import msgspec
 import pykka
 
-from ..config import CodexConfig
-from ..engine import build_launch
-from ..errors import ProtocolError, RequestTimeoutError, TransportClosedError, map_jsonrpc_error
-from ..protocol.framing import DEFAULT_MAX_LINE_BYTES, LineSplitter, split_lines
-from ..protocol.jsonrpc import (
+from .._binary import build_launch
+from .._config import CodexConfig
+from .._protocol.framing import DEFAULT_MAX_LINE_BYTES, LineSplitter, split_lines
+from .._protocol.jsonrpc import (
     ErrorResponse,
     RequestId,
     Response,
@@ -42,8 +41,8 @@ from ..protocol.jsonrpc import (
     encode_request,
     encode_result,
 )
-from ._process import DEFAULT_STDERR_TAIL_BYTES, EngineProcess
-from .messages import (
+from ..errors import ProtocolError, RequestTimeoutError, TransportClosedError, map_jsonrpc_error
+from ._messages import (
     ActorReply,
     CancelRequest,
     Connect,
@@ -59,9 +58,10 @@ from .messages import (
     SendNotification,
     SendRequest,
 )
-from .replies import reply_error, reply_value
-from .router import NotificationSink, Router
-from .supervisor import ChildContext, SupervisedActor
+from ._process import DEFAULT_STDERR_TAIL_BYTES, EngineProcess
+from ._reply import reply_error, reply_value
+from ._router import NotificationSink, Router
+from ._supervisor import ChildContext, SupervisedActor
 
 __all__ = ["UNHANDLED_SERVER_REQUEST", "Connecting", "EngineConnection", "EnginePort", "PortOptions", "unhandled"]
 

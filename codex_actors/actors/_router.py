@@ -11,8 +11,8 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from ..protocol.jsonrpc import ServerNotification, ServerRequest
-from .messages import PortEvent
+from .._protocol.jsonrpc import ServerNotification, ServerRequest
+from ._messages import PortEvent
 
 __all__ = ["EventSink", "NotificationBuffer", "NotificationSink", "RequestSink", "Router"]
 

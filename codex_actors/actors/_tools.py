@@ -12,8 +12,8 @@ from typing import Any
 import msgspec
 
 from ..errors import TransportClosedError
-from .messages import HandleServerRequest
-from .supervisor import ChildContext, SupervisedActor
+from ._messages import HandleServerRequest
+from ._supervisor import ChildContext, SupervisedActor
 
 __all__ = ["ToolRegistry"]
 

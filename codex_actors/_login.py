@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 import pykka
 
+from ._protocol.generated import AccountLoginCompletedNotification, CancelLoginAccountResponse
+from ._protocol.jsonrpc import decode_payload
 from ._runtime import Runtime
 from ._waiter import Waiter
-from .protocol.generated import AccountLoginCompletedNotification, CancelLoginAccountResponse
-from .protocol.jsonrpc import decode_payload
 
 if TYPE_CHECKING:
-    from .aio import AsyncCodex
+    from ._async_api import AsyncCodex
 
 __all__ = [
     "AsyncChatgptLoginHandle",

@@ -3,9 +3,9 @@
 The reader thread hands it this thread's notifications in batches (queued in its intake, with one
 :class:`DrainNotifications` told while none is pending), straight from the
 port's router. For each notification it decodes the typed payload once, appends it to the turn's
-:class:`~codex_actors.actors.turnlog.TurnLog` (which every subscriber reads at its own cursor) and feeds the turn's
-:class:`~codex_actors.results.TurnAccumulator`; at ``turn/completed`` the log ends and the
-:class:`~codex_actors.results.TurnResult` goes to whoever waits for it. Notifications of the thread that belong to
+:class:`~codex_actors.actors._turnlog.TurnLog` (which every subscriber reads at its own cursor) and feeds the turn's
+:class:`~codex_actors._results.TurnAccumulator`; at ``turn/completed`` the log ends and the
+:class:`~codex_actors._results.TurnResult` goes to whoever waits for it. Notifications of the thread that belong to
 no turn go to the global sink.
 
 It never blocks: requests go to the engine with their replies delivered back as :class:`RequestDone` messages.
@@ -27,13 +27,13 @@ from typing import Any
 
 import pykka
 
+from .._protocol.generated import TurnStartResponse
+from .._protocol.jsonrpc import ServerNotification, decode_payload
+from .._protocol.notifications import TYPED_NOTIFICATIONS
+from .._results import ACCUMULATED, TurnAccumulator, TurnResult
 from ..errors import TransportClosedError
 from ..models import Notification
-from ..protocol.generated import TurnStartResponse
-from ..protocol.jsonrpc import ServerNotification, decode_payload
-from ..protocol.notifications import TYPED_NOTIFICATIONS
-from ..results import ACCUMULATED, TurnAccumulator, TurnResult
-from .messages import (
+from ._messages import (
     CancelRequest,
     DrainNotifications,
     EngineDown,
@@ -48,11 +48,11 @@ from .messages import (
     TurnFinished,
     TurnStarted,
 )
-from .port import EngineConnection
-from .replies import reply_error, reply_value
-from .router import NotificationSink
-from .supervisor import ChildContext, SupervisedActor
-from .turnlog import TurnLog
+from ._port import EngineConnection
+from ._reply import reply_error, reply_value
+from ._router import NotificationSink
+from ._supervisor import ChildContext, SupervisedActor
+from ._turnlog import TurnLog
 
 __all__ = ["ThreadActor", "thread_child_name"]
 

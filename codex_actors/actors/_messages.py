@@ -1,6 +1,6 @@
 """The typed messages the actors exchange. Every one is a frozen ``msgspec.Struct``.
 
-Port messages are told or asked to :class:`~codex_actors.actors.port.EnginePort`; port events are what the
+Port messages are told or asked to :class:`~codex_actors.actors._port.EnginePort`; port events are what the
 port reports to whoever listens (telemetry, the supervisor, tests). A message that carries a reply future
 (``reply``) is answered by completing that future, so the asker never blocks the actor that answers.
 """
@@ -12,15 +12,15 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 import msgspec
 
-from ..protocol.jsonrpc import RequestId, ServerNotification, ServerRequest
+from .._protocol.jsonrpc import RequestId, ServerNotification, ServerRequest
 
 if TYPE_CHECKING:
     import pykka
 
+    from .._results import TurnResult
     from ..models import Notification
-    from ..results import TurnResult
-    from .port import EngineConnection
-    from .turnlog import TurnLog
+    from ._port import EngineConnection
+    from ._turnlog import TurnLog
 
 __all__ = [
     "ActorReply",
@@ -64,7 +64,7 @@ class Connect(msgspec.Struct, frozen=True):
     """Ask: start the engine process and send ``initialize``; answered as soon as the request is written.
 
     The engine's answer (the raw ``initialize`` result, or the error) goes to ``reply``; the asker then tells
-    ``initialized`` (see :class:`~codex_actors.actors.port.Connecting`). A failure to spawn is raised to the asker.
+    ``initialized`` (see :class:`~codex_actors.actors._port.Connecting`). A failure to spawn is raised to the asker.
     """
 
     reply: ReplyTo

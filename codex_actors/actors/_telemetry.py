@@ -9,9 +9,9 @@ from __future__ import annotations
 import collections
 from typing import Any
 
-from .messages import EngineExitedEvent, LineDroppedEvent, ProtocolErrorEvent, UnownedNotifications
-from .router import NotificationBuffer
-from .supervisor import ChildContext, SupervisedActor
+from ._messages import EngineExitedEvent, LineDroppedEvent, ProtocolErrorEvent, UnownedNotifications
+from ._router import NotificationBuffer
+from ._supervisor import ChildContext, SupervisedActor
 
 __all__ = ["GetCounts", "TelemetryActor"]
 

@@ -1,4 +1,4 @@
-"""Completing a :data:`~codex_actors.actors.messages.ReplyTo`: the one place that knows its three forms.
+"""Completing a :data:`~codex_actors.actors._messages.ReplyTo`: the one place that knows its three forms.
 
 A pykka future is set (the first outcome wins; later ones are ignored); an :class:`ActorReply` becomes a
 :class:`RequestDone` message to its actor; a :class:`CallbackReply` is called. None of these block, and none
@@ -13,7 +13,7 @@ from typing import Any
 
 import pykka
 
-from .messages import ActorReply, CallbackReply, ReplyTo, RequestDone
+from ._messages import ActorReply, CallbackReply, ReplyTo, RequestDone
 
 __all__ = ["reply_error", "reply_value"]
 

@@ -16,15 +16,11 @@ from typing import Any
 import pykka
 
 from . import _params
-from ._runtime import Runtime
-from ._subscription import EventStream, Subscription
-from .actors.messages import SubscribeTurn, TurnStarted
-from .config import CodexConfig
-from .inputs import Input, RunInput, wire_input
-from .login import ChatgptLoginHandle, DeviceCodeLoginHandle, chatgpt_login, device_code_login
-from .models import InitializeResponse, JsonObject, Notification, initialize_response
-from .modes import ApprovalMode, Sandbox
-from .protocol.generated import (
+from ._config import CodexConfig
+from ._inputs import Input, RunInput, wire_input
+from ._login import ChatgptLoginHandle, DeviceCodeLoginHandle, chatgpt_login, device_code_login
+from ._modes import ApprovalMode, Sandbox
+from ._protocol.generated import (
     GetAccountResponse,
     ModelListResponse,
     Personality,
@@ -44,9 +40,13 @@ from .protocol.generated import (
     TurnInterruptResponse,
     TurnSteerResponse,
 )
-from .protocol.jsonrpc import decode_payload
-from .results import ACCUMULATED, TurnAccumulator, TurnResult
-from .structured import parse_output
+from ._protocol.jsonrpc import decode_payload
+from ._results import ACCUMULATED, TurnAccumulator, TurnResult
+from ._runtime import Runtime
+from ._structured import parse_output
+from ._subscription import EventStream, Subscription
+from .actors._messages import SubscribeTurn, TurnStarted
+from .models import InitializeResponse, JsonObject, Notification, initialize_response
 
 __all__ = ["Codex", "Thread", "TurnHandle"]
 
@@ -270,7 +270,7 @@ class Thread:
     """A conversation thread, used to run one or more turns.
 
     ``actor_ref`` is its actor: another actor handed it can run turns purely by message
-    (:class:`~codex_actors.actors.messages.RunTurn` answered by ``TurnFinished``).
+    (:class:`~codex_actors.actors._messages.RunTurn` answered by ``TurnFinished``).
     """
 
     _client: Runtime
@@ -335,7 +335,7 @@ class Thread:
         """Start a turn, or join the thread's active turn, and return its handle.
 
         ``source`` labels what started a new turn and ``turn_service_tier`` applies to this turn only; both are
-        ignored when joining. An :class:`~codex_actors.inputs.ExternalMessage` supplies untrusted content with
+        ignored when joining. An :class:`~codex_actors._inputs.ExternalMessage` supplies untrusted content with
         tool-level authority.
         """
         params = _params.turn_start(

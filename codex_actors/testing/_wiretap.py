@@ -194,7 +194,7 @@ class WireTap:
       are written; created if missing and left in place. Without it, a fresh temp dir is made and removed by
       :meth:`close` (or on leaving ``with WireTap() as tap:``).
     * ``command``: the argv prefix of the engine the wrapper runs; the wrapper's own arguments are appended.
-      Default: the pinned engine binary (:func:`codex_actors.engine.pinned_engine_path`). For a stand-in engine
+      Default: the pinned engine binary (:func:`codex_actors._binary.pinned_engine_path`). For a stand-in engine
       script, pass e.g. ``(sys.executable, "fake_engine.py")`` and launch with
       ``CodexConfig(launch_args_override=tap.launch_args())``.
 
@@ -211,7 +211,7 @@ class WireTap:
         if not name or "/" in name or name.startswith("."):
             raise ValueError(f"not a usable file name: {name!r}")
         if command is None:
-            from ..engine import pinned_engine_path
+            from .._binary import pinned_engine_path
 
             command = (pinned_engine_path(),)
         if not command:

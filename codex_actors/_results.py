@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .protocol.generated import (
+from ._protocol.generated import (
     AgentMessageThreadItem,
     ItemCompletedNotification,
     MessagePhase,

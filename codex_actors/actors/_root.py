@@ -10,7 +10,7 @@ RootSupervisor (one-for-one, 3 restarts in 5 s by default)
  └── thread:<id> (N) ThreadActor        transient: restarted only after a crash
 ```
 
-The :class:`~codex_actors.actors.router.Router` outlives engine restarts: thread actors stay bound to it. When the
+The :class:`~codex_actors.actors._router.Router` outlives engine restarts: thread actors stay bound to it. When the
 engine goes down, every thread actor is told :class:`EngineDown` (in-flight turns fail at once); once a new
 engine is up, :class:`EngineUp` (each thread resumes itself on it). Past the restart intensity the supervisor
 stops everything and every ask raises :class:`~codex_actors.errors.EngineCrashed`.
@@ -24,13 +24,12 @@ from typing import Any
 
 import pykka
 
-from ..config import CodexConfig
+from .._config import CodexConfig
+from .._protocol.jsonrpc import ServerNotification, ServerRequest
 from ..errors import EngineCrashed, TransportClosedError
-from ..protocol.jsonrpc import ServerNotification, ServerRequest
-from ._process import EngineProcess
-from .approvals import ApprovalBroker
-from .logins import LoginWaiters
-from .messages import (
+from ._approvals import ApprovalBroker
+from ._login_waiters import LoginWaiters
+from ._messages import (
     EngineDown,
     EngineUp,
     GetEngine,
@@ -42,12 +41,13 @@ from .messages import (
     UnownedNotifications,
     WaitLogin,
 )
-from .port import EngineConnection, EnginePort, PortOptions
-from .router import NotificationBuffer, Router
-from .supervisor import ChildContext, ChildSpec, RestartPolicy, Supervisor, TerminateChild
-from .telemetry import TelemetryActor
-from .thread import ThreadActor, thread_child_name
-from .tools import ToolRegistry
+from ._port import EngineConnection, EnginePort, PortOptions
+from ._process import EngineProcess
+from ._router import NotificationBuffer, Router
+from ._supervisor import ChildContext, ChildSpec, RestartPolicy, Supervisor, TerminateChild
+from ._telemetry import TelemetryActor
+from ._thread import ThreadActor, thread_child_name
+from ._tools import ToolRegistry
 
 __all__ = ["RootSupervisor"]
 

@@ -11,9 +11,9 @@ import contextlib
 from typing import Any
 
 from ..errors import TransportClosedError
-from .messages import HandleServerRequest
-from .port import unhandled
-from .supervisor import ChildContext, SupervisedActor
+from ._messages import HandleServerRequest
+from ._port import unhandled
+from ._supervisor import ChildContext, SupervisedActor
 
 __all__ = ["ApprovalBroker"]
 

@@ -17,9 +17,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from ..config import CodexConfig
-from .scripted_model import ScriptedModel
-from .sse import ReplyLike
+from .._config import CodexConfig
+from ._scripted_model import ScriptedModel
+from ._sse import ReplyLike
 
 __all__ = [
     "DEFAULT_MODEL",

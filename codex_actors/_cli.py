@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .engine import ENGINE_PIN, engine_info
+from ._binary import ENGINE_PIN, engine_info
 
 __all__ = ["main"]
 

@@ -16,8 +16,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from .config import CodexConfig
-from .engine import build_launch
+from ._binary import build_launch
+from ._config import CodexConfig
 from .errors import CodexError
 
 __all__ = ["MINIMUM_RUNTIME_VERSION", "Gate", "runtime_version"]

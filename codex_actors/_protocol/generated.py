@@ -17,7 +17,7 @@ from typing import Any, Self, TypeAlias, dataclass_transform
 
 import msgspec
 
-from codex_actors.protocol import compat as _compat
+from codex_actors._protocol import compat as _compat
 
 ENGINE_VERSION = "0.163.0"
 SCHEMA_SHA256 = "1d898f6829b994c14176a37e989578c780040e212298a771624f40054a23bf2f"
