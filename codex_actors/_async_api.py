@@ -1,26 +1,38 @@
-"""The asyncio API: ``AsyncCodex``, ``AsyncThread`` and ``AsyncTurnHandle``, mirroring the sync one.
+"""The asyncio facade: ``AsyncCodex``, ``AsyncThread`` and ``AsyncTurnHandle``, the sync one awaited.
 
-``AsyncCodex()`` does no I/O: the runtime starts on ``async with`` or on the first awaited call, exactly once even
-under concurrent first use, and again after ``close()``. Waiting never holds an executor thread: requests and
-turn streams are answered by callbacks that complete asyncio futures on the loop (only starting the runtime and
-the rare supervisor lookups run in a worker thread). Cancelling an awaiting task releases what it waited for.
+``AsyncCodex()`` does no I/O: the runtime starts on ``async with`` or on the first awaited call, exactly once
+even under concurrent first use, and again after ``close()`` (see :mod:`codex_actors._async_runtime`). Waiting
+never holds an executor thread; cancelling an awaiting task releases what it waited for. The flat keyword
+methods, between the ``GENERATED`` markers, come from the same spec as the sync ones (``bin/generate-facade``).
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-import msgspec
 import pykka
 
-from . import _params
+from ._async_runtime import NOT_INITIALIZED, AsyncRuntime
 from ._config import CodexConfig
-from ._inputs import Input, RunInput, wire_input
 from ._login import AsyncChatgptLoginHandle, AsyncDeviceCodeLoginHandle, chatgpt_login, device_code_login
-from ._modes import ApprovalMode, Sandbox
+from ._protocol.generated import (
+    LoginAccountParamsApiKey,
+    LoginAccountParamsChatgpt,
+    LoginAccountParamsChatgptDeviceCode,
+)
+from ._protocol.jsonrpc import decode_payload, wire_params
+from ._runtime import Runtime
+from ._subscription import Subscription
+from ._sync_runtime import SyncRuntime
+from .errors import TransportClosedError
+from .models import InitializeResponse, Notification, initialize_response
+
+# isort: split
+# BEGIN GENERATED: imports
+from ._inputs import Input, RunInput, wire_input, wire_turn_input
+from ._modes import ApprovalMode, Sandbox, approval_settings, sandbox_mode, sandbox_policy
 from ._protocol.generated import (
     GetAccountResponse,
     ModelListResponse,
@@ -41,155 +53,78 @@ from ._protocol.generated import (
     TurnInterruptResponse,
     TurnSteerResponse,
 )
-from ._protocol.jsonrpc import decode_payload
-from ._results import ACCUMULATED, TurnAccumulator, TurnResult
-from ._runtime import Runtime
-from ._structured import parse_output
-from ._subscription import Subscription
-from ._waiter import Waiter
-from .actors._messages import StartTurn, SubscribeTurn, ThreadRequest, TurnStarted
-from .errors import RequestTimeoutError, TransportClosedError
-from .models import InitializeResponse, JsonObject, Notification, initialize_response
+from ._results import TurnResult
+from ._structured import output_schema_of
+from .models import JsonObject
+
+# END GENERATED: imports
 
 __all__ = ["AsyncCodex", "AsyncThread", "AsyncTurnHandle"]
 
 T = TypeVar("T")
 
-_NOT_INITIALIZED = (
-    "AsyncCodex is not initialized yet. Prefer `async with AsyncCodex()`; "
-    "initialization also happens on first awaited API use."
-)
-
-
-def _release(started: Any) -> None:
-    if isinstance(started, TurnStarted):
-        started.log.unsubscribe(started.subscriber)
-
 
 class AsyncCodex:
-    """Async mirror of :class:`~codex_actors._sync_api.Codex`. Prefer ``async with AsyncCodex()``."""
+    """Async mirror of :class:`~codex_actors.Codex`. Prefer ``async with AsyncCodex()``."""
 
     def __init__(self, config: CodexConfig | None = None) -> None:
-        self._config = config
-        self._client: Runtime | None = None
         self._init: InitializeResponse | None = None
-        self._init_lock = asyncio.Lock()
+        self._runtime = AsyncRuntime(config, on_start=self._on_start)
+
+    def _on_start(self, runtime: Runtime) -> None:
+        self._init = initialize_response(runtime.initialize_result)
 
     async def __aenter__(self) -> AsyncCodex:
-        await self._ensure_initialized()
+        await self._ready()
         return self
 
     async def __aexit__(self, _exc_type: object, _exc: object, _tb: object) -> None:
         await self.close()
 
-    async def _ensure_initialized(self) -> Runtime:
-        client = self._client
-        if client is not None and not client.closed:
-            return client
-        async with self._init_lock:
-            client = self._client
-            if client is not None and not client.closed:
-                return client
-            runtime = await asyncio.to_thread(Runtime, self._config)
-            try:
-                self._init = initialize_response(runtime.initialize_result)
-            except Exception:
-                await asyncio.to_thread(runtime.close)
-                self._init = None
-                raise
-            self._client = runtime
-            return runtime
+    async def _ready(self) -> None:
+        await self._runtime.start()
 
     @property
     def metadata(self) -> InitializeResponse:
         """The engine's validated ``initialize`` answer; ``RuntimeError`` before initialization."""
         if self._init is None:
-            raise RuntimeError(_NOT_INITIALIZED)
+            raise RuntimeError(NOT_INITIALIZED)
         return self._init
 
     @property
     def supervisor(self) -> pykka.ActorRef[Any]:
         """The root supervisor of the current runtime (``RuntimeError`` before initialization)."""
-        if self._client is None:
-            raise RuntimeError(_NOT_INITIALIZED)
-        return self._client.supervisor
+        return self._runtime.runtime.supervisor
 
     async def close(self) -> None:
         """Stop the runtime; the next awaited call starts a fresh one."""
-        client = self._client
         self._init = None
-        if client is not None:
-            await asyncio.to_thread(client.close)
-
-    # -- plumbing shared with the thread and turn handles -----------------------------------------------------
-
-    async def _settle(
-        self, client: Runtime, waiter: Waiter[T], method: str, timeout: float | None, thread_id: str | None = None
-    ) -> T:
-        wait = client.options.request_timeout if timeout is None else timeout
-        try:
-            return await asyncio.wait_for(waiter.future, wait)
-        except TimeoutError:
-            if thread_id is not None:
-                client.cancel(thread_id, waiter.reply)
-            raise RequestTimeoutError(method, wait) from None
-        except TransportClosedError as exc:
-            raise await asyncio.to_thread(client.translate, exc) from None
-
-    async def _request(self, method: str, params: Any = None, *, timeout: float | None = None) -> msgspec.Raw:
-        client = await self._ensure_initialized()
-        if not client.engine_is_cached:
-            await asyncio.to_thread(client.engine)
-        waiter: Waiter[msgspec.Raw] = Waiter()
-        client.send_request(method, params, waiter.reply)
-        return await self._settle(client, waiter, method, timeout)
-
-    async def _call(self, method: str, params: Any, result_type: type[T]) -> T:
-        return decode_payload(await self._request(method, params), result_type)
-
-    async def _to_thread_actor(self, thread_id: str, message: Any, waiter: Waiter[T], method: str) -> T:
-        client = await self._ensure_initialized()
-        if not client.has_thread_actor(thread_id):
-            await asyncio.to_thread(client.thread_actor, thread_id)
-        client.send_to_thread(thread_id, message)
-        return await self._settle(client, waiter, method, None, thread_id)
-
-    async def _thread_request(self, thread_id: str, method: str, params: dict[str, Any]) -> msgspec.Raw:
-        waiter: Waiter[msgspec.Raw] = Waiter()
-        return await self._to_thread_actor(thread_id, ThreadRequest(method, params, waiter.reply), waiter, method)
-
-    async def _bind(self, raw: msgspec.Raw) -> AsyncThread:
-        thread_id: str = decode_payload(raw, dict[str, Any])["thread"]["id"]
-        client = await self._ensure_initialized()
-        await asyncio.to_thread(client.thread_actor, thread_id)
-        return AsyncThread(self, thread_id)
-
-    # -- the public API ---------------------------------------------------------------------------------------
+        await self._runtime.close()
 
     async def login_api_key(self, api_key: str) -> None:
         """Authenticate Codex with an API key."""
-        await self._request("account/login/start", {"apiKey": api_key, "type": "apiKey"})
+        params = wire_params(LoginAccountParamsApiKey(api_key=api_key))
+        await self._runtime.request("account/login/start", params)
 
     async def login_chatgpt(self) -> AsyncChatgptLoginHandle:
         """Start a browser ChatGPT login and return its live handle."""
-        response = chatgpt_login(await self._request("account/login/start", {"type": "chatgpt"}))
-        return AsyncChatgptLoginHandle(self, response["loginId"], response["authUrl"])
+        raw = await self._runtime.request("account/login/start", wire_params(LoginAccountParamsChatgpt()))
+        response = chatgpt_login(raw)
+        return AsyncChatgptLoginHandle(self._runtime, response["loginId"], response["authUrl"])
 
     async def login_chatgpt_device_code(self) -> AsyncDeviceCodeLoginHandle:
         """Start a device-code ChatGPT login and return its live handle."""
-        response = device_code_login(await self._request("account/login/start", {"type": "chatgptDeviceCode"}))
+        params = wire_params(LoginAccountParamsChatgptDeviceCode())
+        response = device_code_login(await self._runtime.request("account/login/start", params))
         return AsyncDeviceCodeLoginHandle(
-            self, response["loginId"], response["verificationUrl"], response["userCode"]
+            self._runtime, response["loginId"], response["verificationUrl"], response["userCode"]
         )
-
-    async def account(self, *, refresh_token: bool = False) -> GetAccountResponse:
-        """Read the current Codex account state."""
-        return await self._call("account/read", {"refreshToken": refresh_token}, GetAccountResponse)
 
     async def logout(self) -> None:
         """Clear the current Codex account session."""
-        await self._request("account/logout")
+        await self._runtime.request("account/logout")
 
+    # BEGIN GENERATED: AsyncCodex.flat_methods
     async def thread_start(
         self,
         *,
@@ -209,24 +144,26 @@ class AsyncCodex:
         thread_source: ThreadSource | None = None,
     ) -> AsyncThread:
         """Create a new Codex conversation thread."""
-        await self._ensure_initialized()
-        params = _params.thread_start(
-            approval_mode=approval_mode,
-            base_instructions=base_instructions,
-            config=config,
-            cwd=cwd,
-            developer_instructions=developer_instructions,
-            ephemeral=ephemeral,
-            model=model,
-            model_provider=model_provider,
-            personality=personality,
-            sandbox=sandbox,
-            service_name=service_name,
-            service_tier=service_tier,
-            session_start_source=session_start_source,
-            thread_source=thread_source,
-        )
-        return await self._bind(await self._request("thread/start", params))
+        await self._ready()
+        approval_policy, approvals_reviewer = approval_settings(approval_mode, inherit=False)
+        params: dict[str, Any] = {
+            "approvalPolicy": approval_policy,
+            "approvalsReviewer": approvals_reviewer,
+            "baseInstructions": base_instructions,
+            "config": config,
+            "cwd": cwd,
+            "developerInstructions": developer_instructions,
+            "ephemeral": ephemeral,
+            "model": model,
+            "modelProvider": model_provider,
+            "personality": personality,
+            "sandbox": sandbox_mode(sandbox),
+            "serviceName": service_name,
+            "serviceTier": service_tier,
+            "sessionStartSource": session_start_source,
+            "threadSource": thread_source,
+        }
+        return await self._open_thread("thread/start", params)
 
     async def thread_list(
         self,
@@ -244,19 +181,20 @@ class AsyncCodex:
         use_state_db_only: bool | None = None,
     ) -> ThreadListResponse:
         """List saved conversation threads."""
-        params = _params.thread_list(
-            archived=archived,
-            cursor=cursor,
-            cwd=cwd,
-            limit=limit,
-            model_providers=model_providers,
-            search_term=search_term,
-            section_id=section_id,
-            sort_direction=sort_direction,
-            sort_key=sort_key,
-            source_kinds=source_kinds,
-            use_state_db_only=use_state_db_only,
-        )
+        await self._ready()
+        params: dict[str, Any] = {
+            "archived": archived,
+            "cursor": cursor,
+            "cwd": cwd,
+            "limit": limit,
+            "modelProviders": model_providers,
+            "searchTerm": search_term,
+            "sectionId": section_id,
+            "sortDirection": sort_direction,
+            "sortKey": sort_key,
+            "sourceKinds": source_kinds,
+            "useStateDbOnly": use_state_db_only,
+        }
         return await self._call("thread/list", params, ThreadListResponse)
 
     async def thread_resume(
@@ -276,21 +214,24 @@ class AsyncCodex:
         service_tier: str | None = None,
     ) -> AsyncThread:
         """Resume an existing conversation thread by id."""
-        params = _params.thread_resume(
-            thread_id,
-            approval_mode=approval_mode,
-            base_instructions=base_instructions,
-            config=config,
-            cwd=cwd,
-            developer_instructions=developer_instructions,
-            include_turns=include_turns,
-            model=model,
-            model_provider=model_provider,
-            personality=personality,
-            sandbox=sandbox,
-            service_tier=service_tier,
-        )
-        return await self._bind(await self._request("thread/resume", params))
+        await self._ready()
+        approval_policy, approvals_reviewer = approval_settings(approval_mode)
+        params: dict[str, Any] = {
+            "threadId": thread_id,
+            "approvalPolicy": approval_policy,
+            "approvalsReviewer": approvals_reviewer,
+            "baseInstructions": base_instructions,
+            "config": config,
+            "cwd": cwd,
+            "developerInstructions": developer_instructions,
+            "excludeTurns": None if include_turns is None else not include_turns,
+            "model": model,
+            "modelProvider": model_provider,
+            "personality": personality,
+            "sandbox": sandbox_mode(sandbox),
+            "serviceTier": service_tier,
+        }
+        return await self._open_thread("thread/resume", params)
 
     async def thread_fork(
         self,
@@ -310,39 +251,88 @@ class AsyncCodex:
         thread_source: ThreadSource | None = None,
     ) -> AsyncThread:
         """Fork an existing conversation thread into a new thread."""
-        params = _params.thread_fork(
-            thread_id,
-            approval_mode=approval_mode,
-            base_instructions=base_instructions,
-            config=config,
-            cwd=cwd,
-            developer_instructions=developer_instructions,
-            ephemeral=ephemeral,
-            include_turns=include_turns,
-            model=model,
-            model_provider=model_provider,
-            sandbox=sandbox,
-            service_tier=service_tier,
-            thread_source=thread_source,
-        )
-        return await self._bind(await self._request("thread/fork", params))
+        await self._ready()
+        approval_policy, approvals_reviewer = approval_settings(approval_mode)
+        params: dict[str, Any] = {
+            "threadId": thread_id,
+            "approvalPolicy": approval_policy,
+            "approvalsReviewer": approvals_reviewer,
+            "baseInstructions": base_instructions,
+            "config": config,
+            "cwd": cwd,
+            "developerInstructions": developer_instructions,
+            "ephemeral": ephemeral,
+            "excludeTurns": None if include_turns is None else not include_turns,
+            "model": model,
+            "modelProvider": model_provider,
+            "sandbox": sandbox_mode(sandbox),
+            "serviceTier": service_tier,
+            "threadSource": thread_source,
+        }
+        return await self._open_thread("thread/fork", params)
 
-    async def thread_archive(self, thread_id: str) -> ThreadArchiveResponse:
+    async def thread_archive(
+        self,
+        thread_id: str,
+    ) -> ThreadArchiveResponse:
         """Archive a thread (the engine also unloads it)."""
-        return await self._call("thread/archive", {"threadId": thread_id}, ThreadArchiveResponse)
+        await self._ready()
+        params: dict[str, Any] = {
+            "threadId": thread_id,
+        }
+        return await self._call("thread/archive", params, ThreadArchiveResponse)
 
-    async def thread_unarchive(self, thread_id: str) -> AsyncThread:
+    async def thread_unarchive(
+        self,
+        thread_id: str,
+    ) -> AsyncThread:
         """Unarchive a thread and return it."""
-        return await self._bind(await self._request("thread/unarchive", {"threadId": thread_id}))
+        await self._ready()
+        params: dict[str, Any] = {
+            "threadId": thread_id,
+        }
+        return await self._open_thread("thread/unarchive", params)
 
-    async def models(self, *, include_hidden: bool = False) -> ModelListResponse:
+    async def models(
+        self,
+        *,
+        include_hidden: bool = False,
+    ) -> ModelListResponse:
         """List the models the engine offers."""
-        return await self._call("model/list", {"includeHidden": include_hidden}, ModelListResponse)
+        await self._ready()
+        params: dict[str, Any] = {
+            "includeHidden": include_hidden,
+        }
+        return await self._call("model/list", params, ModelListResponse)
+
+    async def account(
+        self,
+        *,
+        refresh_token: bool = False,
+    ) -> GetAccountResponse:
+        """Read the current Codex account state."""
+        await self._ready()
+        params: dict[str, Any] = {
+            "refreshToken": refresh_token,
+        }
+        return await self._call("account/read", params, GetAccountResponse)
+
+    # END GENERATED: AsyncCodex.flat_methods
+
+    async def _open_thread(self, method: str, params: dict[str, Any]) -> AsyncThread:
+        """Send a request that answers a thread (start, resume, fork, unarchive) and bind its actor."""
+        raw = await self._runtime.request(method, wire_params(params))
+        thread_id: str = decode_payload(raw, dict[str, Any])["thread"]["id"]
+        await self._runtime.bind_thread(thread_id)
+        return AsyncThread(self, thread_id)
+
+    async def _call(self, method: str, params: dict[str, Any], result_type: type[T]) -> T:
+        return await self._runtime.call(method, wire_params(params), result_type)
 
 
 @dataclass(slots=True)
 class AsyncThread:
-    """Async mirror of :class:`~codex_actors._sync_api.Thread`."""
+    """Async mirror of :class:`~codex_actors.Thread`."""
 
     _codex: AsyncCodex
     id: str
@@ -350,11 +340,12 @@ class AsyncThread:
     @property
     def actor_ref(self) -> pykka.ActorRef[Any]:
         """The thread's actor (``RuntimeError`` before the client is initialized)."""
-        client = self._codex._client
-        if client is None:
-            raise RuntimeError(_NOT_INITIALIZED)
-        return client.thread_actor(self.id)
+        return self._codex._runtime.runtime.thread_actor(self.id)
 
+    async def _ready(self) -> None:
+        await self._codex._ready()
+
+    # BEGIN GENERATED: AsyncThread.flat_methods
     async def run(
         self,
         input: RunInput,
@@ -372,23 +363,28 @@ class AsyncThread:
         turn_service_tier: str | None = None,
         output_type: Any = None,
     ) -> TurnResult:
-        """Run a complete turn and return its result."""
-        handle = await self.turn(
-            input,
-            approval_mode=approval_mode,
-            cwd=cwd,
-            effort=effort,
-            model=model,
-            output_schema=output_schema,
-            personality=personality,
-            sandbox=sandbox,
-            service_tier=service_tier,
-            source=source,
-            summary=summary,
-            turn_service_tier=turn_service_tier,
-            output_type=output_type,
-        )
-        return await handle.run()
+        """Run a complete turn and return its result (``turn(...).run()``)."""
+        await self._ready()
+        items, tool_output = wire_turn_input(input)
+        approval_policy, approvals_reviewer = approval_settings(approval_mode)
+        params: dict[str, Any] = {
+            "threadId": self.id,
+            "input": items,
+            "toolOutput": tool_output,
+            "approvalPolicy": approval_policy,
+            "approvalsReviewer": approvals_reviewer,
+            "cwd": cwd,
+            "effort": effort,
+            "model": model,
+            "outputSchema": output_schema_of(output_schema, output_type),
+            "personality": personality,
+            "sandboxPolicy": sandbox_policy(sandbox),
+            "serviceTier": service_tier,
+            "turnTrigger": source,
+            "summary": summary,
+            "serviceTierForTurn": turn_service_tier,
+        }
+        return await self._run(params, output_type)
 
     async def turn(
         self,
@@ -407,50 +403,88 @@ class AsyncThread:
         turn_service_tier: str | None = None,
         output_type: Any = None,
     ) -> AsyncTurnHandle:
-        """Start a turn, or join the thread's active turn, and return its handle."""
-        params = _params.turn_start(
-            input,
-            approval_mode=approval_mode,
-            cwd=cwd,
-            effort=effort,
-            model=model,
-            output_schema=output_schema,
-            output_type=output_type,
-            personality=personality,
-            sandbox=sandbox,
-            service_tier=service_tier,
-            source=source,
-            summary=summary,
-            turn_service_tier=turn_service_tier,
-        )
-        client = await self._codex._ensure_initialized()
-        client.gate.check("turn/start", params)
-        waiter: Waiter[TurnStarted] = Waiter(on_abandoned=_release)
-        message = StartTurn(params, waiter.reply)
-        started = await self._codex._to_thread_actor(self.id, message, waiter, "turn/start")
-        return AsyncTurnHandle(
-            self._codex, self.id, started.turn_id, _subscription=Subscription(started), _output_type=output_type
-        )
+        """Start a turn, or join the thread's active turn, and return its handle.
 
-    async def read(self, *, include_turns: bool = False) -> ThreadReadResponse:
+        ``source`` labels what started a new turn and ``turn_service_tier`` applies to this turn only; both are
+        ignored when joining. An :class:`~codex_actors.ExternalMessage` supplies untrusted content with
+        tool-level authority.
+        """
+        await self._ready()
+        items, tool_output = wire_turn_input(input)
+        approval_policy, approvals_reviewer = approval_settings(approval_mode)
+        params: dict[str, Any] = {
+            "threadId": self.id,
+            "input": items,
+            "toolOutput": tool_output,
+            "approvalPolicy": approval_policy,
+            "approvalsReviewer": approvals_reviewer,
+            "cwd": cwd,
+            "effort": effort,
+            "model": model,
+            "outputSchema": output_schema_of(output_schema, output_type),
+            "personality": personality,
+            "sandboxPolicy": sandbox_policy(sandbox),
+            "serviceTier": service_tier,
+            "turnTrigger": source,
+            "summary": summary,
+            "serviceTierForTurn": turn_service_tier,
+        }
+        return await self._turn(params, output_type)
+
+    async def read(
+        self,
+        *,
+        include_turns: bool = False,
+    ) -> ThreadReadResponse:
         """Read this thread, optionally with its turns."""
-        raw = await self._codex._thread_request(self.id, "thread/read", {"includeTurns": include_turns})
-        return decode_payload(raw, ThreadReadResponse)
+        await self._ready()
+        params: dict[str, Any] = {
+            "threadId": self.id,
+            "includeTurns": include_turns,
+        }
+        return await self._call("thread/read", params, ThreadReadResponse)
 
-    async def set_name(self, name: str) -> ThreadSetNameResponse:
+    async def set_name(
+        self,
+        name: str,
+    ) -> ThreadSetNameResponse:
         """Name this thread."""
-        raw = await self._codex._thread_request(self.id, "thread/name/set", {"name": name})
-        return decode_payload(raw, ThreadSetNameResponse)
+        await self._ready()
+        params: dict[str, Any] = {
+            "threadId": self.id,
+            "name": name,
+        }
+        return await self._call("thread/name/set", params, ThreadSetNameResponse)
 
-    async def compact(self) -> ThreadCompactStartResponse:
+    async def compact(
+        self,
+    ) -> ThreadCompactStartResponse:
         """Start compacting this thread's history."""
-        raw = await self._codex._thread_request(self.id, "thread/compact/start", {})
-        return decode_payload(raw, ThreadCompactStartResponse)
+        await self._ready()
+        params: dict[str, Any] = {
+            "threadId": self.id,
+        }
+        return await self._call("thread/compact/start", params, ThreadCompactStartResponse)
+
+    # END GENERATED: AsyncThread.flat_methods
+
+    async def _run(self, params: dict[str, Any], output_type: Any) -> TurnResult:
+        return await (await self._turn(params, output_type)).run()
+
+    async def _turn(self, params: dict[str, Any], output_type: Any) -> AsyncTurnHandle:
+        started = await self._codex._runtime.start_turn(self.id, wire_params(params))
+        subscription = Subscription(started)
+        return AsyncTurnHandle(
+            self._codex, self.id, started.turn_id, _subscription=subscription, _output_type=output_type
+        )
+
+    async def _call(self, method: str, params: dict[str, Any], result_type: type[T]) -> T:
+        return await self._codex._runtime.thread_call(self.id, method, wire_params(params), result_type)
 
 
 @dataclass(slots=True)
 class AsyncTurnHandle:
-    """Async mirror of :class:`~codex_actors._sync_api.TurnHandle`."""
+    """Async mirror of :class:`~codex_actors.TurnHandle`."""
 
     _codex: AsyncCodex
     thread_id: str
@@ -463,50 +497,64 @@ class AsyncTurnHandle:
     ) -> None:
         self._codex, self.thread_id, self.id = _codex, thread_id, id
         self._output_type = _output_type
-        if _subscription is None:
-            client = _codex._client
-            if client is None:
-                raise RuntimeError(_NOT_INITIALIZED)
-            future: pykka.Future[TurnStarted] = pykka.ThreadingFuture()
-            client.send_to_thread(thread_id, SubscribeTurn(id, False, future))
-            _subscription = Subscription(future.get(timeout=client.options.request_timeout))
+        if _subscription is None:  # built by hand: a cursor on the turn's future events, asked for now
+            runtime = _codex._runtime.runtime
+            _subscription = Subscription(SyncRuntime(runtime).subscribe_turn(thread_id, id))
         self._subscription = _subscription
 
-    async def steer(self, input: Input | str) -> TurnSteerResponse:
-        """Send more user input to this active turn."""
-        params = {"expectedTurnId": self.id, "input": wire_input(input)}
-        raw = await self._codex._thread_request(self.thread_id, "turn/steer", params)
-        return decode_payload(raw, TurnSteerResponse)
+    async def _ready(self) -> None:
+        await self._codex._ready()
 
-    async def interrupt(self) -> TurnInterruptResponse:
-        """Ask the engine to interrupt this turn."""
-        raw = await self._codex._thread_request(self.thread_id, "turn/interrupt", {"turnId": self.id})
-        return decode_payload(raw, TurnInterruptResponse)
+    # BEGIN GENERATED: AsyncTurnHandle.flat_methods
+    async def steer(
+        self,
+        input: Input | str,
+    ) -> TurnSteerResponse:
+        """Send more user input to this active turn."""
+        await self._ready()
+        params: dict[str, Any] = {
+            "threadId": self.thread_id,
+            "expectedTurnId": self.id,
+            "input": wire_input(input),
+        }
+        return await self._call("turn/steer", params, TurnSteerResponse)
+
+    async def interrupt(
+        self,
+    ) -> TurnInterruptResponse:
+        """Ask the engine to interrupt this turn (it then completes with status ``interrupted``)."""
+        await self._ready()
+        params: dict[str, Any] = {
+            "threadId": self.thread_id,
+            "turnId": self.id,
+        }
+        return await self._call("turn/interrupt", params, TurnInterruptResponse)
+
+    # END GENERATED: AsyncTurnHandle.flat_methods
 
     async def stream(self) -> AsyncGenerator[Notification, None]:
         """Yield this turn's notifications, ending after its ``turn/completed``; see ``TurnHandle.stream``."""
-        client = await self._codex._ensure_initialized()
+        runtime = await self._codex._runtime.start()
         subscription = self._subscription
         try:
             while events := await subscription.atake():  # the log ends after this turn's turn/completed
                 for event in events:
                     yield event
         except TransportClosedError as exc:
-            raise await asyncio.to_thread(client.translate, exc) from None
+            raise runtime.final_error(exc) from None
         finally:
             subscription.close()
 
     async def run(self) -> TurnResult:
         """Consume the turn and return its result; a failed turn raises ``RuntimeError`` with its message."""
-        accumulator = TurnAccumulator(self.id)
         stream = self.stream()
         try:
-            async for event in stream:
-                if event.method in ACCUMULATED:
-                    accumulator.add(event.payload)
+            async for _ in stream:
+                pass
         finally:
             await stream.aclose()
-        result = accumulator.checked_result()
-        if self._output_type is not None:
-            result.parsed = parse_output(self._output_type, result.final_response)
-        return result
+        return self._subscription.result(self._output_type)
+
+    async def _call(self, method: str, params: dict[str, Any], result_type: type[T]) -> T:
+        runtime = self._codex._runtime
+        return await runtime.thread_call(self.thread_id, method, wire_params(params), result_type)

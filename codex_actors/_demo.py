@@ -6,12 +6,22 @@ engine, its sandbox, the shell) is real. ``codex-actors demo`` runs :func:`run_d
 
 from __future__ import annotations
 
-from typing import Any, TextIO
+from typing import TextIO
 
-import msgspec
-
-from .actors._port import EngineConnection
-from .actors._router import NotificationBuffer, Router
+from ._modes import ApprovalMode, Sandbox
+from ._protocol.generated import (
+    AgentMessageDeltaNotification,
+    AgentMessageThreadItem,
+    CommandExecutionThreadItem,
+    ItemCompletedNotification,
+    ItemStartedNotification,
+    ReasoningThreadItem,
+    TurnCompletedNotification,
+    TurnStartedNotification,
+    UserMessageThreadItem,
+)
+from ._sync_api import Codex
+from .models import Notification
 from .testing import OfflineEngine, exec_command, reasoning, reply, streamed_message
 
 __all__ = ["run_demo"]
@@ -20,61 +30,54 @@ COMMAND = "printf 'hello from a real shell\\n' > greeting.txt && cat greeting.tx
 PROMPT = "Write a greeting to greeting.txt, show it, and list the workspace."
 
 
-def _describe(method: str, params: dict[str, Any]) -> str | None:
-    item = params.get("item") or {}
-    kind = item.get("type")
-    if method == "item/started" and kind == "commandExecution":
-        return f"  $ {item.get('command')}"
-    if method == "item/completed" and kind == "commandExecution":
-        output = "".join(f"\n    | {line}" for line in str(item.get("aggregatedOutput", "")).splitlines())
-        return f"  command finished: exit code {item.get('exitCode')}{output}"
-    if method == "item/completed" and kind == "reasoning":
-        return f"  (reasoning) {' '.join(str(s) for s in item.get('summary', []))}"
-    if method == "item/completed" and kind == "userMessage":
-        return "  user message sent"
-    if method == "item/agentMessage/delta":
-        return f"  delta: {params.get('delta')!r}"
-    if method == "turn/started":
-        return "turn started"
-    if method == "turn/completed":
-        turn = params.get("turn") or {}
-        return f"turn {turn.get('status')} in {turn.get('durationMs')} ms"
+def _describe(note: Notification) -> str | None:
+    payload = note.payload
+    match payload:
+        case ItemStartedNotification(item=CommandExecutionThreadItem(command=command)):
+            return f"  $ {command}"
+        case ItemCompletedNotification(item=CommandExecutionThreadItem() as item):
+            output = "".join(f"\n    | {line}" for line in (item.aggregated_output or "").splitlines())
+            return f"  command finished: exit code {item.exit_code}{output}"
+        case ItemCompletedNotification(item=ReasoningThreadItem(summary=summary)):
+            return f"  (reasoning) {' '.join(summary)}"
+        case ItemCompletedNotification(item=UserMessageThreadItem()):
+            return "  user message sent"
+        case AgentMessageDeltaNotification(delta=delta):
+            return f"  delta: {delta!r}"
+        case TurnStartedNotification():
+            return "turn started"
+        case TurnCompletedNotification(turn=turn):
+            return f"turn {turn.status.value} in {turn.duration_ms} ms"
     return None
 
 
 def run_demo(out: TextIO, *, timeout: float = 60.0) -> int:
-    """Run the demo, writing what happens to ``out``; returns a process exit code."""
+    """Run the demo, writing what happens to ``out``; returns a process exit code.
+
+    It is the public API, as a program would use it: ``Codex(config).thread_start().turn(...).stream()``.
+    """
     script = (
         reply(reasoning("The user wants a greeting file; I will use the shell."), exec_command(COMMAND)),
         reply(streamed_message("I wrote ", "greeting.txt ", "and listed the workspace.")),
     )
-    with OfflineEngine(*script) as offline:
-        events = NotificationBuffer(maxlen=10_000)
-        with EngineConnection.open(offline.config, router=Router()) as conn:
-            agent = conn.initialize_result.get("userAgent", "?")
-            print(f"engine: {agent} (pid {conn.status().pid})", file=out)
-            print(f"model:  scripted, at {offline.model.url}", file=out)
-            print(f"workspace: {offline.workspace}", file=out)
-            params = {"approvalPolicy": "never", "sandbox": "workspace-write"}
-            started = msgspec.json.decode(conn.request("thread/start", params))
-            thread_id = started["thread"]["id"]
-            conn.router.bind_thread(thread_id, events)
-            print(f"thread: {thread_id}", file=out)
-            print(f"> {PROMPT}", file=out)
-            conn.request("turn/start", {"threadId": thread_id, "input": [{"type": "text", "text": PROMPT}]})
-            final: str | None = None
-            while True:
-                note = events.get(timeout)
-                payload = msgspec.json.decode(note.params)
-                line = _describe(note.method, payload)
-                if line is not None:
-                    print(line, file=out, flush=True)
-                item = payload.get("item") or {}
-                if note.method == "item/completed" and item.get("type") == "agentMessage":
-                    final = item.get("text")
-                if note.method == "turn/completed":
-                    status = payload["turn"]["status"]
-                    break
+    with OfflineEngine(*script) as offline, Codex(offline.config) as codex:
+        print(f"engine: {codex.metadata.userAgent}", file=out)
+        print(f"model:  scripted, at {offline.model.url}", file=out)
+        print(f"workspace: {offline.workspace}", file=out)
+        thread = codex.thread_start(approval_mode=ApprovalMode.deny_all, sandbox=Sandbox.workspace_write)
+        print(f"thread: {thread.id}", file=out)
+        print(f"> {PROMPT}", file=out)
+        final: str | None = None
+        status = "?"
+        for note in thread.turn(PROMPT).stream():
+            line = _describe(note)
+            if line is not None:
+                print(line, file=out, flush=True)
+            match note.payload:
+                case ItemCompletedNotification(item=AgentMessageThreadItem(text=text)):
+                    final = text
+                case TurnCompletedNotification(turn=turn):
+                    status = turn.status.value
         print(f"final answer: {final}", file=out)
         print(f"the model was asked {len(offline.model.requests)} times; nothing left this machine.", file=out)
     return 0 if status == "completed" else 1

@@ -20,10 +20,10 @@ from ._binary import build_launch
 from ._config import CodexConfig
 from .errors import CodexError
 
-__all__ = ["MINIMUM_RUNTIME_VERSION", "Gate", "runtime_version"]
+__all__ = ["MINIMUM_RUNTIME_VERSION", "FieldRequirements", "runtime_version"]
 
 MINIMUM_RUNTIME_VERSION = "0.151.0"
-GATED_FIELDS: dict[str, tuple[str, ...]] = {
+REQUIRED_VERSION_FIELDS: dict[str, tuple[str, ...]] = {
     "turn/start": ("toolOutput", "turnTrigger", "serviceTierForTurn"),
     "thread/resume": ("excludeTurns",),
     "thread/fork": ("excludeTurns",),
@@ -56,7 +56,7 @@ def _require(version: str | None) -> None:
     )
 
 
-class Gate:
+class FieldRequirements:
     """Checks the gated fields of one runtime's requests."""
 
     def __init__(self, config: CodexConfig, version: str | None) -> None:
@@ -91,7 +91,9 @@ class Gate:
 
     def check(self, method: str, params: Mapping[str, Any] | None) -> None:
         """Raise ``CodexError`` (nothing is sent) if ``params`` use a field this engine may not support."""
-        supplied = [name for name in GATED_FIELDS.get(method, ()) if (params or {}).get(name) is not None]
+        supplied = [
+            name for name in REQUIRED_VERSION_FIELDS.get(method, ()) if (params or {}).get(name) is not None
+        ]
         if not supplied:
             return
         try:

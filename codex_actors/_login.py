@@ -8,19 +8,13 @@ runtime stops, so it never blocks forever.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import pykka
-
+from ._async_runtime import AsyncRuntime
 from ._protocol.generated import AccountLoginCompletedNotification, CancelLoginAccountResponse
 from ._protocol.jsonrpc import decode_payload
-from ._runtime import Runtime
-from ._waiter import Waiter
-
-if TYPE_CHECKING:
-    from ._async_api import AsyncCodex
+from ._sync_runtime import SyncRuntime
 
 __all__ = [
     "AsyncChatgptLoginHandle",
@@ -48,100 +42,77 @@ def device_code_login(raw: Any) -> dict[str, Any]:
     return response
 
 
-def _wait(client: Runtime, login_id: str, timeout: float | None) -> AccountLoginCompletedNotification:
-    future: pykka.Future[AccountLoginCompletedNotification] = pykka.ThreadingFuture()
-    client.wait_login(login_id, future)
-    try:
-        return future.get(timeout=timeout)
-    except pykka.Timeout:
-        raise TimeoutError(f"login {login_id} did not complete within {timeout:g} s") from None
-
-
-def _cancel(client: Runtime, login_id: str) -> CancelLoginAccountResponse:
-    return client.call("account/login/cancel", {"loginId": login_id}, CancelLoginAccountResponse)
+def _cancel_params(login_id: str) -> dict[str, Any]:
+    return {"loginId": login_id}
 
 
 @dataclass(slots=True)
 class ChatgptLoginHandle:
     """A live browser-login attempt, from ``Codex.login_chatgpt()``."""
 
-    _client: Runtime
+    _client: SyncRuntime
     login_id: str
     auth_url: str
 
     def wait(self, timeout: float | None = None) -> AccountLoginCompletedNotification:
         """Wait for this attempt's completion."""
-        return _wait(self._client, self.login_id, timeout)
+        return self._client.wait_login(self.login_id, timeout)
 
     def cancel(self) -> CancelLoginAccountResponse:
         """Cancel this attempt."""
-        return _cancel(self._client, self.login_id)
+        return self._client.call("account/login/cancel", _cancel_params(self.login_id), CancelLoginAccountResponse)
 
 
 @dataclass(slots=True)
 class DeviceCodeLoginHandle:
     """A live device-code login attempt, from ``Codex.login_chatgpt_device_code()``."""
 
-    _client: Runtime
+    _client: SyncRuntime
     login_id: str
     verification_url: str
     user_code: str
 
     def wait(self, timeout: float | None = None) -> AccountLoginCompletedNotification:
         """Wait for this attempt's completion."""
-        return _wait(self._client, self.login_id, timeout)
+        return self._client.wait_login(self.login_id, timeout)
 
     def cancel(self) -> CancelLoginAccountResponse:
         """Cancel this attempt."""
-        return _cancel(self._client, self.login_id)
-
-
-async def _await_login(
-    codex: AsyncCodex, login_id: str, timeout: float | None
-) -> AccountLoginCompletedNotification:
-    client = await codex._ensure_initialized()
-    waiter: Waiter[AccountLoginCompletedNotification] = Waiter()
-    client.wait_login(login_id, waiter.reply)
-    try:
-        return await asyncio.wait_for(waiter.future, timeout)
-    except TimeoutError:
-        raise TimeoutError(f"login {login_id} did not complete within {timeout:g} s") from None
-
-
-async def _acancel(codex: AsyncCodex, login_id: str) -> CancelLoginAccountResponse:
-    return await codex._call("account/login/cancel", {"loginId": login_id}, CancelLoginAccountResponse)
+        return self._client.call("account/login/cancel", _cancel_params(self.login_id), CancelLoginAccountResponse)
 
 
 @dataclass(slots=True)
 class AsyncChatgptLoginHandle:
     """A live browser-login attempt, from ``AsyncCodex.login_chatgpt()``."""
 
-    _codex: AsyncCodex
+    _codex: AsyncRuntime
     login_id: str
     auth_url: str
 
     async def wait(self, timeout: float | None = None) -> AccountLoginCompletedNotification:
         """Wait for this attempt's completion."""
-        return await _await_login(self._codex, self.login_id, timeout)
+        return await self._codex.wait_login(self.login_id, timeout)
 
     async def cancel(self) -> CancelLoginAccountResponse:
         """Cancel this attempt."""
-        return await _acancel(self._codex, self.login_id)
+        params = _cancel_params(self.login_id)
+        return await self._codex.call("account/login/cancel", params, CancelLoginAccountResponse)
 
 
 @dataclass(slots=True)
 class AsyncDeviceCodeLoginHandle:
     """A live device-code login attempt, from ``AsyncCodex.login_chatgpt_device_code()``."""
 
-    _codex: AsyncCodex
+    _codex: AsyncRuntime
     login_id: str
     verification_url: str
     user_code: str
 
     async def wait(self, timeout: float | None = None) -> AccountLoginCompletedNotification:
         """Wait for this attempt's completion."""
-        return await _await_login(self._codex, self.login_id, timeout)
+        return await self._codex.wait_login(self.login_id, timeout)
 
     async def cancel(self) -> CancelLoginAccountResponse:
         """Cancel this attempt."""
-        return await _acancel(self._codex, self.login_id)
+        params = _cancel_params(self.login_id)
+        return await self._codex.call("account/login/cancel", params, CancelLoginAccountResponse)

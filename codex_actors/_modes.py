@@ -37,9 +37,10 @@ class Sandbox(str, Enum):  # noqa: UP042 - the official type
     full_access = "full-access"
 
 
-_APPROVAL: dict[ApprovalMode, dict[str, str]] = {
-    ApprovalMode.auto_review: {"approvalPolicy": "on-request", "approvalsReviewer": "auto_review"},
-    ApprovalMode.deny_all: {"approvalPolicy": "never"},
+#: Each preset's ``(approvalPolicy, approvalsReviewer)``.
+_APPROVAL: dict[ApprovalMode, tuple[str, str | None]] = {
+    ApprovalMode.auto_review: ("on-request", "auto_review"),
+    ApprovalMode.deny_all: ("never", None),
 }
 
 _SANDBOX_MODE: dict[Sandbox, str] = {
@@ -61,18 +62,18 @@ _SANDBOX_POLICY: dict[Sandbox, dict[str, Any]] = {
 }
 
 
-def approval_params(mode: ApprovalMode | None, *, inherit: bool = True) -> dict[str, str]:
-    """The wire params of an approval preset.
+def approval_settings(mode: ApprovalMode | None, *, inherit: bool = True) -> tuple[str | None, str | None]:
+    """The ``(approvalPolicy, approvalsReviewer)`` of an approval preset (``None``: not sent).
 
-    ``None`` gives ``{}`` (inherit the thread's setting), unless ``inherit`` is False (``thread_start``,
-    where ``None`` is refused like any non-member).
+    ``None`` gives ``(None, None)`` (inherit the thread's setting), unless ``inherit`` is False
+    (``thread_start``, where ``None`` is refused like any non-member).
     """
     if mode is None and inherit:
-        return {}
+        return None, None
     if not isinstance(mode, ApprovalMode):
         supported = ", ".join(member.value for member in ApprovalMode)
         raise ValueError(f"approval_mode must be one of: {supported}")
-    return dict(_APPROVAL[mode])
+    return _APPROVAL[mode]
 
 
 def _require(sandbox: Sandbox) -> None:

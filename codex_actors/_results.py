@@ -25,10 +25,10 @@ from ._protocol.generated import (
     TurnStatus,
 )
 
-__all__ = ["ACCUMULATED", "TurnAccumulator", "TurnResult", "final_response_of"]
+__all__ = ["RESULT_METHODS", "TurnAccumulator", "TurnResult", "final_response_of", "result_or_raise"]
 
 #: The methods whose payloads change a turn's result; everything else can skip :meth:`TurnAccumulator.add`.
-ACCUMULATED = frozenset({"item/completed", "thread/tokenUsage/updated", "turn/completed"})
+RESULT_METHODS = frozenset({"item/completed", "thread/tokenUsage/updated", "turn/completed"})
 
 
 @dataclass(slots=True)
@@ -83,14 +83,6 @@ class TurnAccumulator:
             return True
         return False
 
-    def checked_result(self) -> TurnResult:
-        """The result, as ``run()`` returns it: a failed turn raises ``RuntimeError`` with its message."""
-        result = self.result()
-        if result.status == TurnStatus.failed:
-            message = None if result.error is None else result.error.message
-            raise RuntimeError(message or "turn failed with status failed")
-        return result
-
     def result(self) -> TurnResult:
         """The result; only valid once ``turn/completed`` was added."""
         turn = self.completed
@@ -107,3 +99,11 @@ class TurnAccumulator:
             items=list(self.items),
             usage=self.usage,
         )
+
+
+def result_or_raise(result: TurnResult) -> TurnResult:
+    """``result`` as ``run()`` returns it: a failed turn raises ``RuntimeError`` with its message instead."""
+    if result.status == TurnStatus.failed:
+        message = None if result.error is None else result.error.message
+        raise RuntimeError(message or "turn failed with status failed")
+    return result

@@ -1,41 +1,48 @@
-"""The caller's side of one actor runtime: the root supervisor, the engine, and the thread actors.
+"""The runtime core: one supervised actor tree and its engine, used by submitting, never by waiting.
 
-The facades (``Codex``, ``Thread``, ``TurnHandle`` and their async twins) hold a :class:`Runtime` and nothing
-else. Every wait here has a timeout; every failure is typed: once the supervisor has given up, what would have
-been a ``TransportClosedError`` (or pykka's ``ActorDeadError``) is the supervisor's
-:class:`~codex_actors.errors.EngineCrashed`.
+A :class:`Runtime` starts the tree (blocking: the engine is spawned and answers ``initialize``), then only
+*submits*: a request, a thread's message, a login wait, each with the ``reply`` its answer goes to (a pykka
+future, an actor, a callback). Waiting is the adapters' business: :mod:`codex_actors._sync_runtime` blocks on
+a future with a timeout, :mod:`codex_actors._async_runtime` awaits a loop future without holding a thread.
+
+Every failure is typed, and never needs a question to the supervisor: once it has given up, what would have
+been a ``TransportClosedError`` is its :class:`~codex_actors.errors.EngineCrashed` (see :meth:`final_error`).
+Two lookups may block, briefly, on the supervisor: the actor of a thread not used before
+(:meth:`thread_actor`) and the engine connection after a restart (:meth:`connection`); ``has_*`` tell whether
+they would.
 """
 
 from __future__ import annotations
 
 import contextlib
-from typing import Any, TypeVar
+from typing import Any
 
-import msgspec
 import pykka
 
 from ._config import CodexConfig
-from ._engine_requirements import Gate, runtime_version
-from ._protocol.jsonrpc import decode_payload
+from ._engine_requirements import FieldRequirements, runtime_version
+from .actors._connection import EngineConnection
 from .actors._messages import (
     CancelRequest,
-    GetEngine,
-    ReplyTo,
-    SendRequest,
+    GetConnection,
     StartEngine,
     StartThread,
     StartTurn,
+    SubscribeTurn,
     ThreadRequest,
-    TurnStarted,
     WaitLogin,
 )
-from .actors._port import EngineConnection, EnginePort, PortOptions
-from .actors._reply import reply_error
-from .actors._root import RootSupervisor
-from .errors import CodexError, EngineCrashed, RequestTimeoutError, TransportClosedError
+from .actors._options import RuntimeOptions
+from .actors._process import EngineProcess
+from .actors._reply import ReplyTo, reply_error
+from .actors._root import Escalation, RootSupervisor
+from .errors import EngineCrashed, TransportClosedError, fresh, not_running
 from .models import initialize_response
 
 __all__ = ["Runtime"]
+
+#: Seconds a lookup waits for the root supervisor (it answers at once unless it is restarting the engine).
+SUPERVISOR_TIMEOUT = 60.0
 
 
 def _server_version(result: dict[str, Any]) -> str | None:
@@ -46,26 +53,25 @@ def _server_version(result: dict[str, Any]) -> str | None:
     return None if info is None else info.version
 
 
-T = TypeVar("T")
-
-NOT_RUNNING = "Codex process is not running"
-
-
 class Runtime:
-    """One supervised runtime: start it, use it from any thread, close it."""
+    """One supervised runtime: start it, submit to it from any thread, close it."""
 
     def __init__(
         self,
         config: CodexConfig | None = None,
         *,
-        options: PortOptions | None = None,
+        options: RuntimeOptions | None = None,
         max_restarts: int = 3,
         max_seconds: float = 5.0,
     ) -> None:
         self.config = config or CodexConfig()
-        self.options = options or PortOptions()
+        self.options = options or RuntimeOptions()
+        self._escalation = Escalation()
+        self._threads: dict[str, pykka.ActorRef[Any]] = {}
+        self._connection: EngineConnection | None = None
+        self._closed = False
         # The engine is spawned first, here: it boots for tens of milliseconds while the actor tree starts.
-        engine = EnginePort.spawn(self.config, self.options)
+        engine = EngineProcess.launch(self.config, self.options)
         try:
             self.supervisor: pykka.ActorRef[RootSupervisor] = RootSupervisor.start(
                 self.config,
@@ -73,73 +79,93 @@ class Runtime:
                 max_restarts=max_restarts,
                 max_seconds=max_seconds,
                 engine=engine,
+                escalation=self._escalation,
             )
         except BaseException:  # pragma: no cover - starting an actor thread does not fail
             engine.stop(grace=0.0)
             raise
-        self._threads: dict[str, pykka.ActorRef[Any]] = {}
-        self._engine: EngineConnection | None = None
-        self._closed = False
         try:
             connection: EngineConnection = self.supervisor.ask(
-                StartEngine(), block=True, timeout=self.options.connect_timeout + 60
+                StartEngine(), block=True, timeout=self.options.connect_timeout + SUPERVISOR_TIMEOUT
             )
         except BaseException:
             self.close()
             raise
+        self._connection = connection
         self.initialize_result: dict[str, Any] = connection.initialize_result
-        self.gate = Gate(self.config, runtime_version(_server_version(self.initialize_result)))
+        version = runtime_version(_server_version(self.initialize_result))
+        self.requirements = FieldRequirements(self.config, version)
+
+    # -- errors -----------------------------------------------------------------------------------------------
+
+    def final_error(self, error: BaseException) -> BaseException:
+        """``error``, or (for a closed transport) the supervisor's :class:`EngineCrashed` once it gave up."""
+        crashed = self._escalation.error
+        if crashed is None or self._closed or isinstance(error, EngineCrashed):
+            return error
+        return fresh(crashed) if isinstance(error, TransportClosedError) else error
+
+    def _check_usable(self) -> None:
+        if self._closed:
+            raise not_running()
+        crashed = self._escalation.error
+        if crashed is not None:
+            raise fresh(crashed)
 
     # -- the engine -------------------------------------------------------------------------------------------
 
-    def engine(self) -> EngineConnection:
-        """The current engine connection (after a restart, the new one)."""
-        if self._closed:
-            raise TransportClosedError(NOT_RUNNING)
-        cached = self._engine
-        if cached is not None and cached.ref.is_alive():
+    def has_connection(self) -> bool:
+        """Whether :meth:`connection` answers without asking the supervisor (so without blocking)."""
+        cached = self._connection
+        return cached is not None and cached.alive
+
+    def connection(self) -> EngineConnection:
+        """The current engine connection (after a restart, the new one); may wait for the supervisor."""
+        self._check_usable()
+        cached = self._connection
+        if cached is not None and cached.alive:
             return cached
         try:
-            connection: EngineConnection = self.supervisor.ask(GetEngine(), block=True, timeout=60)
+            connection: EngineConnection = self.supervisor.ask(
+                GetConnection(), block=True, timeout=SUPERVISOR_TIMEOUT
+            )
         except pykka.ActorDeadError:
-            raise TransportClosedError(NOT_RUNNING) from None
-        self._engine = connection
+            raise not_running() from None
+        self._connection = connection
         return connection
 
-    @property
-    def engine_is_cached(self) -> bool:
-        """Whether :meth:`engine` answers without asking the supervisor (so without blocking)."""
-        cached = self._engine
-        return cached is not None and cached.ref.is_alive()
+    def submit(self, method: str, params: Any, reply: ReplyTo) -> None:
+        """Send a request to the current engine; its answer goes to ``reply``.
 
-    def send_request(self, method: str, params: Any, reply: ReplyTo) -> None:
-        """Send a request to the current engine without waiting; its answer goes to ``reply``."""
-        self.gate.check(method, params)
+        A field this engine is too old for raises ``CodexError`` here (nothing is sent); every other failure
+        goes to ``reply``.
+        """
+        self.requirements.check(method, params)
         try:
-            self.engine().ref.tell(SendRequest(method, params, reply))
-        except pykka.ActorDeadError:
-            reply_error(reply, self.translate(TransportClosedError(NOT_RUNNING)))
+            connection = self.connection()
         except TransportClosedError as exc:
-            reply_error(reply, self.translate(exc))
+            reply_error(reply, self.final_error(exc))
+            return
+        connection.send(method, params, reply)
+
+    def cancel(self, thread_id: str | None, reply: ReplyTo) -> None:
+        """Forget a request whose caller stopped waiting (best effort, never raises)."""
+        if thread_id is None:
+            connection = self._connection
+            if connection is not None:
+                connection.cancel(reply)
+            return
+        ref = self._threads.get(thread_id)
+        if ref is not None:
+            with contextlib.suppress(pykka.ActorDeadError):
+                ref.tell(CancelRequest(reply))
 
     def wait_login(self, login_id: str, reply: ReplyTo) -> None:
         """Have ``reply`` answered with the ``account/login/completed`` of ``login_id``."""
         try:
             self.supervisor.tell(WaitLogin(login_id, reply))
         except pykka.ActorDeadError:
-            reply_error(reply, TransportClosedError(NOT_RUNNING))
-
-    def request(self, method: str, params: Any = None, *, timeout: float | None = None) -> msgspec.Raw:
-        """Send a request to the current engine and wait for its raw result."""
-        self.gate.check(method, params)
-        try:
-            return self.engine().request(method, params, timeout=timeout)
-        except TransportClosedError as exc:
-            raise self.translate(exc) from None
-
-    def call(self, method: str, params: Any, result_type: type[T], *, timeout: float | None = None) -> T:
-        """:meth:`request`, decoded into ``result_type``."""
-        return decode_payload(self.request(method, params, timeout=timeout), result_type)
+            reply_error(reply, not_running())
 
     # -- threads ----------------------------------------------------------------------------------------------
 
@@ -149,77 +175,46 @@ class Runtime:
         return ref is not None and ref.is_alive()
 
     def thread_actor(self, thread_id: str) -> pykka.ActorRef[Any]:
-        """The actor of ``thread_id``, started if it is not running."""
+        """The actor of ``thread_id``, started if it is not running; may wait for the supervisor."""
         ref = self._threads.get(thread_id)
         if ref is not None and ref.is_alive():
             return ref
-        if self._closed:
-            raise TransportClosedError(NOT_RUNNING)
+        self._check_usable()
         try:
-            started: pykka.ActorRef[Any] = self.supervisor.ask(StartThread(thread_id), block=True, timeout=60)
+            started: pykka.ActorRef[Any] = self.supervisor.ask(
+                StartThread(thread_id), block=True, timeout=SUPERVISOR_TIMEOUT
+            )
         except pykka.ActorDeadError:
-            raise TransportClosedError(NOT_RUNNING) from None
+            raise not_running() from None
         self._threads[thread_id] = started
         return started
 
-    def thread_request(
-        self, thread_id: str, method: str, params: dict[str, Any], *, timeout: float | None = None
-    ) -> msgspec.Raw:
-        """A request about one thread, through its actor (held while the engine restarts)."""
-        future: pykka.Future[msgspec.Raw] = pykka.ThreadingFuture()
-        self.send_to_thread(thread_id, ThreadRequest(method, params, future))
-        return self._wait(future, method, timeout, thread_id)
+    def submit_thread(self, thread_id: str, method: str, params: dict[str, Any], reply: ReplyTo) -> None:
+        """A request about one thread, through its actor (held there while the engine restarts)."""
+        self._tell_thread(thread_id, ThreadRequest(method, params, reply))
 
-    def start_turn(self, thread_id: str, params: dict[str, Any], *, timeout: float | None = None) -> TurnStarted:
-        """Start (or join) a turn; the answer holds the turn's log and this caller's subscriber id in it."""
-        self.gate.check("turn/start", params)
-        future: pykka.Future[TurnStarted] = pykka.ThreadingFuture()
-        self.send_to_thread(thread_id, StartTurn(params, future))
-        return self._wait(future, "turn/start", timeout, thread_id)
+    def submit_turn(self, thread_id: str, params: dict[str, Any], reply: ReplyTo) -> None:
+        """Start (or join) a turn; ``reply`` gets its ``TurnStarted`` (the log, and this caller's cursor)."""
+        self.requirements.check("turn/start", params)
+        self._tell_thread(thread_id, StartTurn(params, reply))
 
-    def cancel(self, thread_id: str, reply: ReplyTo) -> None:
-        """Forget a request of ``thread_id`` whose caller stopped waiting (best effort, never raises)."""
-        ref = self._threads.get(thread_id)
-        if ref is not None:
-            with contextlib.suppress(pykka.ActorDeadError):
-                ref.tell(CancelRequest(reply))
+    def submit_subscription(self, thread_id: str, turn_id: str, reply: ReplyTo) -> None:
+        """A cursor on ``turn_id``'s future events; ``reply`` gets its ``TurnStarted``."""
+        self._tell_thread(thread_id, SubscribeTurn(turn_id, False, reply))
 
-    def send_to_thread(self, thread_id: str, message: Any) -> None:
-        """Tell a thread's actor ``message`` (starting the actor if needed); failures raise typed errors."""
+    def _tell_thread(self, thread_id: str, message: Any) -> None:
         try:
             self.thread_actor(thread_id).tell(message)
         except pykka.ActorDeadError:
-            self._threads.pop(thread_id, None)
+            self._threads.pop(thread_id, None)  # it stopped since it was cached: start it again, once
             try:
                 self.thread_actor(thread_id).tell(message)
             except (pykka.ActorDeadError, TransportClosedError) as exc:
-                raise self.translate(TransportClosedError(NOT_RUNNING)) from exc
+                raise self.final_error(not_running()) from exc
         except TransportClosedError as exc:
-            raise self.translate(exc) from None
+            raise self.final_error(exc) from None
 
-    def _wait(self, future: pykka.Future[T], method: str, timeout: float | None, thread_id: str) -> T:
-        wait = self.options.request_timeout if timeout is None else timeout
-        try:
-            return future.get(timeout=wait)
-        except pykka.Timeout:
-            self.cancel(thread_id, future)
-            raise RequestTimeoutError(method, wait) from None
-        except TransportClosedError as exc:
-            raise self.translate(exc) from None
-
-    # -- errors and lifecycle ---------------------------------------------------------------------------------
-
-    def translate(self, error: TransportClosedError) -> CodexError:
-        """``error``, or the supervisor's :class:`EngineCrashed` if it has given up."""
-        if isinstance(error, EngineCrashed) or self._closed:
-            return error
-        try:
-            self.supervisor.ask(GetEngine(), block=True, timeout=10)
-        except EngineCrashed as crashed:
-            return crashed
-        except (pykka.ActorDeadError, pykka.Timeout, TransportClosedError):
-            pass
-        return error
+    # -- lifecycle --------------------------------------------------------------------------------------------
 
     @property
     def closed(self) -> bool:
@@ -230,6 +225,6 @@ class Runtime:
         """Stop the whole tree: threads, engine (stdin, SIGTERM, SIGKILL) and services. Idempotent."""
         self._closed = True
         self._threads.clear()
-        self._engine = None
+        self._connection = None
         with contextlib.suppress(pykka.ActorDeadError):
             self.supervisor.stop(block=True, timeout=timeout)

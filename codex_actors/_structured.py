@@ -18,7 +18,7 @@ import pydantic
 from .errors import OutputValidationError
 from .models import JsonObject
 
-__all__ = ["output_schema_for", "parse_output"]
+__all__ = ["output_schema_for", "output_schema_of", "parse_output"]
 
 
 @cache
@@ -43,6 +43,13 @@ def output_schema_for(output_type: Any) -> JsonObject:
     schema = _adapter(output_type).json_schema()
     strict: JsonObject = _strict(copy.deepcopy(schema))
     return strict
+
+
+def output_schema_of(output_schema: JsonObject | None, output_type: Any) -> JsonObject | None:
+    """The ``outputSchema`` a turn sends: the one given, else ``output_type``'s (see :func:`output_schema_for`)."""
+    if output_schema is None and output_type is not None:
+        return output_schema_for(output_type)
+    return output_schema
 
 
 def parse_output(output_type: Any, text: str | None) -> Any:

@@ -7,12 +7,15 @@ the writer's thread, which schedules the reader's future on its loop.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import weakref
 from collections.abc import Callable
 from functools import partial
-from typing import TypeAlias, cast
+from typing import Any, TypeAlias, cast
 
+from ._results import TurnResult, result_or_raise
+from ._structured import parse_output
 from .actors._messages import TurnStarted
 from .actors._turnlog import LogClosedError, TurnLog
 from .errors import TransportClosedError
@@ -70,6 +73,20 @@ class Subscription:
         """Release the cursor (idempotent); what only it still needed can be pruned."""
         self.closed = True
         self._finalizer()
+
+    def result(self, output_type: Any = None) -> TurnResult:
+        """The turn's result, as ``run()`` returns it, once the log has ended (read it to the end first).
+
+        It is the one the thread actor assembled from every event of the turn, copied for this caller (so
+        ``parsed``, with ``output_type``, is this caller's own); a failed turn raises ``RuntimeError``.
+        """
+        assembled = self.log.result
+        if not isinstance(assembled, TurnResult):
+            raise RuntimeError("turn completed event not received")
+        result = result_or_raise(dataclasses.replace(assembled, items=list(assembled.items)))
+        if output_type is not None:
+            result.parsed = parse_output(output_type, result.final_response)
+        return result
 
 
 class _Batches:

@@ -1,25 +1,42 @@
-"""The public API: ``Codex``, ``Thread`` and ``TurnHandle``, with the official SDK's signatures and wire params.
+"""The synchronous facade: ``Codex``, ``Thread`` and ``TurnHandle``, with the official SDK's signatures.
 
-They are thin: a ``Codex`` holds a :class:`~codex_actors._runtime.Runtime` (the root supervisor of an actor
-tree); a ``Thread`` is a thread id plus that runtime, talking to the thread's actor; a ``TurnHandle`` reads the
-turn's event log at its own cursor. Differences from the official SDK are deliberate and listed in
-``docs/python-parity-checklist.md``: an engine crash is survived (the engine restarts, the thread resumes, and
-the same ``Thread`` keeps working), every failure is typed, and every wait has a timeout.
+They are thin. A ``Codex`` holds a :class:`~codex_actors._sync_runtime.SyncRuntime` (blocking calls on the
+runtime core: the root supervisor of an actor tree); a ``Thread`` is a thread id plus that runtime, talking to
+the thread's actor; a ``TurnHandle`` reads the turn's event log at its own cursor. The flat keyword methods,
+between the ``GENERATED`` markers, are written by ``bin/generate-facade`` from ``bin/facade_spec.py``: they build
+the generated params Structs (whose wire names are the engine's) and hand them to the small hooks below.
+
+Differences from the official SDK are deliberate and listed in ``docs/python-parity-checklist.md``: an engine
+crash is survived (the engine restarts, the thread resumes, and the same ``Thread`` keeps working), every failure
+is typed, and every wait has a timeout.
 """
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import pykka
 
-from . import _params
 from ._config import CodexConfig
-from ._inputs import Input, RunInput, wire_input
 from ._login import ChatgptLoginHandle, DeviceCodeLoginHandle, chatgpt_login, device_code_login
-from ._modes import ApprovalMode, Sandbox
+from ._protocol.generated import (
+    LoginAccountParamsApiKey,
+    LoginAccountParamsChatgpt,
+    LoginAccountParamsChatgptDeviceCode,
+)
+from ._protocol.jsonrpc import decode_payload, wire_params
+from ._runtime import Runtime
+from ._subscription import EventStream, Subscription
+from ._sync_runtime import SyncRuntime
+from .models import InitializeResponse, Notification, initialize_response
+
+# isort: split
+# BEGIN GENERATED: imports
+from ._inputs import Input, RunInput, wire_input, wire_turn_input
+from ._modes import ApprovalMode, Sandbox, approval_settings, sandbox_mode, sandbox_policy
 from ._protocol.generated import (
     GetAccountResponse,
     ModelListResponse,
@@ -40,15 +57,15 @@ from ._protocol.generated import (
     TurnInterruptResponse,
     TurnSteerResponse,
 )
-from ._protocol.jsonrpc import decode_payload
-from ._results import ACCUMULATED, TurnAccumulator, TurnResult
-from ._runtime import Runtime
-from ._structured import parse_output
-from ._subscription import EventStream, Subscription
-from .actors._messages import SubscribeTurn, TurnStarted
-from .models import InitializeResponse, JsonObject, Notification, initialize_response
+from ._results import TurnResult
+from ._structured import output_schema_of
+from .models import JsonObject
+
+# END GENERATED: imports
 
 __all__ = ["Codex", "Thread", "TurnHandle"]
+
+T = TypeVar("T")
 
 
 class Codex:
@@ -59,11 +76,11 @@ class Codex:
     """
 
     def __init__(self, config: CodexConfig | None = None) -> None:
-        self._client = Runtime(config)
+        self._client = SyncRuntime(Runtime(config))
         try:
-            self._init = initialize_response(self._client.initialize_result)
+            self._init = initialize_response(self._client.runtime.initialize_result)
         except Exception:
-            self._client.close()
+            self._client.runtime.close()
             raise
 
     def __enter__(self) -> Codex:
@@ -80,37 +97,35 @@ class Codex:
     @property
     def supervisor(self) -> pykka.ActorRef[Any]:
         """The root supervisor of this client's actor tree."""
-        return self._client.supervisor
+        return self._client.runtime.supervisor
 
     def close(self) -> None:
         """Stop the engine and every actor. Idempotent; later calls raise ``TransportClosedError``."""
-        self._client.close()
+        self._client.runtime.close()
 
     def login_api_key(self, api_key: str) -> None:
         """Authenticate Codex with an API key."""
-        self._client.request("account/login/start", {"apiKey": api_key, "type": "apiKey"})
+        self._client.request("account/login/start", wire_params(LoginAccountParamsApiKey(api_key=api_key)))
 
     def login_chatgpt(self) -> ChatgptLoginHandle:
         """Start a browser ChatGPT login and return its live handle."""
-        response = chatgpt_login(self._client.request("account/login/start", {"type": "chatgpt"}))
+        raw = self._client.request("account/login/start", wire_params(LoginAccountParamsChatgpt()))
+        response = chatgpt_login(raw)
         return ChatgptLoginHandle(self._client, response["loginId"], response["authUrl"])
 
     def login_chatgpt_device_code(self) -> DeviceCodeLoginHandle:
         """Start a device-code ChatGPT login and return its live handle."""
-        raw = self._client.request("account/login/start", {"type": "chatgptDeviceCode"})
+        raw = self._client.request("account/login/start", wire_params(LoginAccountParamsChatgptDeviceCode()))
         response = device_code_login(raw)
         return DeviceCodeLoginHandle(
             self._client, response["loginId"], response["verificationUrl"], response["userCode"]
         )
 
-    def account(self, *, refresh_token: bool = False) -> GetAccountResponse:
-        """Read the current Codex account state."""
-        return self._client.call("account/read", {"refreshToken": refresh_token}, GetAccountResponse)
-
     def logout(self) -> None:
         """Clear the current Codex account session."""
         self._client.request("account/logout")
 
+    # BEGIN GENERATED: Codex.flat_methods
     def thread_start(
         self,
         *,
@@ -130,23 +145,25 @@ class Codex:
         thread_source: ThreadSource | None = None,
     ) -> Thread:
         """Create a new Codex conversation thread."""
-        params = _params.thread_start(
-            approval_mode=approval_mode,
-            base_instructions=base_instructions,
-            config=config,
-            cwd=cwd,
-            developer_instructions=developer_instructions,
-            ephemeral=ephemeral,
-            model=model,
-            model_provider=model_provider,
-            personality=personality,
-            sandbox=sandbox,
-            service_name=service_name,
-            service_tier=service_tier,
-            session_start_source=session_start_source,
-            thread_source=thread_source,
-        )
-        return self._bind(self._client.request("thread/start", params))
+        approval_policy, approvals_reviewer = approval_settings(approval_mode, inherit=False)
+        params: dict[str, Any] = {
+            "approvalPolicy": approval_policy,
+            "approvalsReviewer": approvals_reviewer,
+            "baseInstructions": base_instructions,
+            "config": config,
+            "cwd": cwd,
+            "developerInstructions": developer_instructions,
+            "ephemeral": ephemeral,
+            "model": model,
+            "modelProvider": model_provider,
+            "personality": personality,
+            "sandbox": sandbox_mode(sandbox),
+            "serviceName": service_name,
+            "serviceTier": service_tier,
+            "sessionStartSource": session_start_source,
+            "threadSource": thread_source,
+        }
+        return self._open_thread("thread/start", params)
 
     def thread_list(
         self,
@@ -164,20 +181,20 @@ class Codex:
         use_state_db_only: bool | None = None,
     ) -> ThreadListResponse:
         """List saved conversation threads."""
-        params = _params.thread_list(
-            archived=archived,
-            cursor=cursor,
-            cwd=cwd,
-            limit=limit,
-            model_providers=model_providers,
-            search_term=search_term,
-            section_id=section_id,
-            sort_direction=sort_direction,
-            sort_key=sort_key,
-            source_kinds=source_kinds,
-            use_state_db_only=use_state_db_only,
-        )
-        return self._client.call("thread/list", params, ThreadListResponse)
+        params: dict[str, Any] = {
+            "archived": archived,
+            "cursor": cursor,
+            "cwd": cwd,
+            "limit": limit,
+            "modelProviders": model_providers,
+            "searchTerm": search_term,
+            "sectionId": section_id,
+            "sortDirection": sort_direction,
+            "sortKey": sort_key,
+            "sourceKinds": source_kinds,
+            "useStateDbOnly": use_state_db_only,
+        }
+        return self._call("thread/list", params, ThreadListResponse)
 
     def thread_resume(
         self,
@@ -196,21 +213,23 @@ class Codex:
         service_tier: str | None = None,
     ) -> Thread:
         """Resume an existing conversation thread by id."""
-        params = _params.thread_resume(
-            thread_id,
-            approval_mode=approval_mode,
-            base_instructions=base_instructions,
-            config=config,
-            cwd=cwd,
-            developer_instructions=developer_instructions,
-            include_turns=include_turns,
-            model=model,
-            model_provider=model_provider,
-            personality=personality,
-            sandbox=sandbox,
-            service_tier=service_tier,
-        )
-        return self._bind(self._client.request("thread/resume", params))
+        approval_policy, approvals_reviewer = approval_settings(approval_mode)
+        params: dict[str, Any] = {
+            "threadId": thread_id,
+            "approvalPolicy": approval_policy,
+            "approvalsReviewer": approvals_reviewer,
+            "baseInstructions": base_instructions,
+            "config": config,
+            "cwd": cwd,
+            "developerInstructions": developer_instructions,
+            "excludeTurns": None if include_turns is None else not include_turns,
+            "model": model,
+            "modelProvider": model_provider,
+            "personality": personality,
+            "sandbox": sandbox_mode(sandbox),
+            "serviceTier": service_tier,
+        }
+        return self._open_thread("thread/resume", params)
 
     def thread_fork(
         self,
@@ -230,39 +249,78 @@ class Codex:
         thread_source: ThreadSource | None = None,
     ) -> Thread:
         """Fork an existing conversation thread into a new thread."""
-        params = _params.thread_fork(
-            thread_id,
-            approval_mode=approval_mode,
-            base_instructions=base_instructions,
-            config=config,
-            cwd=cwd,
-            developer_instructions=developer_instructions,
-            ephemeral=ephemeral,
-            include_turns=include_turns,
-            model=model,
-            model_provider=model_provider,
-            sandbox=sandbox,
-            service_tier=service_tier,
-            thread_source=thread_source,
-        )
-        return self._bind(self._client.request("thread/fork", params))
+        approval_policy, approvals_reviewer = approval_settings(approval_mode)
+        params: dict[str, Any] = {
+            "threadId": thread_id,
+            "approvalPolicy": approval_policy,
+            "approvalsReviewer": approvals_reviewer,
+            "baseInstructions": base_instructions,
+            "config": config,
+            "cwd": cwd,
+            "developerInstructions": developer_instructions,
+            "ephemeral": ephemeral,
+            "excludeTurns": None if include_turns is None else not include_turns,
+            "model": model,
+            "modelProvider": model_provider,
+            "sandbox": sandbox_mode(sandbox),
+            "serviceTier": service_tier,
+            "threadSource": thread_source,
+        }
+        return self._open_thread("thread/fork", params)
 
-    def thread_archive(self, thread_id: str) -> ThreadArchiveResponse:
+    def thread_archive(
+        self,
+        thread_id: str,
+    ) -> ThreadArchiveResponse:
         """Archive a thread (the engine also unloads it)."""
-        return self._client.call("thread/archive", {"threadId": thread_id}, ThreadArchiveResponse)
+        params: dict[str, Any] = {
+            "threadId": thread_id,
+        }
+        return self._call("thread/archive", params, ThreadArchiveResponse)
 
-    def thread_unarchive(self, thread_id: str) -> Thread:
+    def thread_unarchive(
+        self,
+        thread_id: str,
+    ) -> Thread:
         """Unarchive a thread and return it."""
-        return self._bind(self._client.request("thread/unarchive", {"threadId": thread_id}))
+        params: dict[str, Any] = {
+            "threadId": thread_id,
+        }
+        return self._open_thread("thread/unarchive", params)
 
-    def models(self, *, include_hidden: bool = False) -> ModelListResponse:
+    def models(
+        self,
+        *,
+        include_hidden: bool = False,
+    ) -> ModelListResponse:
         """List the models the engine offers."""
-        return self._client.call("model/list", {"includeHidden": include_hidden}, ModelListResponse)
+        params: dict[str, Any] = {
+            "includeHidden": include_hidden,
+        }
+        return self._call("model/list", params, ModelListResponse)
 
-    def _bind(self, raw: Any) -> Thread:
+    def account(
+        self,
+        *,
+        refresh_token: bool = False,
+    ) -> GetAccountResponse:
+        """Read the current Codex account state."""
+        params: dict[str, Any] = {
+            "refreshToken": refresh_token,
+        }
+        return self._call("account/read", params, GetAccountResponse)
+
+    # END GENERATED: Codex.flat_methods
+
+    def _open_thread(self, method: str, params: dict[str, Any]) -> Thread:
+        """Send a request that answers a thread (start, resume, fork, unarchive) and bind its actor."""
+        raw = self._client.request(method, wire_params(params))
         thread_id: str = decode_payload(raw, dict[str, Any])["thread"]["id"]
-        self._client.thread_actor(thread_id)
+        self._client.bind_thread(thread_id)
         return Thread(self._client, thread_id)
+
+    def _call(self, method: str, params: dict[str, Any], result_type: type[T]) -> T:
+        return self._client.call(method, wire_params(params), result_type)
 
 
 @dataclass(slots=True)
@@ -270,17 +328,18 @@ class Thread:
     """A conversation thread, used to run one or more turns.
 
     ``actor_ref`` is its actor: another actor handed it can run turns purely by message
-    (:class:`~codex_actors.actors._messages.RunTurn` answered by ``TurnFinished``).
+    (:class:`~codex_actors.actors.RunTurn` answered by :class:`~codex_actors.actors.TurnFinished`).
     """
 
-    _client: Runtime
+    _client: SyncRuntime
     id: str
 
     @property
     def actor_ref(self) -> pykka.ActorRef[Any]:
         """The thread's actor (started if it is not running)."""
-        return self._client.thread_actor(self.id)
+        return self._client.bind_thread(self.id)
 
+    # BEGIN GENERATED: Thread.flat_methods
     def run(
         self,
         input: RunInput,
@@ -299,21 +358,26 @@ class Thread:
         output_type: Any = None,
     ) -> TurnResult:
         """Run a complete turn and return its result (``turn(...).run()``)."""
-        return self.turn(
-            input,
-            approval_mode=approval_mode,
-            cwd=cwd,
-            effort=effort,
-            model=model,
-            output_schema=output_schema,
-            personality=personality,
-            sandbox=sandbox,
-            service_tier=service_tier,
-            source=source,
-            summary=summary,
-            turn_service_tier=turn_service_tier,
-            output_type=output_type,
-        ).run()
+        items, tool_output = wire_turn_input(input)
+        approval_policy, approvals_reviewer = approval_settings(approval_mode)
+        params: dict[str, Any] = {
+            "threadId": self.id,
+            "input": items,
+            "toolOutput": tool_output,
+            "approvalPolicy": approval_policy,
+            "approvalsReviewer": approvals_reviewer,
+            "cwd": cwd,
+            "effort": effort,
+            "model": model,
+            "outputSchema": output_schema_of(output_schema, output_type),
+            "personality": personality,
+            "sandboxPolicy": sandbox_policy(sandbox),
+            "serviceTier": service_tier,
+            "turnTrigger": source,
+            "summary": summary,
+            "serviceTierForTurn": turn_service_tier,
+        }
+        return self._run(params, output_type)
 
     def turn(
         self,
@@ -335,78 +399,125 @@ class Thread:
         """Start a turn, or join the thread's active turn, and return its handle.
 
         ``source`` labels what started a new turn and ``turn_service_tier`` applies to this turn only; both are
-        ignored when joining. An :class:`~codex_actors._inputs.ExternalMessage` supplies untrusted content with
+        ignored when joining. An :class:`~codex_actors.ExternalMessage` supplies untrusted content with
         tool-level authority.
         """
-        params = _params.turn_start(
-            input,
-            approval_mode=approval_mode,
-            cwd=cwd,
-            effort=effort,
-            model=model,
-            output_schema=output_schema,
-            output_type=output_type,
-            personality=personality,
-            sandbox=sandbox,
-            service_tier=service_tier,
-            source=source,
-            summary=summary,
-            turn_service_tier=turn_service_tier,
-        )
-        started = self._client.start_turn(self.id, params)
-        return TurnHandle(
-            self._client, self.id, started.turn_id, _subscription=Subscription(started), _output_type=output_type
-        )
+        items, tool_output = wire_turn_input(input)
+        approval_policy, approvals_reviewer = approval_settings(approval_mode)
+        params: dict[str, Any] = {
+            "threadId": self.id,
+            "input": items,
+            "toolOutput": tool_output,
+            "approvalPolicy": approval_policy,
+            "approvalsReviewer": approvals_reviewer,
+            "cwd": cwd,
+            "effort": effort,
+            "model": model,
+            "outputSchema": output_schema_of(output_schema, output_type),
+            "personality": personality,
+            "sandboxPolicy": sandbox_policy(sandbox),
+            "serviceTier": service_tier,
+            "turnTrigger": source,
+            "summary": summary,
+            "serviceTierForTurn": turn_service_tier,
+        }
+        return self._turn(params, output_type)
 
-    def read(self, *, include_turns: bool = False) -> ThreadReadResponse:
+    def read(
+        self,
+        *,
+        include_turns: bool = False,
+    ) -> ThreadReadResponse:
         """Read this thread, optionally with its turns."""
-        raw = self._client.thread_request(self.id, "thread/read", {"includeTurns": include_turns})
-        return decode_payload(raw, ThreadReadResponse)
+        params: dict[str, Any] = {
+            "threadId": self.id,
+            "includeTurns": include_turns,
+        }
+        return self._call("thread/read", params, ThreadReadResponse)
 
-    def set_name(self, name: str) -> ThreadSetNameResponse:
+    def set_name(
+        self,
+        name: str,
+    ) -> ThreadSetNameResponse:
         """Name this thread."""
-        raw = self._client.thread_request(self.id, "thread/name/set", {"name": name})
-        return decode_payload(raw, ThreadSetNameResponse)
+        params: dict[str, Any] = {
+            "threadId": self.id,
+            "name": name,
+        }
+        return self._call("thread/name/set", params, ThreadSetNameResponse)
 
-    def compact(self) -> ThreadCompactStartResponse:
+    def compact(
+        self,
+    ) -> ThreadCompactStartResponse:
         """Start compacting this thread's history."""
-        raw = self._client.thread_request(self.id, "thread/compact/start", {})
-        return decode_payload(raw, ThreadCompactStartResponse)
+        params: dict[str, Any] = {
+            "threadId": self.id,
+        }
+        return self._call("thread/compact/start", params, ThreadCompactStartResponse)
+
+    # END GENERATED: Thread.flat_methods
+
+    def _run(self, params: dict[str, Any], output_type: Any) -> TurnResult:
+        return self._turn(params, output_type).run()
+
+    def _turn(self, params: dict[str, Any], output_type: Any) -> TurnHandle:
+        started = self._client.start_turn(self.id, wire_params(params))
+        subscription = Subscription(started)
+        return TurnHandle(
+            self._client, self.id, started.turn_id, _subscription=subscription, _output_type=output_type
+        )
+
+    def _call(self, method: str, params: dict[str, Any], result_type: type[T]) -> T:
+        return self._client.thread_call(self.id, method, wire_params(params), result_type)
 
 
 @dataclass(slots=True)
 class TurnHandle:
     """Control and consume a turn after it has started.
 
-    Built by hand as ``TurnHandle(client, thread_id, id)`` it sees that turn's future events only.
+    Built by hand as ``TurnHandle(client, thread_id, id)`` it sees that turn's future events only (its
+    ``run()`` still returns the whole turn's result, which the thread's actor assembled).
     """
 
-    _client: Runtime
+    _client: SyncRuntime
     thread_id: str
     id: str
     _subscription: Subscription = field(init=False, repr=False, compare=False)
     _output_type: Any = field(init=False, repr=False, compare=False)
 
     def __init__(
-        self, _client: Runtime, thread_id: str, id: str, *, _subscription: Any = None, _output_type: Any = None
+        self, _client: SyncRuntime, thread_id: str, id: str, *, _subscription: Any = None, _output_type: Any = None
     ) -> None:
         self._client, self.thread_id, self.id = _client, thread_id, id
         self._output_type = _output_type
         if _subscription is None:
-            future: pykka.Future[TurnStarted] = pykka.ThreadingFuture()
-            _client.thread_actor(thread_id).tell(SubscribeTurn(id, False, future))
-            _subscription = Subscription(future.get(timeout=_client.options.request_timeout))
+            _subscription = Subscription(_client.subscribe_turn(thread_id, id))
         self._subscription = _subscription
 
-    def steer(self, input: Input | str) -> TurnSteerResponse:
+    # BEGIN GENERATED: TurnHandle.flat_methods
+    def steer(
+        self,
+        input: Input | str,
+    ) -> TurnSteerResponse:
         """Send more user input to this active turn."""
-        params = {"expectedTurnId": self.id, "input": wire_input(input)}
-        return decode_payload(self._client.thread_request(self.thread_id, "turn/steer", params), TurnSteerResponse)
+        params: dict[str, Any] = {
+            "threadId": self.thread_id,
+            "expectedTurnId": self.id,
+            "input": wire_input(input),
+        }
+        return self._call("turn/steer", params, TurnSteerResponse)
 
-    def interrupt(self) -> TurnInterruptResponse:
+    def interrupt(
+        self,
+    ) -> TurnInterruptResponse:
         """Ask the engine to interrupt this turn (it then completes with status ``interrupted``)."""
-        raw = self._client.thread_request(self.thread_id, "turn/interrupt", {"turnId": self.id})
-        return decode_payload(raw, TurnInterruptResponse)
+        params: dict[str, Any] = {
+            "threadId": self.thread_id,
+            "turnId": self.id,
+        }
+        return self._call("turn/interrupt", params, TurnInterruptResponse)
+
+    # END GENERATED: TurnHandle.flat_methods
 
     def stream(self) -> Iterator[Notification]:
         """Yield this turn's notifications, ending after its ``turn/completed``.
@@ -415,15 +526,12 @@ class TurnHandle:
         ``TransportClosedError``. A second ``stream()``/``run()`` on the same handle raises
         ``TransportClosedError("Turn subscription closed")``.
         """
-        return EventStream.of(self._subscription, self._client.translate)
+        return EventStream.of(self._subscription, self._client.runtime.final_error)
 
     def run(self) -> TurnResult:
         """Consume the turn and return its result; a failed turn raises ``RuntimeError`` with its message."""
-        accumulator = TurnAccumulator(self.id)
-        for event in self.stream():
-            if event.method in ACCUMULATED:
-                accumulator.add(event.payload)
-        result = accumulator.checked_result()
-        if self._output_type is not None:
-            result.parsed = parse_output(self._output_type, result.final_response)
-        return result
+        collections.deque(self.stream(), maxlen=0)  # read to the end (C-level), so the log can be pruned
+        return self._subscription.result(self._output_type)
+
+    def _call(self, method: str, params: dict[str, Any], result_type: type[T]) -> T:
+        return self._client.thread_call(self.thread_id, method, wire_params(params), result_type)

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
-from .actors._messages import CallbackReply
+from .actors._reply import CallbackReply
 
 __all__ = ["Waiter"]
 

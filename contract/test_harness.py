@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 import codex_actors
-from codex_actors import _params
+from codex_actors import _sync_api
+from codex_actors._modes import ApprovalMode
 
 from .harness import (
     ARTIFACTS,
@@ -38,14 +39,13 @@ def test_a_broken_wire_mapping_fails_the_contract_with_a_diff_naming_the_key(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """thread_start() made to drop ``approvalsReviewer`` (in-process): the contract check fails and says where."""
-    original = _params.thread_start
+    original = _sync_api.approval_settings
 
-    def broken(**kwargs: Any) -> dict[str, Any]:
-        params = original(**kwargs)
-        params.pop("approvalsReviewer", None)
-        return params
+    def broken(mode: ApprovalMode | None, *, inherit: bool = True) -> tuple[str | None, str | None]:
+        policy, _reviewer = original(mode, inherit=inherit)
+        return policy, None
 
-    monkeypatch.setattr(_params, "thread_start", broken)
+    monkeypatch.setattr(_sync_api, "approval_settings", broken)
     name = "thread_start_default_blocking_run"
     with pytest.raises(ContractFailure) as failed:
         check_against_fixture(name, OURS, load_deviations())

@@ -12,7 +12,7 @@ and :class:`ErrorResponse`, or raises :class:`ProtocolError`, in one msgspec pas
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeAlias, TypeVar
 
 import msgspec
@@ -37,6 +37,7 @@ __all__ = [
     "encode_notification",
     "encode_request",
     "encode_result",
+    "wire_params",
 ]
 
 RequestId: TypeAlias = int | str
@@ -159,9 +160,20 @@ def _decode_enveloped(line: bytes) -> Incoming:
     raise ProtocolError("a JSON object that is neither a request, a notification nor a reply")
 
 
-def decode_payload(raw: msgspec.Raw | bytes, type: type[T]) -> T:
-    """Decode ``params`` or ``result`` bytes into ``type`` (a Struct, a dict, ``Any``...)."""
-    return msgspec.json.decode(raw, type=type)
+def decode_payload(raw: msgspec.Raw | bytes, into: type[T]) -> T:
+    """Decode ``params`` or ``result`` bytes into ``into`` (a Struct, a dict, ``Any``...)."""
+    return msgspec.json.decode(raw, type=into)
+
+
+def wire_params(params: msgspec.Struct | Mapping[str, Any]) -> dict[str, Any]:
+    """Params as sent: a generated Struct under its wire names, or a dict; either way without unset values.
+
+    A Struct leaves out every field at its default; a dict (already keyed by wire names) its ``None`` values.
+    """
+    if isinstance(params, msgspec.Struct):
+        wire: dict[str, Any] = msgspec.to_builtins(params)
+        return wire
+    return {key: value for key, value in params.items() if value is not None}
 
 
 def _line(message: dict[str, Any]) -> bytes:

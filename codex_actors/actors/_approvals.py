@@ -11,8 +11,7 @@ import contextlib
 from typing import Any
 
 from ..errors import TransportClosedError
-from ._messages import HandleServerRequest
-from ._port import unhandled
+from ._messages import HandleServerRequest, ReplyError
 from ._supervisor import ChildContext, SupervisedActor
 
 __all__ = ["ApprovalBroker"]
@@ -38,6 +37,6 @@ class ApprovalBroker(SupervisedActor):
             if request.method in _ACCEPTED_METHODS:
                 connection.reply(request.id, _ACCEPT)
             else:
-                refusal = unhandled(request)
+                refusal = ReplyError.refusal(request)
                 connection.reply_error(refusal.id, refusal.code, refusal.message)
         return None

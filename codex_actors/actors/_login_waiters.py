@@ -11,8 +11,7 @@ import collections
 import threading
 from typing import Any
 
-from ._messages import ReplyTo
-from ._reply import reply_error, reply_value
+from ._reply import ReplyTo, reply_error, reply_value
 
 __all__ = ["LoginWaiters"]
 

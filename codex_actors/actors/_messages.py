@@ -1,49 +1,48 @@
-"""The typed messages the actors exchange. Every one is a frozen ``msgspec.Struct``.
+"""The typed messages the actors exchange: every one a frozen ``msgspec.Struct``, each saying how it travels.
 
-Port messages are told or asked to :class:`~codex_actors.actors._port.EnginePort`; port events are what the
-port reports to whoever listens (telemetry, the supervisor, tests). A message that carries a reply future
-(``reply``) is answered by completing that future, so the asker never blocks the actor that answers.
+"Tell" messages are fire-and-forget; "Ask" ones are answered (pykka's ``ask``). A message that carries a
+``reply`` (a :data:`~codex_actors.actors._reply.ReplyTo`) is answered by completing it, so the sender never
+blocks the actor that answers. This module is a leaf of the actor layer: it names the connection an actor
+talks through by the :class:`EngineHandle` protocol, not by its class.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 import msgspec
 
 from .._protocol.jsonrpc import RequestId, ServerNotification, ServerRequest
+from ._reply import ReplyTo
 
 if TYPE_CHECKING:
     import pykka
 
     from .._results import TurnResult
     from ..models import Notification
-    from ._port import EngineConnection
     from ._turnlog import TurnLog
 
 __all__ = [
-    "ActorReply",
-    "CallbackReply",
+    "NO_HANDLER_CODE",
     "CancelRequest",
     "Connect",
     "DrainNotifications",
     "EngineDown",
-    "EngineExited",
     "EngineExitedEvent",
+    "EngineHandle",
     "EngineUp",
-    "GetEngine",
+    "GetConnection",
+    "GetCounts",
     "GetStatus",
     "HandleServerRequest",
     "LineDroppedEvent",
-    "NotificationBatch",
+    "NotificationSink",
     "PortEvent",
     "PortStatus",
     "ProtocolErrorEvent",
     "ReplyError",
     "ReplyResult",
-    "ReplyTo",
-    "RequestDone",
     "RunTurn",
     "SendNotification",
     "SendRequest",
@@ -59,43 +58,62 @@ __all__ = [
     "WaitLogin",
 ]
 
+#: JSON-RPC code used to refuse a server request nobody handles (the engine then fails that item, not hangs).
+NO_HANDLER_CODE = -32601
+
+#: Where the reader thread hands a batch of notifications (it must not block: a ``tell``, a bounded append).
+NotificationSink: TypeAlias = Callable[[Sequence[ServerNotification]], None]
+
+
+class EngineHandle(Protocol):
+    """What an actor needs of its engine connection (:class:`~codex_actors.actors._connection.EngineConnection`).
+
+    None of these block; a request's answer goes to its ``reply``, a failure to deliver becomes a typed error
+    there (or is raised, for the answers to server requests).
+    """
+
+    @property
+    def alive(self) -> bool:
+        """Whether the engine's port is still running."""
+        ...
+
+    def send(self, method: str, params: Any, reply: ReplyTo) -> None:
+        """Write a request; its raw result or mapped error goes to ``reply``."""
+        ...
+
+    def cancel(self, reply: ReplyTo) -> None:
+        """Forget a request whose asker stopped waiting."""
+        ...
+
+    def reply(self, request_id: RequestId, result: Any) -> None:
+        """Answer a server request."""
+        ...
+
+    def reply_error(self, request_id: RequestId, code: int, message: str, data: Any = None) -> None:
+        """Answer a server request with a JSON-RPC error."""
+        ...
+
+    def bind_thread(self, thread_id: str, sink: NotificationSink) -> None:
+        """Route this thread's notifications to ``sink``."""
+        ...
+
+    def unbind_thread(self, thread_id: str, sink: NotificationSink) -> None:
+        """Stop routing this thread's notifications to ``sink`` (if it is still the bound one)."""
+        ...
+
+
+# -- the port: told or asked to EnginePort -----------------------------------------------------------------------
+
 
 class Connect(msgspec.Struct, frozen=True):
-    """Ask: start the engine process and send ``initialize``; answered as soon as the request is written.
+    """Ask: adopt (or start) the engine process and send ``initialize``; answered once the request is written.
 
     The engine's answer (the raw ``initialize`` result, or the error) goes to ``reply``; the asker then tells
-    ``initialized`` (see :class:`~codex_actors.actors._port.Connecting`). A failure to spawn is raised to the asker.
+    ``initialized`` (see :class:`~codex_actors.actors._connection.PendingHandshake`). A failure to spawn is
+    raised to the asker.
     """
 
     reply: ReplyTo
-
-
-class ActorReply(msgspec.Struct, frozen=True):
-    """Deliver a reply as a :class:`RequestDone` message to ``ref``, carrying ``tag``, instead of a future."""
-
-    ref: pykka.ActorRef[Any]
-    tag: Any
-
-
-class RequestDone(msgspec.Struct, frozen=True):
-    """Told to the actor of an :class:`ActorReply`: the raw result, or the error, of its request."""
-
-    tag: Any
-    result: msgspec.Raw | None = None
-    error: BaseException | None = None
-
-
-class CallbackReply(msgspec.Struct, frozen=True):
-    """Deliver a reply by calling ``callback(value, error)`` on the answering thread (it must not block).
-
-    This is how asyncio callers wait without holding a thread: the callback hands the outcome to their loop.
-    """
-
-    callback: Callable[[Any, BaseException | None], None]
-
-
-#: Where an answer goes: a future the asker waits on, a message to an actor, or a callback.
-ReplyTo: TypeAlias = "pykka.Future[Any] | ActorReply | CallbackReply"
 
 
 class SendRequest(msgspec.Struct, frozen=True):
@@ -134,11 +152,11 @@ class ReplyError(msgspec.Struct, frozen=True):
     message: str
     data: Any = None
 
-
-class EngineExited(msgspec.Struct, frozen=True):
-    """Tell (from the reader thread to its port): the engine's stdout ended."""
-
-    exit_code: int | None
+    @classmethod
+    def refusal(cls, request: ServerRequest) -> ReplyError:
+        """The answer to a server request nobody handles: an error, never the schema-invalid ``{}``."""
+        message = f"codex-actors has no handler for server request {request.method!r}"
+        return cls(request.id, NO_HANDLER_CODE, message)
 
 
 class GetStatus(msgspec.Struct, frozen=True):
@@ -146,12 +164,15 @@ class GetStatus(msgspec.Struct, frozen=True):
 
 
 class PortStatus(msgspec.Struct, frozen=True):
-    """The answer to a status ask: the process, and the requests still waiting for replies."""
+    """The answer to :class:`GetStatus`: the process, and the requests still waiting for replies."""
 
     pid: int | None
     running: bool
     pending_requests: int
     exit_code: int | None
+
+
+# -- port events: what the port reports (to telemetry, through the router) ---------------------------------------
 
 
 class ProtocolErrorEvent(msgspec.Struct, frozen=True):
@@ -181,21 +202,15 @@ class EngineExitedEvent(msgspec.Struct, frozen=True):
 PortEvent: TypeAlias = ProtocolErrorEvent | LineDroppedEvent | EngineExitedEvent
 
 
-# -- thread actor messages --------------------------------------------------------------------------------------
-
-
-class NotificationBatch(msgspec.Struct, frozen=True):
-    """Tell (from the reader thread): everything one read brought for this thread, in order."""
-
-    items: Sequence[ServerNotification]
+# -- a thread actor: told by the runtime, by other actors and by the reader thread -------------------------------
 
 
 class DrainNotifications(msgspec.Struct, frozen=True):
-    """Tell (from the reader thread, to a thread actor): batches wait in your intake; process them all."""
+    """Tell (from the reader thread): batches wait in your intake; process them all."""
 
 
 class TurnStarted(msgspec.Struct, frozen=True):
-    """The answer to :class:`StartTurn`: the turn id, its event log, and the caller's subscriber id in it."""
+    """The answer to :class:`StartTurn` and :class:`SubscribeTurn`: the turn id, its log, a cursor in it."""
 
     turn_id: str
     log: TurnLog[Notification]
@@ -238,7 +253,7 @@ class SubscribeTurn(msgspec.Struct, frozen=True):
     """Tell: a new subscriber of ``turn_id``'s log; ``reply`` gets :class:`TurnStarted`.
 
     It reads from the log's start, or (``from_start=False``) only what comes next. A turn never seen before
-    gets an empty log.
+    gets an empty log; one that ended long ago an ended one.
     """
 
     turn_id: str
@@ -263,17 +278,17 @@ class EngineDown(msgspec.Struct, frozen=True):
 class EngineUp(msgspec.Struct, frozen=True):
     """Tell (from the root supervisor): a new engine is up; resume the thread on it."""
 
-    connection: EngineConnection
+    connection: EngineHandle
 
 
-# -- service actor messages -------------------------------------------------------------------------------------
+# -- the service actors ------------------------------------------------------------------------------------------
 
 
 class HandleServerRequest(msgspec.Struct, frozen=True):
-    """Tell (from the reader thread): answer this server request through ``connection``."""
+    """Tell (from the reader thread, to tools or approvals): answer this server request through ``connection``."""
 
     request: ServerRequest
-    connection: EngineConnection
+    connection: EngineHandle
 
 
 class UnownedNotifications(msgspec.Struct, frozen=True):
@@ -282,28 +297,35 @@ class UnownedNotifications(msgspec.Struct, frozen=True):
     items: Sequence[ServerNotification]
 
 
+class GetCounts(msgspec.Struct, frozen=True):
+    """Ask the telemetry actor: a copy of its counters (by notification method, or by event class name)."""
+
+
+# -- the root supervisor: asked by the runtime ------------------------------------------------------------------
+
+
 class StartEngine(msgspec.Struct, frozen=True):
-    """Ask the root supervisor: start the engine child; answers its :class:`EngineConnection` or raises."""
+    """Ask: start the engine child; answers its connection or raises."""
 
 
-class GetEngine(msgspec.Struct, frozen=True):
-    """Ask the root supervisor: the current :class:`EngineConnection` (raises once it gave up)."""
+class GetConnection(msgspec.Struct, frozen=True):
+    """Ask: the current engine connection (raises once the supervisor gave up)."""
 
 
 class StartThread(msgspec.Struct, frozen=True):
-    """Ask the root supervisor: the actor of ``thread_id``, started if it is not running."""
+    """Ask: the actor of ``thread_id``, started if it is not running."""
+
+    thread_id: str
+
+
+class StopThread(msgspec.Struct, frozen=True):
+    """Ask: stop the actor of ``thread_id`` (the thread itself lives on in the engine)."""
 
     thread_id: str
 
 
 class WaitLogin(msgspec.Struct, frozen=True):
-    """Tell the root supervisor: answer ``reply`` with the ``account/login/completed`` of ``login_id``."""
+    """Tell: answer ``reply`` with the ``account/login/completed`` of ``login_id``."""
 
     login_id: str
     reply: ReplyTo
-
-
-class StopThread(msgspec.Struct, frozen=True):
-    """Ask the root supervisor: stop the actor of ``thread_id`` (the thread itself lives on in the engine)."""
-
-    thread_id: str

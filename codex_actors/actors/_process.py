@@ -15,11 +15,11 @@ import subprocess
 import threading
 from collections.abc import Callable, Iterator
 
-from .._binary import EngineLaunch
+from .._binary import EngineLaunch, build_launch
+from .._config import CodexConfig
+from ._options import DEFAULT_STDERR_TAIL_BYTES, RuntimeOptions
 
 __all__ = ["DEFAULT_STDERR_TAIL_BYTES", "EngineProcess", "StderrTail"]
-
-DEFAULT_STDERR_TAIL_BYTES = 256 * 1024
 
 
 class StderrTail:
@@ -116,6 +116,14 @@ class EngineProcess:
         self._stderr_thread = threading.Thread(
             target=self._drain_stderr, name=f"codex-port-stderr-{pid}", daemon=True
         )
+
+    @classmethod
+    def launch(cls, config: CodexConfig, options: RuntimeOptions) -> EngineProcess:
+        """Start the engine ``config`` describes, with ``options``' read size and stderr tail.
+
+        Nothing reads its output until :meth:`start_reading`: it waits in the pipes meanwhile.
+        """
+        return cls(build_launch(config), read_size=options.read_size, stderr_tail_bytes=options.stderr_tail_bytes)
 
     def start_reading(self, on_stdout: Callable[[bytes], None], on_stdout_end: Callable[[], None]) -> None:
         """Start the stderr drain, then the stdout reader.

@@ -1,27 +1,53 @@
-"""Completing a :data:`~codex_actors.actors._messages.ReplyTo`: the one place that knows its three forms.
+"""Where an answer goes, and how it is delivered: the three forms of :data:`ReplyTo`, in one place.
 
-A pykka future is set (the first outcome wins; later ones are ignored); an :class:`ActorReply` becomes a
-:class:`RequestDone` message to its actor; a :class:`CallbackReply` is called. None of these block, and none
-raise when the receiver is gone.
+A request carries a ``reply``: a pykka future the asker waits on, an :class:`ActorReply` (the answer becomes a
+:class:`RequestDone` message to an actor), or a :class:`CallbackReply` (called on the answering thread; this is
+how asyncio callers wait without holding a thread). :func:`reply_value` and :func:`reply_error` deliver to any
+of them: they never block, and never raise when the receiver is gone.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeAlias
 
+import msgspec
 import pykka
 
-from ._messages import ActorReply, CallbackReply, ReplyTo, RequestDone
-
-__all__ = ["reply_error", "reply_value"]
+__all__ = ["ActorReply", "CallbackReply", "ReplyTo", "RequestDone", "reply_error", "reply_value"]
 
 logger = logging.getLogger("codex_actors.replies")
 
 
+class ActorReply(msgspec.Struct, frozen=True):
+    """Deliver a reply as a :class:`RequestDone` message to ``ref``, carrying ``tag``, instead of a future."""
+
+    ref: pykka.ActorRef[Any]
+    tag: Any
+
+
+class RequestDone(msgspec.Struct, frozen=True):
+    """Told to the actor of an :class:`ActorReply`: the raw result, or the error, of its request."""
+
+    tag: Any
+    result: msgspec.Raw | None = None
+    error: BaseException | None = None
+
+
+class CallbackReply(msgspec.Struct, frozen=True):
+    """Deliver a reply by calling ``callback(value, error)`` on the answering thread (it must not block)."""
+
+    callback: Callable[[Any, BaseException | None], None]
+
+
+#: Where an answer goes: a future the asker waits on, a message to an actor, or a callback.
+ReplyTo: TypeAlias = "pykka.Future[Any] | ActorReply | CallbackReply"
+
+
 def reply_value(reply: ReplyTo, value: Any) -> None:
-    """Deliver ``value``."""
+    """Deliver ``value``; a future already completed keeps its first outcome."""
     if isinstance(reply, ActorReply):
         with contextlib.suppress(pykka.ActorDeadError):
             reply.ref.tell(RequestDone(reply.tag, result=value))
@@ -33,7 +59,7 @@ def reply_value(reply: ReplyTo, value: Any) -> None:
 
 
 def reply_error(reply: ReplyTo, error: BaseException) -> None:
-    """Deliver ``error``."""
+    """Deliver ``error`` instead of a value; a future already completed keeps its first outcome."""
     if isinstance(reply, ActorReply):
         with contextlib.suppress(pykka.ActorDeadError):
             reply.ref.tell(RequestDone(reply.tag, error=error))

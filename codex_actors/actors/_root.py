@@ -13,7 +13,8 @@ RootSupervisor (one-for-one, 3 restarts in 5 s by default)
 The :class:`~codex_actors.actors._router.Router` outlives engine restarts: thread actors stay bound to it. When the
 engine goes down, every thread actor is told :class:`EngineDown` (in-flight turns fail at once); once a new
 engine is up, :class:`EngineUp` (each thread resumes itself on it). Past the restart intensity the supervisor
-stops everything and every ask raises :class:`~codex_actors.errors.EngineCrashed`.
+stops everything and every ask raises :class:`~codex_actors.errors.EngineCrashed`, which it also records in
+the runtime's :class:`Escalation` (so callers see it without asking).
 """
 
 from __future__ import annotations
@@ -26,13 +27,14 @@ import pykka
 
 from .._config import CodexConfig
 from .._protocol.jsonrpc import ServerNotification, ServerRequest
-from ..errors import EngineCrashed, TransportClosedError
+from ..errors import EngineCrashed, TransportClosedError, not_running
 from ._approvals import ApprovalBroker
+from ._connection import EngineConnection
 from ._login_waiters import LoginWaiters
 from ._messages import (
     EngineDown,
     EngineUp,
-    GetEngine,
+    GetConnection,
     HandleServerRequest,
     PortEvent,
     StartEngine,
@@ -41,18 +43,28 @@ from ._messages import (
     UnownedNotifications,
     WaitLogin,
 )
-from ._port import EngineConnection, EnginePort, PortOptions
+from ._options import RuntimeOptions
+from ._port import EnginePort
 from ._process import EngineProcess
 from ._router import NotificationBuffer, Router
-from ._supervisor import ChildContext, ChildSpec, RestartPolicy, Supervisor, TerminateChild
+from ._supervisor import ChildContext, ChildSpec, RestartPolicy, Supervisor, SupervisorGaveUp, TerminateChild
 from ._telemetry import TelemetryActor
 from ._thread import ThreadActor, thread_child_name
 from ._tools import ToolRegistry
 
-__all__ = ["RootSupervisor"]
+__all__ = ["Escalation", "RootSupervisor"]
 
 ENGINE = "engine"
 LOGIN_COMPLETED = "account/login/completed"
+
+
+class Escalation:
+    """Whether a runtime's supervisor gave up: set once, on the supervisor's thread; read from any thread."""
+
+    __slots__ = ("error",)
+
+    def __init__(self) -> None:
+        self.error: EngineCrashed | None = None
 
 
 class RootSupervisor(Supervisor):
@@ -64,15 +76,17 @@ class RootSupervisor(Supervisor):
         self,
         config: CodexConfig,
         *,
-        options: PortOptions | None = None,
+        options: RuntimeOptions | None = None,
         max_restarts: int = 3,
         max_seconds: float = 5.0,
         unowned_buffer_size: int = 1024,
         engine: EngineProcess | None = None,
+        escalation: Escalation | None = None,
     ) -> None:
         self.config = config
-        self._spawned = engine  # started by the caller (see EnginePort.spawn); the first port adopts it
-        self.options = options or PortOptions()
+        self._spawned = engine  # started by the caller (see EngineProcess.launch); the first port adopts it
+        self.options = options or RuntimeOptions()
+        self.escalated = escalation or Escalation()
         #: The latest notifications that belong to no live thread actor (bounded; the oldest are dropped).
         self.unowned = NotificationBuffer(unowned_buffer_size)
         self.router = Router(default=self._on_unowned, requests=self._on_server_request, events=self._on_event)
@@ -99,12 +113,12 @@ class RootSupervisor(Supervisor):
     def _start_engine(self, context: ChildContext) -> pykka.ActorRef[Any]:
         process, self._spawned = self._spawned, None
         ref = EnginePort.start(self.config, self.router, self.options, context=context, process=process)
-        connecting = EngineConnection.begin(ref, self.router, self.options)
+        handshake = EngineConnection.handshake(ref, self.router, self.options)
         # The engine takes tens of milliseconds to answer the handshake: the services start meanwhile.
         for spec in self._service_specs:
             if spec.name not in self._services:
                 self._start_new(spec)
-        self._connection = connecting.finish()
+        self._connection = handshake.wait()
         return ref
 
     def _start_thread(self, thread_id: str) -> pykka.ActorRef[Any]:
@@ -133,7 +147,7 @@ class RootSupervisor(Supervisor):
         if self.escalation is not None:
             raise self.escalation
         if self._connection is None:
-            raise TransportClosedError("Codex process is not running")
+            raise not_running()
         return self._connection
 
     # -- supervisor hooks -------------------------------------------------------------------------------------
@@ -143,7 +157,7 @@ class RootSupervisor(Supervisor):
         if name != ENGINE:
             return
         self._connection = None
-        error = reason if reason is not None else TransportClosedError("Codex process is not running")
+        error = reason if reason is not None else not_running()
         for ref in self._thread_refs():
             with contextlib.suppress(pykka.ActorDeadError):
                 ref.tell(EngineDown(error))
@@ -156,7 +170,19 @@ class RootSupervisor(Supervisor):
             with contextlib.suppress(pykka.ActorDeadError):
                 thread_ref.tell(EngineUp(self._connection))
 
-    def on_escalate(self, error: EngineCrashed) -> None:
+    def escalation_error(self, gave_up: SupervisorGaveUp) -> EngineCrashed:
+        """Giving up is the runtime's :class:`EngineCrashed` (with the engine's exit code and stderr tail)."""
+        closed = gave_up.reason if isinstance(gave_up.reason, TransportClosedError) else None
+        error = EngineCrashed(
+            str(gave_up),
+            exit_code=None if closed is None else closed.exit_code,
+            stderr_tail=None if closed is None else closed.stderr_tail,
+        )
+        error.__cause__ = gave_up.reason
+        self.escalated.error = error
+        return error
+
+    def on_escalate(self, error: BaseException) -> None:
         """Gave up: nothing runs any more; asks raise ``error``; login waiters get it too."""
         self._connection = None
         self.logins.fail_all(error)
@@ -167,7 +193,7 @@ class RootSupervisor(Supervisor):
             self._spawned.stop(grace=0.0, term_grace=self.options.term_grace)
             self._spawned = None
         super().on_stop()
-        self.logins.fail_all(TransportClosedError("Codex process is not running"))
+        self.logins.fail_all(not_running())
 
     def on_other_message(self, message: Any) -> Any:
         """Answer the runtime's own asks."""
@@ -175,7 +201,7 @@ class RootSupervisor(Supervisor):
             case StartEngine():
                 self._start_new(ChildSpec(ENGINE, self._start_engine))
                 return self._require_engine()
-            case GetEngine():
+            case GetConnection():
                 return self._require_engine()
             case StartThread():
                 return self._start_thread(message.thread_id)

@@ -12,11 +12,10 @@ import time
 from collections.abc import Callable, Sequence
 
 from .._protocol.jsonrpc import ServerNotification, ServerRequest
-from ._messages import PortEvent
+from ._messages import NotificationSink, PortEvent
 
-__all__ = ["EventSink", "NotificationBuffer", "NotificationSink", "RequestSink", "Router"]
+__all__ = ["EventSink", "NotificationBuffer", "RequestSink", "Router"]
 
-NotificationSink = Callable[[Sequence[ServerNotification]], None]
 RequestSink = Callable[[ServerRequest], None]
 EventSink = Callable[[PortEvent], None]
 
@@ -91,9 +90,13 @@ class Router:
         """Send this thread's notifications to ``sink`` from now on."""
         self._threads[thread_id] = sink
 
-    def unbind_thread(self, thread_id: str) -> None:
-        """Stop routing this thread specially (its notifications go to the default sink again)."""
-        self._threads.pop(thread_id, None)
+    def unbind_thread(self, thread_id: str, sink: NotificationSink | None = None) -> None:
+        """Stop routing this thread specially (its notifications go to the default sink again).
+
+        With ``sink``, only if that is still the thread's sink (a newer binding is left alone).
+        """
+        if sink is None or self._threads.get(thread_id) == sink:
+            self._threads.pop(thread_id, None)
 
     def sink_for(self, thread_id: str | None) -> NotificationSink:
         """The sink for a notification of ``thread_id`` (``None``: not about a thread)."""

@@ -12,10 +12,11 @@ A :class:`Supervisor` starts children from :class:`ChildSpec` objects and restar
   failed start attempt, or a child the supervisor stopped itself) is ignored, so restarts never race.
 * **Intensity.** Restarts of all children, failed start attempts included, are counted in a sliding window
   of ``max_seconds``. A restart that would make more than ``max_restarts`` in the window is not made.
-* **Escalation.** Instead, the supervisor stops every child in reverse start order, records
-  :attr:`Supervisor.escalation` (an :class:`~codex_actors.errors.EngineCrashed`) and calls
-  :meth:`Supervisor.on_escalate`. From then on its own asks raise that error (``WhichChildren`` answers
-  ``[]``). It stays alive until stopped, so callers get the error rather than ``ActorDeadError``.
+* **Escalation.** Instead, the supervisor gives up: it records :attr:`Supervisor.escalation` (a
+  :class:`SupervisorGaveUp`, or what :meth:`Supervisor.escalation_error` makes of it: the root supervisor
+  makes it an :class:`~codex_actors.errors.EngineCrashed`), stops every child in reverse start order and
+  calls :meth:`Supervisor.on_escalate`. From then on its own asks raise that error (``WhichChildren``
+  answers ``[]``). It stays alive until stopped, so callers get the error rather than ``ActorDeadError``.
 
 Children the supervisor stops itself (``TerminateChild``, escalation, its own stop) are never restarted.
 Stopping waits for each child at most its ``stop_timeout``; a child still running then is logged and left.
@@ -35,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 import pykka
 
-from ..errors import EngineCrashed, TransportClosedError
+from ..errors import fresh
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -50,11 +51,39 @@ __all__ = [
     "StartChild",
     "SupervisedActor",
     "Supervisor",
+    "SupervisorGaveUp",
     "TerminateChild",
     "WhichChildren",
 ]
 
 logger = logging.getLogger("codex_actors.supervisor")
+
+
+class SupervisorGaveUp(Exception):
+    """A supervisor stopped restarting: a child needed more restarts within the window than allowed.
+
+    ``reason`` (also the ``__cause__``) is why the child last exited (``None`` for a normal exit).
+    """
+
+    def __init__(
+        self,
+        supervisor: str,
+        child: str,
+        restarts: int,
+        *,
+        max_restarts: int,
+        max_seconds: float,
+        reason: BaseException | None,
+    ) -> None:
+        super().__init__(
+            f"supervisor {supervisor!r} gave up: child {child!r} needed {restarts} restarts within "
+            f"{max_seconds:g} s, more than max_restarts={max_restarts}; "
+            f"last reason: {'normal exit' if reason is None else repr(reason)}"
+        )
+        self.supervisor = supervisor
+        self.child = child
+        self.reason = reason
+        self.__cause__ = reason
 
 
 class RestartPolicy(enum.StrEnum):
@@ -240,8 +269,8 @@ class Supervisor(pykka.ThreadingActor):
         self.name = name
         self.max_restarts = max_restarts
         self.max_seconds = max_seconds
-        self.escalation: EngineCrashed | None = None
-        """Set when the supervisor gave up restarting; its asks then raise this error."""
+        self.escalation: BaseException | None = None
+        """Set when the supervisor gave up restarting; its asks then raise (a fresh copy of) this error."""
         self._initial = tuple(children)
         self._children: dict[str, _Child] = {}
         self._generations: dict[str, int] = {}
@@ -318,7 +347,14 @@ class Supervisor(pykka.ThreadingActor):
     def on_child_restarted(self, name: str, ref: pykka.ActorRef[Any]) -> None:
         """Hook: a child was restarted; ``ref`` is its new incarnation."""
 
-    def on_escalate(self, error: EngineCrashed) -> None:
+    def escalation_error(self, gave_up: SupervisorGaveUp) -> BaseException:
+        """Hook: the error the supervisor's asks raise once it gave up (default: ``gave_up`` itself).
+
+        Called before the children are stopped, so what they fail on their way out can already see it.
+        """
+        return gave_up
+
+    def on_escalate(self, error: BaseException) -> None:
         """Hook: the supervisor gave up (restart intensity exceeded) and stopped all children."""
 
     def _start_new(self, spec: ChildSpec) -> pykka.ActorRef[Any]:
@@ -375,25 +411,33 @@ class Supervisor(pykka.ThreadingActor):
         self._hook(self.on_child_restarted, name, ref)
 
     def _escalate(self, name: str, reason: BaseException | None) -> None:
-        closed = reason if isinstance(reason, TransportClosedError) else None
-        error = EngineCrashed(
-            f"supervisor {self.name!r} gave up: child {name!r} needed {len(self._restart_times) + 1} restarts "
-            f"within {self.max_seconds:g} s, more than max_restarts={self.max_restarts}; "
-            f"last reason: {'normal exit' if reason is None else repr(reason)}",
-            exit_code=None if closed is None else closed.exit_code,
-            stderr_tail=None if closed is None else closed.stderr_tail,
+        gave_up = SupervisorGaveUp(
+            self.name,
+            name,
+            len(self._restart_times) + 1,
+            max_restarts=self.max_restarts,
+            max_seconds=self.max_seconds,
+            reason=reason,
         )
-        error.__cause__ = reason
+        try:
+            error = self.escalation_error(gave_up)
+        except Exception:
+            logger.exception("%s: hook escalation_error raised", self.name)
+            error = gave_up
         logger.error("%s", error)
-        self._stop_children()
         self.escalation = error
+        self._stop_children()
         self._hook(self.on_escalate, error)
 
     def _check_escalation(self) -> None:
         error = self.escalation
         if error is not None:
-            # A fresh instance per ask: one exception object raised in many threads would share a traceback.
-            raise EngineCrashed(str(error), exit_code=error.exit_code, stderr_tail=error.stderr_tail) from error
+            # A fresh instance per ask where it can be made: one exception object raised in many threads
+            # would share a traceback.
+            copy = fresh(error)
+            if copy is error:
+                raise error
+            raise copy from error
 
     def _stop_children(self) -> None:
         children = list(self._children.values())

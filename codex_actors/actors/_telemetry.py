@@ -9,15 +9,11 @@ from __future__ import annotations
 import collections
 from typing import Any
 
-from ._messages import EngineExitedEvent, LineDroppedEvent, ProtocolErrorEvent, UnownedNotifications
+from ._messages import EngineExitedEvent, GetCounts, LineDroppedEvent, ProtocolErrorEvent, UnownedNotifications
 from ._router import NotificationBuffer
 from ._supervisor import ChildContext, SupervisedActor
 
-__all__ = ["GetCounts", "TelemetryActor"]
-
-
-class GetCounts:
-    """Ask: a copy of the counters (by notification method, or by event class name)."""
+__all__ = ["TelemetryActor"]
 
 
 class TelemetryActor(SupervisedActor):

@@ -1,17 +1,17 @@
 """The thread actor: one per live Codex thread. It owns the thread's turns and survives engine restarts.
 
-The reader thread hands it this thread's notifications in batches (queued in its intake, with one
-:class:`DrainNotifications` told while none is pending), straight from the
-port's router. For each notification it decodes the typed payload once, appends it to the turn's
-:class:`~codex_actors.actors._turnlog.TurnLog` (which every subscriber reads at its own cursor) and feeds the turn's
-:class:`~codex_actors._results.TurnAccumulator`; at ``turn/completed`` the log ends and the
-:class:`~codex_actors._results.TurnResult` goes to whoever waits for it. Notifications of the thread that belong to
-no turn go to the global sink.
+The port's reader thread decodes this thread's notifications and hands them over in batches: they queue in the
+actor's intake, and one :class:`DrainNotifications` is told while none is pending. The actor appends each
+turn's events to its :class:`~codex_actors.actors._turnlog.TurnLog` (which every subscriber reads at its own
+cursor) and feeds the turn's :class:`~codex_actors._results.TurnAccumulator`; at ``turn/completed`` the log
+ends carrying the turn's :class:`~codex_actors._results.TurnResult`, assembled here once for every reader and
+every :class:`RunTurn` sender. Notifications of the thread that belong to no turn go to the global sink.
 
-It never blocks: requests go to the engine with their replies delivered back as :class:`RequestDone` messages.
-When the engine dies (:class:`EngineDown`) every in-flight turn fails with a ``TransportClosedError``; requests
-that arrive meanwhile are held; when a new engine is up (:class:`EngineUp`) the thread is resumed on it
-(``thread/resume``) and the held requests go out, so the same thread keeps working.
+It never blocks, and it talks to its engine only through an
+:class:`~codex_actors.actors._messages.EngineHandle`: requests go out with their replies delivered back as
+:class:`RequestDone` messages. When the engine dies (:class:`EngineDown`) every in-flight turn fails with a
+``TransportClosedError``; requests that arrive meanwhile are held; when a new engine is up (:class:`EngineUp`)
+the thread is resumed on it (``thread/resume``) and the held requests go out, so the same thread keeps working.
 """
 
 from __future__ import annotations
@@ -30,27 +30,24 @@ import pykka
 from .._protocol.generated import TurnStartResponse
 from .._protocol.jsonrpc import ServerNotification, decode_payload
 from .._protocol.notifications import TYPED_NOTIFICATIONS
-from .._results import ACCUMULATED, TurnAccumulator, TurnResult
-from ..errors import TransportClosedError
+from .._results import RESULT_METHODS, TurnAccumulator, TurnResult
+from ..errors import TransportClosedError, fresh, not_running
 from ..models import Notification
 from ._messages import (
     CancelRequest,
     DrainNotifications,
     EngineDown,
+    EngineHandle,
     EngineUp,
-    NotificationBatch,
-    RequestDone,
+    NotificationSink,
     RunTurn,
-    SendRequest,
     StartTurn,
     SubscribeTurn,
     ThreadRequest,
     TurnFinished,
     TurnStarted,
 )
-from ._port import EngineConnection
-from ._reply import reply_error, reply_value
-from ._router import NotificationSink
+from ._reply import ActorReply, RequestDone, reply_error, reply_value
 from ._supervisor import ChildContext, SupervisedActor
 from ._turnlog import TurnLog
 
@@ -69,19 +66,14 @@ MAX_HELD_REQUESTS = 1024
 _DRAIN = DrainNotifications()
 _PAYLOAD_TURN_ID = operator.attrgetter("payload.turn_id")
 #: The typed notification classes that never change a turn's result (a batch of only these skips the loop).
-_PLAIN = frozenset(cls for method, cls in TYPED_NOTIFICATIONS.items() if method not in ACCUMULATED)
+_RESULT_NEUTRAL_TYPES = frozenset(
+    cls for method, cls in TYPED_NOTIFICATIONS.items() if method not in RESULT_METHODS
+)
 
 
 def thread_child_name(thread_id: str) -> str:
     """The supervisor child name of a thread's actor."""
     return f"thread:{thread_id}"
-
-
-def _copy(error: BaseException) -> BaseException:
-    """A fresh instance per waiter, so tracebacks do not pile up on one shared exception object."""
-    if isinstance(error, TransportClosedError):
-        return type(error)(str(error), exit_code=error.exit_code, stderr_tail=error.stderr_tail)
-    return error
 
 
 @dataclass(eq=False)
@@ -107,7 +99,7 @@ class ThreadActor(SupervisedActor):
         self,
         context: ChildContext | None,
         thread_id: str,
-        connection: EngineConnection,
+        connection: EngineHandle,
         *,
         global_sink: NotificationSink | None = None,
     ) -> None:
@@ -131,7 +123,7 @@ class ThreadActor(SupervisedActor):
 
     def on_start(self) -> None:
         """Claim this thread's notifications."""
-        self._connection.router.bind_thread(self.thread_id, self._deliver)
+        self._connection.bind_thread(self.thread_id, self._deliver)
 
     def on_stop(self) -> None:
         """Release the thread's notifications and fail whatever still waits."""
@@ -162,8 +154,7 @@ class ThreadActor(SupervisedActor):
             self._on_notifications(items)
 
     def _release(self, error: BaseException) -> None:
-        if self._connection.router.sink_for(self.thread_id) == self._deliver:
-            self._connection.router.unbind_thread(self.thread_id)
+        self._connection.unbind_thread(self.thread_id, self._deliver)
         self._fail_active_turns(error)
         for held in self._held:
             self._fail_request(held, error)
@@ -179,8 +170,6 @@ class ThreadActor(SupervisedActor):
         match message:
             case DrainNotifications():
                 self._drain()
-            case NotificationBatch():
-                self._on_notifications(message.items)
             case RequestDone():
                 self._on_request_done(message)
             case StartTurn() | RunTurn() | ThreadRequest():
@@ -202,7 +191,7 @@ class ThreadActor(SupervisedActor):
             turns = set(map(_PAYLOAD_TURN_ID, items))
         except AttributeError:  # a payload without a turn id (turn/started, a thread event...): the loop below
             turns = set()
-        if len(turns) == 1 and None not in turns and _PLAIN.issuperset(map(type, items)):
+        if len(turns) == 1 and None not in turns and _RESULT_NEUTRAL_TYPES.issuperset(map(type, items)):
             # The common case (a stream of deltas): one turn, nothing that changes its result, no per-event work.
             turn_id = turns.pop()
             turn = self._turns.get(turn_id) or self._new_turn(turn_id)
@@ -225,7 +214,7 @@ class ThreadActor(SupervisedActor):
             if events is None:
                 events = touched[turn_id] = []
             events.append(note)
-            if note.method in ACCUMULATED and turn.accumulator.add(note.payload):
+            if note.method in RESULT_METHODS and turn.accumulator.add(note.payload):
                 finished.append(turn)
                 completed.add(turn_id)
         for turn_id, events in touched.items():
@@ -239,9 +228,9 @@ class ThreadActor(SupervisedActor):
         if self._unresumable is not None:
             self._fail_request(message, self._unresumable)
             return
-        if self._down is None and self._resuming is None and not self._connection.ref.is_alive():
+        if self._down is None and self._resuming is None and not self._connection.alive:
             # The engine died and the supervisor has not said so yet: hold this for the new engine.
-            self._down = TransportClosedError("Codex process is not running")
+            self._down = not_running()
         if self._down is not None or self._resuming is not None:
             if len(self._held) >= MAX_HELD_REQUESTS:
                 error = TransportClosedError("too many requests held while the engine restarts")
@@ -251,17 +240,16 @@ class ThreadActor(SupervisedActor):
             return
         if isinstance(message, ThreadRequest):
             params = {"threadId": self.thread_id, **message.params}
-            try:
-                self._connection.ref.tell(SendRequest(message.method, params, message.reply))
-            except pykka.ActorDeadError:
-                self._fail_request(message, TransportClosedError("Codex process is not running"))
+            self._connection.send(message.method, params, message.reply)
             return
+        # The turn/start reply comes back here, not to the caller, so that the caller's cursor can be placed at
+        # the log's very start. The price: while any turn/start is in flight, every log of this thread is kept
+        # whole (a turn's first events may arrive before the reply that names it).
         tag = next(self._tags)
         self._starts[tag] = message
         self._retain_all(True)
-        self._connection.request_to(
-            "turn/start", {**message.params, "threadId": self.thread_id}, self.actor_ref, tag
-        )
+        params = {**message.params, "threadId": self.thread_id}
+        self._connection.send("turn/start", params, ActorReply(self.actor_ref, tag))
 
     def _on_request_done(self, done: RequestDone) -> None:
         if done.tag == self._resuming:
@@ -299,8 +287,7 @@ class ThreadActor(SupervisedActor):
                 del self._starts[tag]
         if not self._starts:
             self._retain_all(False)
-        with contextlib.suppress(pykka.ActorDeadError):
-            self._connection.ref.tell(message)
+        self._connection.cancel(message.reply)
 
     def _subscribe(self, message: SubscribeTurn) -> None:
         turn = self._turns.get(message.turn_id)
@@ -320,14 +307,14 @@ class ThreadActor(SupervisedActor):
         self._resuming = None
         self._fail_active_turns(error)
 
-    def _on_engine_up(self, connection: EngineConnection) -> None:
+    def _on_engine_up(self, connection: EngineHandle) -> None:
         self._connection = connection
         self._unresumable = None
-        self._connection.router.bind_thread(self.thread_id, self._deliver)
+        connection.bind_thread(self.thread_id, self._deliver)
         self._resuming = next(self._tags)
         self._down = None
         params = {"threadId": self.thread_id, "excludeTurns": True}
-        self._connection.request_to("thread/resume", params, self.actor_ref, self._resuming)
+        connection.send("thread/resume", params, ActorReply(self.actor_ref, self._resuming))
 
     def _on_resumed(self, done: RequestDone) -> None:
         self._resuming = None
@@ -359,7 +346,7 @@ class ThreadActor(SupervisedActor):
         self, turn: _Turn, *, result: TurnResult | None = None, error: BaseException | None = None
     ) -> None:
         turn.result, turn.error = result, error
-        turn.log.finish(None if error is None else _copy(error))
+        turn.log.finish(None if error is None else fresh(error), result=result)
         turn.log.set_retain(bool(self._starts))  # a turn/start in flight may still claim it whole
         for listener in turn.listeners:
             self._tell_finished(listener, turn)
@@ -378,13 +365,13 @@ class ThreadActor(SupervisedActor):
                 self._finish(turn, error=error)
 
     def _tell_finished(self, run: RunTurn, turn: _Turn) -> None:
-        error = None if turn.error is None else _copy(turn.error)
+        error = None if turn.error is None else fresh(turn.error)
         with contextlib.suppress(pykka.ActorDeadError):
             run.reply_to.tell(TurnFinished(self.thread_id, turn.turn_id, turn.result, error, run.tag))
 
     def _fail_request(self, message: StartTurn | RunTurn | ThreadRequest, error: BaseException) -> None:
         if isinstance(message, RunTurn):
             with contextlib.suppress(pykka.ActorDeadError):
-                message.reply_to.tell(TurnFinished(self.thread_id, None, None, _copy(error), message.tag))
+                message.reply_to.tell(TurnFinished(self.thread_id, None, None, fresh(error), message.tag))
         else:
-            reply_error(message.reply, _copy(error))
+            reply_error(message.reply, fresh(error))

@@ -8,8 +8,9 @@ waits). Events every subscriber has read are pruned (all of them when it has no 
 while a ``turn/start`` that may claim it is in flight, so a handle that subscribes late still sees the turn
 from its first event.
 
-A log ends with :meth:`TurnLog.finish`: normally after ``turn/completed``, or with an error (the engine died),
-which readers get once they have read everything before it.
+A log ends with :meth:`TurnLog.finish`: normally after ``turn/completed``, carrying the turn's result (so every
+reader gets the one its owner assembled), or with an error (the engine died), which readers get once they have
+read everything before it.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class TurnLog(Generic[E]):
         self._ids = itertools.count()
         self._done = False
         self._error: BaseException | None = None
+        self._result: object = None
         self._retain = retain
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
@@ -64,13 +66,17 @@ class TurnLog(Generic[E]):
         for wake in wakers:
             wake()
 
-    def finish(self, error: BaseException | None = None) -> None:
-        """End the log; readers get ``error`` (if any) after the last event. Only the first call counts."""
+    def finish(self, error: BaseException | None = None, *, result: object = None) -> None:
+        """End the log; readers get ``error`` (if any) after the last event, else :attr:`result`.
+
+        Only the first call counts.
+        """
         with self._lock:
             if self._done:
                 return
             self._done = True
             self._error = error
+            self._result = result
             wakers = self._take_wakers()
             self._cond.notify_all()
         for wake in wakers:
@@ -88,6 +94,11 @@ class TurnLog(Generic[E]):
     def done(self) -> bool:
         """Whether the log has ended."""
         return self._done
+
+    @property
+    def result(self) -> object:
+        """What the log ended with (``None`` before the end, after an error, or when none was given)."""
+        return self._result
 
     @property
     def subscribers(self) -> int:

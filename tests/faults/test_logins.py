@@ -9,7 +9,7 @@ import pytest
 
 from codex_actors import AsyncCodex, Codex, TransportClosedError
 from codex_actors.actors._login_waiters import LoginWaiters
-from codex_actors.actors._messages import CallbackReply
+from codex_actors.actors._reply import CallbackReply
 from tests.support.fixtures import fake_engine_config
 
 

@@ -9,12 +9,15 @@ import time
 from typing import Any
 
 import msgspec
+import pykka
 import pytest
 
 from codex_actors._config import CodexConfig
 from codex_actors._protocol.jsonrpc import ServerRequest
+from codex_actors.actors._connection import EngineConnection
 from codex_actors.actors._messages import EngineExitedEvent, LineDroppedEvent, PortEvent, ProtocolErrorEvent
-from codex_actors.actors._port import EngineConnection, PortOptions
+from codex_actors.actors._options import RuntimeOptions
+from codex_actors.actors._process import EngineProcess
 from codex_actors.actors._router import NotificationBuffer, Router
 from codex_actors.errors import (
     CodexError,
@@ -42,7 +45,7 @@ class Events:
             return next(e for e in self.items if isinstance(e, kind))
 
 
-def open_fake(events: Events | None = None, options: PortOptions | None = None, **env: str) -> EngineConnection:
+def open_fake(events: Events | None = None, options: RuntimeOptions | None = None, **env: str) -> EngineConnection:
     router = Router(events=events)
     return EngineConnection.open(fake_engine_config(**env), router=router, options=options)
 
@@ -81,7 +84,7 @@ def test_a_20mb_line_is_dropped_and_reading_resyncs() -> None:
 
 
 def test_a_line_under_the_limit_is_delivered_whole() -> None:
-    with open_fake(options=PortOptions(max_line_bytes=32 * 1024 * 1024)) as conn:
+    with open_fake(options=RuntimeOptions(max_line_bytes=32 * 1024 * 1024)) as conn:
         conn.request("test/huge", {"size": 20 * 1024 * 1024}, timeout=30)
         buffer = conn.router.default
         assert isinstance(buffer, NotificationBuffer)
@@ -97,7 +100,8 @@ def test_a_reply_written_byte_by_byte_is_reassembled() -> None:
 def test_eof_mid_request_fails_it_fast_with_exit_code_and_stderr() -> None:
     events = Events()
     with open_fake(events) as conn:
-        hanging = conn.request_future("test/hang")
+        hanging: pykka.Future[Any] = pykka.ThreadingFuture()
+        conn.send("test/hang", None, hanging)
         started = time.monotonic()
         with pytest.raises(TransportClosedError) as info:
             conn.request("test/die", {"code": 3, "stderr": "boom: the fake engine died"}, timeout=10)
@@ -248,7 +252,7 @@ def test_garbage_instead_of_a_handshake_fails_the_connect_at_once(no_leaks: None
 
 def test_close_escalates_to_sigkill_for_an_engine_that_ignores_eof_and_sigterm(no_leaks: None) -> None:
     conn = open_fake(
-        options=PortOptions(close_grace=0.2, term_grace=0.2),
+        options=RuntimeOptions(close_grace=0.2, term_grace=0.2),
         FAKE_ENGINE_IGNORE_EOF="1",
         FAKE_ENGINE_IGNORE_TERM="1",
     )
@@ -295,20 +299,20 @@ def test_an_engine_spawned_for_a_port_that_never_connects_is_stopped_with_it(no_
     from codex_actors.actors._port import EnginePort
     from codex_actors.actors._root import RootSupervisor
 
-    config, options = fake_engine_config(), PortOptions()
-    port = EnginePort.start(config, Router(), options, process=EnginePort.spawn(config, options))
+    config, options = fake_engine_config(), RuntimeOptions()
+    port = EnginePort.start(config, Router(), options, process=EngineProcess.launch(config, options))
     port.stop()  # never told Connect
-    root = RootSupervisor.start(config, options=options, engine=EnginePort.spawn(config, options))
+    root = RootSupervisor.start(config, options=options, engine=EngineProcess.launch(config, options))
     root.stop()  # never asked StartEngine
 
 
 def test_a_spawned_engine_is_adopted_by_the_first_port(no_leaks: None) -> None:
     from codex_actors.actors._port import EnginePort
 
-    config, options = fake_engine_config(), PortOptions()
-    spawned = EnginePort.spawn(config, options)
-    with EngineConnection.connect(
-        EnginePort.start(config, Router(), options, process=spawned), Router(), options
-    ) as conn:
+    config, options = fake_engine_config(), RuntimeOptions()
+    spawned = EngineProcess.launch(config, options)
+    router = Router()
+    ref = EnginePort.start(config, router, options, process=spawned)
+    with EngineConnection.handshake(ref, router, options).wait() as conn:
         assert conn.status().pid == spawned.pid
         assert msgspec.json.decode(conn.request("test/echo", {"x": 1}, timeout=5)) == {"x": 1}

@@ -25,11 +25,13 @@ from codex_actors._config import CodexConfig
 from codex_actors._protocol.generated import TurnCompletedNotification, TurnStatus
 from codex_actors._runtime import Runtime
 from codex_actors._sync_api import TurnHandle
+from codex_actors._sync_runtime import SyncRuntime
+from codex_actors.actors import GetCounts
 from codex_actors.actors._messages import EngineDown, EngineUp, RunTurn, ThreadRequest, TurnFinished
-from codex_actors.actors._port import EnginePort, PortOptions
+from codex_actors.actors._options import RuntimeOptions
+from codex_actors.actors._port import EnginePort
 from codex_actors.actors._root import RootSupervisor
 from codex_actors.actors._supervisor import GetChild, WhichChildren
-from codex_actors.actors._telemetry import GetCounts
 from codex_actors.actors._thread import MAX_HELD_REQUESTS
 from codex_actors.errors import RequestTimeoutError
 from tests.support.fixtures import FAKE_ENGINE, fake_engine_config
@@ -52,12 +54,12 @@ def wait_until(predicate: Callable[[], Any], what: str, timeout: float = 10.0) -
 
 
 @pytest.fixture
-def runtime() -> Iterator[Runtime]:
-    client = Runtime(fake_engine_config())
+def runtime() -> Iterator[SyncRuntime]:
+    client = SyncRuntime(Runtime(fake_engine_config()))
     try:
         yield client
     finally:
-        client.close()
+        client.runtime.close()
 
 
 def ask(ref: pykka.ActorRef[Any], message: Any) -> Any:
@@ -68,21 +70,21 @@ def decoded(raw: Any) -> Any:
     return msgspec.json.decode(raw)
 
 
-def server_request(client: Runtime, method: str) -> Any:
+def server_request(client: SyncRuntime, method: str) -> Any:
     """Make the fake engine send a server request; the answer is what the runtime wrote back."""
     return decoded(client.request("test/server-request", {"method": method}, timeout=5))["answer"]
 
 
-def counts(client: Runtime) -> dict[str, int]:
-    telemetry = ask(client.supervisor, GetChild("telemetry"))
+def counts(client: SyncRuntime) -> dict[str, int]:
+    telemetry = ask(client.runtime.supervisor, GetChild("telemetry"))
     assert telemetry is not None
     result: dict[str, int] = ask(telemetry, GetCounts())
     return result
 
 
-def engine_pid(client: Runtime) -> int | None:
+def engine_pid(client: SyncRuntime) -> int | None:
     try:
-        return client.engine().status().pid
+        return client.runtime.connection().status().pid
     except TransportClosedError:
         return None
 
@@ -119,7 +121,7 @@ def test_an_engine_that_dies_at_the_handshake_is_a_typed_error(no_leaks: None) -
 # -- the service actors -------------------------------------------------------------------------------------------
 
 
-def test_the_broker_and_the_registry_answer_every_server_request(runtime: Runtime) -> None:
+def test_the_broker_and_the_registry_answer_every_server_request(runtime: SyncRuntime) -> None:
     for method in ("item/commandExecution/requestApproval", "item/fileChange/requestApproval"):
         assert server_request(runtime, method)["result"] == {"decision": "accept"}
     refused = server_request(runtime, "item/tool/requestUserInput")
@@ -145,13 +147,13 @@ def test_a_crashed_service_is_restarted_and_answers_meanwhile_with_an_error(
         on_child_down(self, name, reason)
 
     monkeypatch.setattr(RootSupervisor, "on_child_down", slow_child_down)
-    client = Runtime(fake_engine_config())
+    client = SyncRuntime(Runtime(fake_engine_config()))
     try:
-        connection = client.engine()  # asked now: the supervisor is busy while a service is down
+        connection = client.runtime.connection()  # asked now: the supervisor is busy while a service is down
         for name, method in (("approvals", "item/commandExecution/requestApproval"), ("tools", "item/tool/call")):
             entered.clear()
             release.clear()
-            old = ask(client.supervisor, GetChild(name))
+            old = ask(client.runtime.supervisor, GetChild(name))
             old.tell(object())  # an unknown message: the service raises and dies
             assert entered.wait(5)
             down = decoded(connection.request("test/server-request", {"method": method}, timeout=5))["answer"]
@@ -159,22 +161,22 @@ def test_a_crashed_service_is_restarted_and_answers_meanwhile_with_an_error(
             release.set()
 
             def restarted(name: str = name, old: Any = old) -> Any:
-                ref = ask(client.supervisor, GetChild(name))
+                ref = ask(client.runtime.supervisor, GetChild(name))
                 return ref is not None and ref != old and ref.is_alive()
 
             wait_until(restarted, f"{name} restarted")
             assert "result" in server_request(client, method)
-        rows = {row.name: row for row in ask(client.supervisor, WhichChildren())}
+        rows = {row.name: row for row in ask(client.runtime.supervisor, WhichChildren())}
         assert rows["approvals"].restarts == 1
         assert rows["tools"].restarts == 1
         assert rows["engine"].restarts == 0  # one-for-one: nothing else was touched
     finally:
         release.set()
-        client.close()
+        client.runtime.close()
 
 
 def test_telemetry_counts_port_events_and_unowned_notifications() -> None:
-    client = Runtime(fake_engine_config(), options=PortOptions(max_line_bytes=1024))
+    client = SyncRuntime(Runtime(fake_engine_config(), options=RuntimeOptions(max_line_bytes=1024)))
     try:
         client.request("test/malformed", timeout=5)
         client.request("test/huge", {"size": 4096}, timeout=5)
@@ -188,13 +190,13 @@ def test_telemetry_counts_port_events_and_unowned_notifications() -> None:
         wait_until(lambda: counts(client).get("EngineExitedEvent") == 1, "the engine's exit counted")
         assert counts(client)["configWarning"] == 2  # the new engine's handshake warning
     finally:
-        client.close()
+        client.runtime.close()
 
 
 # -- thread actors ------------------------------------------------------------------------------------------------
 
 
-def test_a_thread_request_without_an_answer_times_out(runtime: Runtime) -> None:
+def test_a_thread_request_without_an_answer_times_out(runtime: SyncRuntime) -> None:
     with pytest.raises(RequestTimeoutError, match=r"test/hang got no reply within 0\.1 s"):
         runtime.thread_request(THREAD, "test/hang", {}, timeout=0.1)
     echoed = decoded(runtime.thread_request(THREAD, "test/echo", {"n": 1}, timeout=5))
@@ -203,15 +205,17 @@ def test_a_thread_request_without_an_answer_times_out(runtime: Runtime) -> None:
         runtime.request("test/hang", timeout=0.1)
 
 
-def test_a_timed_out_thread_request_is_forgotten(runtime: Runtime) -> None:
+def test_a_timed_out_thread_request_is_forgotten(runtime: SyncRuntime) -> None:
     # The caller gave up: the port must not keep waiting for it (EngineConnection.request does the same).
     with pytest.raises(RequestTimeoutError):
         runtime.thread_request(THREAD, "test/hang", {}, timeout=0.1)
-    wait_until(lambda: runtime.engine().status().pending_requests == 0, "the port forgot the request", 2)
+    wait_until(
+        lambda: runtime.runtime.connection().status().pending_requests == 0, "the port forgot the request", 2
+    )
 
 
-def test_requests_held_while_the_engine_is_down_fail_with_the_resume_error(runtime: Runtime) -> None:
-    actor = runtime.thread_actor(THREAD)
+def test_requests_held_while_the_engine_is_down_fail_with_the_resume_error(runtime: SyncRuntime) -> None:
+    actor = runtime.bind_thread(THREAD)
     actor.tell(EngineDown(TransportClosedError("test: the engine is down")))
     held: pykka.Future[Any] = pykka.ThreadingFuture()
     finished: pykka.Future[TurnFinished] = pykka.ThreadingFuture()
@@ -221,7 +225,7 @@ def test_requests_held_while_the_engine_is_down_fail_with_the_resume_error(runti
         actor.tell(RunTurn({"input": []}, waiter, tag="held"))
         with pytest.raises(pykka.Timeout):
             held.get(timeout=0.2)  # held, not sent
-        actor.tell(EngineUp(runtime.engine()))  # the fake engine refuses thread/resume
+        actor.tell(EngineUp(runtime.runtime.connection()))  # the fake engine refuses thread/resume
         with pytest.raises(TransportClosedError, match="could not be resumed") as info:
             held.get(timeout=5)
         assert "thread/resume" in str(info.value)
@@ -235,9 +239,9 @@ def test_requests_held_while_the_engine_is_down_fail_with_the_resume_error(runti
 
 
 def test_past_the_held_limit_requests_fail_at_once_and_the_rest_fail_at_close() -> None:
-    client = Runtime(fake_engine_config())
+    client = SyncRuntime(Runtime(fake_engine_config()))
     try:
-        actor = client.thread_actor(THREAD)
+        actor = client.bind_thread(THREAD)
         actor.tell(EngineDown(TransportClosedError("test: the engine is down")))
         futures: list[pykka.Future[Any]] = [pykka.ThreadingFuture() for _ in range(MAX_HELD_REQUESTS + 1)]
         for future in futures:
@@ -245,15 +249,15 @@ def test_past_the_held_limit_requests_fail_at_once_and_the_rest_fail_at_close() 
         with pytest.raises(TransportClosedError, match="too many requests held while the engine restarts"):
             futures[-1].get(timeout=5)
     finally:
-        client.close()
+        client.runtime.close()
     for future in (futures[0], futures[-2]):
         with pytest.raises(TransportClosedError, match=f"the actor of thread {THREAD} stopped"):
             future.get(timeout=5)
 
 
-def test_a_hand_built_handle_streams_a_flood_of_a_turn_it_subscribed_to_early(runtime: Runtime) -> None:
+def test_a_hand_built_handle_streams_a_flood_of_a_turn_it_subscribed_to_early(runtime: SyncRuntime) -> None:
     count = 5000
-    runtime.thread_actor(THREAD)
+    runtime.bind_thread(THREAD)
     handle = TurnHandle(runtime, THREAD, TURN)  # the turn does not exist yet: its events are all future
     runtime.request("test/flood", {"count": count, "threadId": THREAD, "turnId": TURN}, timeout=5)
     events = list(handle.stream())
@@ -269,19 +273,19 @@ def test_a_hand_built_handle_streams_a_flood_of_a_turn_it_subscribed_to_early(ru
 def test_a_request_that_reaches_a_dying_port_fails_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
     """A request queued at the port when it crashes is answered with the engine's error, not dropped."""
     entered, release = threading.Event(), threading.Event()
-    on_engine_exited = EnginePort._on_engine_exited
+    on_engine_exited = EnginePort._on_stdout_closed
 
     def slow_exit(self: EnginePort, exit_code: int | None) -> None:
         entered.set()
         release.wait(5)  # the port has seen its engine die but not crashed yet: its mailbox still takes tells
         on_engine_exited(self, exit_code)
 
-    monkeypatch.setattr(EnginePort, "_on_engine_exited", slow_exit)
-    client = Runtime(fake_engine_config())
+    monkeypatch.setattr(EnginePort, "_on_stdout_closed", slow_exit)
+    client = SyncRuntime(Runtime(fake_engine_config()))
     try:
-        actor = client.thread_actor(THREAD)
-        port = client.engine().ref
-        pid = client.engine().status().pid
+        actor = client.bind_thread(THREAD)
+        port = client.runtime.connection().ref
+        pid = client.runtime.connection().status().pid
         assert pid is not None
         os.kill(pid, signal.SIGKILL)
         assert entered.wait(5)
@@ -294,21 +298,21 @@ def test_a_request_that_reaches_a_dying_port_fails_at_once(monkeypatch: pytest.M
         assert info.value.exit_code == -9
     finally:
         release.set()
-        client.close()
+        client.runtime.close()
 
 
 # -- the supervisor giving up -------------------------------------------------------------------------------------
 
 
 def test_past_the_restart_limit_every_call_raises_engine_crashed(no_leaks: None) -> None:
-    client = Runtime(fake_engine_config(), max_restarts=0)
+    client = SyncRuntime(Runtime(fake_engine_config(), max_restarts=0))
     try:
-        client.thread_actor(THREAD)
+        client.bind_thread(THREAD)
         with pytest.raises(TransportClosedError):
             client.request("test/die", {"code": 9}, timeout=5)
 
         # Asked after the supervisor gave up (an ask before could still reach the dying port).
-        wait_until(lambda: ask(client.supervisor, WhichChildren()) == [], "the supervisor gave up")
+        wait_until(lambda: ask(client.runtime.supervisor, WhichChildren()) == [], "the supervisor gave up")
         with pytest.raises(EngineCrashed) as info:
             client.request("test/echo", {}, timeout=5)
         error = info.value
@@ -319,16 +323,16 @@ def test_past_the_restart_limit_every_call_raises_engine_crashed(no_leaks: None)
         with pytest.raises(EngineCrashed):
             client.start_turn(THREAD, {"input": []}, timeout=5)
         with pytest.raises(EngineCrashed):
-            client.engine()
+            client.runtime.connection()
     finally:
-        client.close()
-    client.close()
+        client.runtime.close()
+    client.runtime.close()
 
 
 def test_an_engine_that_cannot_be_started_again_ends_in_engine_crashed(tmp_path: Path, no_leaks: None) -> None:
     script = tmp_path / "fake_engine.py"
     shutil.copy(FAKE_ENGINE, script)
-    client = Runtime(CodexConfig(launch_args_override=(sys.executable, str(script))))
+    client = SyncRuntime(Runtime(CodexConfig(launch_args_override=(sys.executable, str(script)))))
     try:
         script.unlink()  # every restart now fails at once: python cannot open the script
         with pytest.raises(TransportClosedError):
@@ -336,7 +340,7 @@ def test_an_engine_that_cannot_be_started_again_ends_in_engine_crashed(tmp_path:
 
         def crashed() -> EngineCrashed | None:
             try:
-                client.engine()
+                client.runtime.connection()
             except EngineCrashed as exc:
                 return exc
             except TransportClosedError:
@@ -346,7 +350,7 @@ def test_an_engine_that_cannot_be_started_again_ends_in_engine_crashed(tmp_path:
         error = wait_until(crashed, "EngineCrashed after failed restarts")
         assert "child 'engine'" in str(error)
     finally:
-        client.close()
+        client.runtime.close()
 
 
 def test_a_turn_whose_events_arrive_before_its_turn_start_reply_loses_nothing() -> None:

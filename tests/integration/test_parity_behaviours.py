@@ -737,7 +737,7 @@ def test_row08_interrupted_turn_returns_status_interrupted(kind: str, rig: Rig) 
 
 def test_row08_failed_status_without_message_raises_the_generic_text() -> None:
     from codex_actors._protocol.generated import TurnCompletedNotification
-    from codex_actors._results import TurnAccumulator
+    from codex_actors._results import TurnAccumulator, result_or_raise
 
     wire = {"threadId": "t", "turn": {"id": "u", "items": [], "status": "failed", "error": None}}
     import msgspec
@@ -745,7 +745,7 @@ def test_row08_failed_status_without_message_raises_the_generic_text() -> None:
     ours = TurnAccumulator("u")
     ours.add(msgspec.convert(wire, TurnCompletedNotification))
     with pytest.raises(RuntimeError, match=r"^turn failed with status failed$"):
-        ours.checked_result()
+        result_or_raise(ours.result())
 
     from openai_codex._run import _collect_turn_result
     from openai_codex.generated.v2_all import TurnCompletedNotification as Official

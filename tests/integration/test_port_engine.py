@@ -7,7 +7,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from codex_actors.actors._port import EngineConnection
+from codex_actors.actors._connection import EngineConnection
 from codex_actors.actors._router import Router
 from codex_actors.errors import InvalidRequestError, JsonRpcError
 from codex_actors.testing import OfflineEngine, exec_command, message, reply, streamed_message

@@ -19,7 +19,7 @@ from tests.support.leaks import assert_nothing_leaked, snapshot
 
 
 def engine_pid(codex: Codex) -> int:
-    pid = codex._client.engine().status().pid
+    pid = codex._client.runtime.connection().status().pid
     assert pid is not None
     return pid
 

@@ -32,6 +32,7 @@ from codex_actors._protocol.generated import (
 )
 from codex_actors._protocol.jsonrpc import decode_payload
 from codex_actors._sync_api import Thread, TurnHandle
+from codex_actors.actors import GetCounts
 from codex_actors.actors._messages import (
     EngineDown,
     EngineUp,
@@ -41,7 +42,6 @@ from codex_actors.actors._messages import (
 )
 from codex_actors.actors._root import RootSupervisor
 from codex_actors.actors._supervisor import GetChild, WhichChildren
-from codex_actors.actors._telemetry import GetCounts
 from codex_actors.actors._thread import COMPLETED_TURNS_KEPT, thread_child_name
 from codex_actors.errors import InvalidRequestError, RequestTimeoutError
 from codex_actors.testing import (
@@ -93,7 +93,7 @@ def telemetry_counts(codex: Codex) -> dict[str, int]:
 def engine_pid(codex: Codex) -> int | None:
     """The engine's pid as the supervisor sees it now (None while its port is down)."""
     try:
-        return codex._client.engine().status().pid
+        return codex._client.runtime.connection().status().pid
     except TransportClosedError:
         return None
 
@@ -113,7 +113,7 @@ def kill_engine(codex: Codex) -> int:
 
 def raw_thread(codex: Codex, **params: Any) -> Thread:
     """A thread started with wire params the facade does not offer, bound to its actor like ``thread_start``."""
-    return codex._bind(codex._client.request("thread/start", params))
+    return codex._open_thread("thread/start", params)
 
 
 def quiet_thread(codex: Codex) -> Thread:
@@ -326,7 +326,7 @@ def test_a_refused_turn_start_is_a_typed_error_for_callers_and_actors(offline: O
         finished: pykka.Future[TurnFinished] = pykka.ThreadingFuture()
         waiter = Waiter.start(finished)
         try:
-            codex._client.thread_actor(unknown).tell(RunTurn({"input": []}, waiter, tag=7))
+            codex._client.bind_thread(unknown).tell(RunTurn({"input": []}, waiter, tag=7))
             done = finished.get(timeout=10)
         finally:
             waiter.stop()
@@ -612,7 +612,7 @@ def test_a_request_that_finds_the_port_dead_is_held_for_the_new_engine(
         thread = quiet_thread(codex)
         thread.run("first")
         actor = thread.actor_ref
-        port = codex._client.engine().ref
+        port = codex._client.runtime.connection().ref
         kill_engine(codex)
         try:
             assert entered.wait(5)
@@ -639,7 +639,9 @@ def test_requests_told_while_the_engine_is_down_wait_for_the_resume(offline: Off
             actor.tell(RunTurn({"input": [{"type": "text", "text": "held"}]}, waiter, tag="held"))
             with pytest.raises(pykka.Timeout):
                 read.get(timeout=0.2)  # held, not sent
-            actor.tell(EngineUp(codex._client.engine()))  # "a new engine": the same one; the thread resumes on it
+            actor.tell(
+                EngineUp(codex._client.runtime.connection())
+            )  # "a new engine": the same one; the thread resumes on it
             assert len(decode_payload(read.get(timeout=10), dict[str, Any])["thread"]["turns"]) == 1
             done = finished.get(timeout=10)
         finally:
@@ -662,7 +664,7 @@ def test_engine_down_fails_the_active_turn_with_its_error(offline: OfflineEngine
             thread.actor_ref.tell(EngineDown(TransportClosedError("test: the engine is down")))
             with pytest.raises(TransportClosedError, match="test: the engine is down"):
                 handle.run()
-            thread.actor_ref.tell(EngineUp(codex._client.engine()))
+            thread.actor_ref.tell(EngineUp(codex._client.runtime.connection()))
         finally:
             gate.open()
         wait_until(lambda: isinstance(thread.read().thread.status, IdleThreadStatus), "the thread is idle again")
@@ -705,7 +707,7 @@ def test_a_held_turn_start_that_timed_out_is_never_sent(offline: OfflineEngine) 
         ghost = {"input": [{"type": "text", "text": "ghost"}]}
         with pytest.raises(RequestTimeoutError, match=r"turn/start got no reply within 0\.2 s"):
             codex._client.start_turn(thread.id, ghost, timeout=0.2)
-        thread.actor_ref.tell(EngineUp(codex._client.engine()))
+        thread.actor_ref.tell(EngineUp(codex._client.runtime.connection()))
         # Had the given-up start gone out after the resume, this turn would have joined the ghost's.
         assert thread.run("real").final_response == "the real one"
     texts = [text for request in offline.model.requests for text in request.message_texts()]

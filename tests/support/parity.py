@@ -163,7 +163,7 @@ class Aw:
         if kind == "sync":
             return msgspec.json.decode(target._client.request(method, params))
         if kind == "async":
-            return msgspec.json.decode(await target._request(method, params))
+            return msgspec.json.decode(await target._runtime.request(method, params))
         if kind == "official":
             return target._client.request(method, params, response_model=_AnyResult).model_dump()
         await target._ensure_initialized()

@@ -23,7 +23,7 @@ from codex_actors._inputs import (
     wire_input,
     wire_turn_input,
 )
-from codex_actors._modes import ApprovalMode, Sandbox, approval_params, sandbox_mode, sandbox_policy
+from codex_actors._modes import ApprovalMode, Sandbox, approval_settings, sandbox_mode, sandbox_policy
 from codex_actors._protocol.generated import (
     EncryptedContentFunctionCallOutputContentItem,
     FunctionCallOutputContentItem,
@@ -295,24 +295,23 @@ def _official_approval(mode: openai_codex.ApprovalMode) -> dict[str, Any]:
     return params.model_dump(by_alias=True, exclude_none=True, mode="json")
 
 
+def approval_wire(mode: ApprovalMode | None) -> dict[str, str]:
+    policy, reviewer = approval_settings(mode)
+    wire = {"approvalPolicy": policy, "approvalsReviewer": reviewer}
+    return {key: value for key, value in wire.items() if value is not None}
+
+
 @pytest.mark.parametrize("mode", list(ApprovalMode), ids=lambda m: m.name)
-def test_approval_params_match_the_official(mode: ApprovalMode) -> None:
-    assert approval_params(mode) == _official_approval(openai_codex.ApprovalMode[mode.name])
+def test_approval_settings_match_the_official(mode: ApprovalMode) -> None:
+    assert approval_wire(mode) == _official_approval(openai_codex.ApprovalMode[mode.name])
 
 
-def test_approval_params_exact() -> None:
-    assert approval_params(ApprovalMode.auto_review) == {
-        "approvalPolicy": "on-request",
-        "approvalsReviewer": "auto_review",
-    }
-    assert approval_params(ApprovalMode.deny_all) == {"approvalPolicy": "never"}
-    assert approval_params(None) == {}
-
-
-def test_approval_params_returns_a_fresh_dict() -> None:
-    first = approval_params(ApprovalMode.deny_all)
-    first["approvalPolicy"] = "mutated"
-    assert approval_params(ApprovalMode.deny_all) == {"approvalPolicy": "never"}
+def test_approval_settings_exact() -> None:
+    assert approval_settings(ApprovalMode.auto_review) == ("on-request", "auto_review")
+    assert approval_settings(ApprovalMode.deny_all) == ("never", None)
+    assert approval_settings(None) == (None, None)
+    with pytest.raises(ValueError, match="approval_mode must be one of"):
+        approval_settings(None, inherit=False)
 
 
 @pytest.mark.parametrize("sandbox", list(Sandbox), ids=lambda s: s.name)
@@ -402,7 +401,7 @@ def test_non_members_raise_value_error_with_the_official_message(value: Any) -> 
             function(value)
         assert str(ours.value) == SANDBOX_ERROR
     with pytest.raises(ValueError) as ours_approval:
-        approval_params(value)
+        approval_settings(value)
     assert str(ours_approval.value) == APPROVAL_ERROR
 
 
@@ -418,6 +417,6 @@ def test_official_messages_for_the_same_non_members(value: Any) -> None:
 
 def test_a_sandbox_is_not_an_approval_mode_and_vice_versa() -> None:
     with pytest.raises(ValueError, match=APPROVAL_ERROR):
-        approval_params(Sandbox.read_only)  # type: ignore[arg-type]
+        approval_settings(Sandbox.read_only)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="sandbox must be one of"):
         sandbox_mode(ApprovalMode.deny_all)  # type: ignore[arg-type]

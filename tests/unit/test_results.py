@@ -32,7 +32,7 @@ from codex_actors._protocol.generated import (
     TurnStatus,
     UserMessageThreadItem,
 )
-from codex_actors._results import ACCUMULATED, TurnAccumulator, TurnResult, final_response_of
+from codex_actors._results import RESULT_METHODS, TurnAccumulator, TurnResult, final_response_of, result_or_raise
 from codex_actors.models import UnknownNotification
 
 THREAD = "thread-1"
@@ -307,15 +307,15 @@ def _accumulated_parsed() -> Any:
     return acc.result().parsed
 
 
-# -- checked_result: what run() returns ---------------------------------------------------------------------------
+# -- result_or_raise: what run() returns --------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("status", [TurnStatus.completed, TurnStatus.interrupted])
-def test_checked_result_returns_a_turn_that_did_not_fail(status: TurnStatus) -> None:
+def test_result_or_raise_returns_a_turn_that_did_not_fail(status: TurnStatus) -> None:
     acc = TurnAccumulator(TURN)
     acc.add(completed_item(agent("ok")))
     acc.add(turn_completed(status=status, error=TurnError(message="ignored unless failed")))
-    assert acc.checked_result() == acc.result()
+    assert result_or_raise(acc.result()) == acc.result()
 
 
 @pytest.mark.parametrize(
@@ -326,11 +326,11 @@ def test_checked_result_returns_a_turn_that_did_not_fail(status: TurnStatus) -> 
         (None, "turn failed with status failed"),
     ],
 )
-def test_checked_result_raises_for_a_failed_turn(error: TurnError | None, message: str) -> None:
+def test_result_or_raise_raises_for_a_failed_turn(error: TurnError | None, message: str) -> None:
     acc = TurnAccumulator(TURN)
     acc.add(turn_completed(status=TurnStatus.failed, error=error))
     with pytest.raises(RuntimeError) as ours:
-        acc.checked_result()
+        result_or_raise(acc.result())
     assert str(ours.value) == message
     official_turn = official.Turn.model_validate_json(msgspec.json.encode(acc.completed))
     with pytest.raises(RuntimeError) as theirs:
@@ -338,20 +338,20 @@ def test_checked_result_raises_for_a_failed_turn(error: TurnError | None, messag
     assert str(ours.value) == str(theirs.value)
 
 
-def test_checked_result_before_completion_raises() -> None:
+def test_result_or_raise_before_completion_raises() -> None:
     with pytest.raises(RuntimeError, match="turn completed event not received"):
-        TurnAccumulator(TURN).checked_result()
+        result_or_raise(TurnAccumulator(TURN).result())
 
 
-# -- ACCUMULATED: the methods worth passing to add() --------------------------------------------------------------
+# -- RESULT_METHODS: the methods worth passing to add() -----------------------------------------------------------
 
 
 def test_accumulated_names_exactly_the_methods_add_uses() -> None:
-    assert frozenset({"item/completed", "thread/tokenUsage/updated", "turn/completed"}) == ACCUMULATED
+    assert frozenset({"item/completed", "thread/tokenUsage/updated", "turn/completed"}) == RESULT_METHODS
     used = {ItemCompletedNotification, ThreadTokenUsageUpdatedNotification, TurnCompletedNotification}
-    assert {SERVER_NOTIFICATIONS[method] for method in ACCUMULATED} == used
+    assert {SERVER_NOTIFICATIONS[method] for method in RESULT_METHODS} == used
     others = {method for method, wire_type in SERVER_NOTIFICATIONS.items() if wire_type in used}
-    assert others == set(ACCUMULATED)  # no other method decodes to a payload add() would take
+    assert others == set(RESULT_METHODS)  # no other method decodes to a payload add() would take
 
 
 # -- the same notifications through the official collector --------------------------------------------------------

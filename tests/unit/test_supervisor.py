@@ -22,6 +22,7 @@ from codex_actors.actors._supervisor import (
     StartChild,
     SupervisedActor,
     Supervisor,
+    SupervisorGaveUp,
     TerminateChild,
     WhichChildren,
     _RetryRestart,
@@ -115,7 +116,7 @@ class Recording(Supervisor):
     def on_child_restarted(self, name: str, ref: Ref) -> None:
         self.events.append(("restarted", name, ref))
 
-    def on_escalate(self, error: EngineCrashed) -> None:
+    def on_escalate(self, error: BaseException) -> None:
         self.events.append(("escalate", error))
 
     def on_other_message(self, message: Any) -> Any:
@@ -286,27 +287,55 @@ def test_intensity_exceeded_escalates(start_supervisor: Callable[..., Ref]) -> N
     wait_until(lambda: escalated(sup))
 
     error = events(sup)[-1][1]
-    assert isinstance(error, EngineCrashed)
+    assert isinstance(error, SupervisorGaveUp)
     message = str(error)
     assert "'supervisor'" in message
     assert "'a'" in message
     assert "4 restarts within 5 s" in message
     assert "max_restarts=3" in message
     assert "engine died" in message
-    assert (error.exit_code, error.stderr_tail) == (7, "panic")
-    assert isinstance(error.__cause__, TransportClosedError)
+    assert (error.supervisor, error.child) == ("supervisor", "a")
+    assert isinstance(error.reason, TransportClosedError) and error.reason.exit_code == 7
+    assert error.__cause__ is error.reason
     assert not ref.is_alive()
     assert not b.is_alive()
     assert log == ["b"]  # a had crashed; b was stopped by the escalation
     assert sup.proxy().escalation.get() is error
 
     for ask in (StartChild(toy("c")), TerminateChild("a"), GetChild("a")):
-        with pytest.raises(EngineCrashed, match="gave up") as raised:
+        with pytest.raises(SupervisorGaveUp, match="gave up"):
             sup.ask(ask)
-        assert raised.value.__cause__ is error
-        assert raised.value.exit_code == 7
     assert sup.ask(WhichChildren()) == []
     assert sup.is_alive()
+
+
+class Translating(Recording):
+    """A supervisor whose giving up is a domain error, as the root supervisor's is ``EngineCrashed``."""
+
+    def escalation_error(self, gave_up: SupervisorGaveUp) -> BaseException:
+        reason = gave_up.reason
+        exit_code = reason.exit_code if isinstance(reason, TransportClosedError) else None
+        return EngineCrashed(str(gave_up), exit_code=exit_code)
+
+
+def test_a_subclass_turns_giving_up_into_its_own_error_raised_fresh_to_every_ask() -> None:
+    sup = Translating.start([toy("a")], max_restarts=0)
+    try:
+        ref = child(sup, "a")
+        assert ref is not None
+        ref.tell(("crash", TransportClosedError("engine died", exit_code=7)))
+        wait_until(lambda: escalated(sup))
+        error = events(sup)[-1][1]
+        assert isinstance(error, EngineCrashed) and error.exit_code == 7
+        raised = []
+        for _ in range(2):
+            with pytest.raises(EngineCrashed, match="gave up") as info:
+                sup.ask(GetChild("a"))
+            assert info.value.__cause__ is error and info.value.exit_code == 7
+            raised.append(info.value)
+        assert raised[0] is not raised[1]
+    finally:
+        sup.stop()
 
 
 def test_normal_exits_count_toward_intensity(start_supervisor: Callable[..., Ref]) -> None:
@@ -316,7 +345,7 @@ def test_normal_exits_count_toward_intensity(start_supervisor: Callable[..., Ref
     ref.stop()
     wait_until(lambda: escalated(sup))
     assert "last reason: normal exit" in str(events(sup)[-1][1])
-    assert events(sup)[-1][1].exit_code is None
+    assert events(sup)[-1][1].reason is None
 
 
 def test_restarts_outside_the_window_do_not_escalate(start_supervisor: Callable[..., Ref]) -> None:

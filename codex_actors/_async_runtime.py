@@ -1,0 +1,164 @@
+"""The asyncio adapter over the runtime core: submit with a callback reply, await a loop future.
+
+:class:`AsyncRuntime` starts its :class:`~codex_actors._runtime.Runtime` lazily, exactly once even under
+concurrent first use (and again after :meth:`AsyncRuntime.close`). Waiting never holds an executor thread: a
+request's answer completes an asyncio future on the loop (:class:`~codex_actors._waiter.Waiter`). Only
+starting the runtime and the rare blocking lookups (a thread's actor not used before, the connection after an
+engine restart) run in a worker thread. Its methods are :class:`~codex_actors._sync_runtime.SyncRuntime`'s,
+awaited.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import msgspec
+import pykka
+
+from ._config import CodexConfig
+from ._protocol.generated import AccountLoginCompletedNotification
+from ._protocol.jsonrpc import decode_payload
+from ._runtime import Runtime
+from ._waiter import Waiter
+from .actors._messages import TurnStarted
+from .errors import RequestTimeoutError, TransportClosedError
+
+__all__ = ["NOT_INITIALIZED", "AsyncRuntime"]
+
+T = TypeVar("T")
+
+NOT_INITIALIZED = (
+    "AsyncCodex is not initialized yet. Prefer `async with AsyncCodex()`; "
+    "initialization also happens on first awaited API use."
+)
+
+
+def _release(started: Any) -> None:
+    """A turn start whose caller was cancelled: give up its cursor, so its log is not kept for it."""
+    if isinstance(started, TurnStarted):
+        started.log.unsubscribe(started.subscriber)
+
+
+class AsyncRuntime:
+    """Awaitable calls on one lazily started :class:`~codex_actors._runtime.Runtime`.
+
+    ``on_start(runtime)`` runs once per start (the facade validates the engine's ``initialize`` answer there);
+    if it raises, that runtime is closed and the error raised to the caller.
+    """
+
+    def __init__(
+        self, config: CodexConfig | None = None, *, on_start: Callable[[Runtime], None] | None = None
+    ) -> None:
+        self._config = config
+        self._on_start = on_start
+        self._runtime: Runtime | None = None
+        self._lock = asyncio.Lock()
+
+    @property
+    def runtime(self) -> Runtime:
+        """The started runtime (``RuntimeError`` before the first awaited use)."""
+        runtime = self._runtime
+        if runtime is None:
+            raise RuntimeError(NOT_INITIALIZED)
+        return runtime
+
+    @property
+    def started(self) -> bool:
+        """Whether a runtime is up (started and not closed)."""
+        return self._runtime is not None and not self._runtime.closed
+
+    async def start(self) -> Runtime:
+        """The runtime, started (in a worker thread) if it is not up."""
+        runtime = self._runtime
+        if runtime is not None and not runtime.closed:
+            return runtime
+        async with self._lock:
+            runtime = self._runtime
+            if runtime is not None and not runtime.closed:
+                return runtime
+            runtime = await asyncio.to_thread(Runtime, self._config)
+            if self._on_start is not None:
+                try:
+                    self._on_start(runtime)
+                except BaseException:
+                    await asyncio.to_thread(runtime.close)
+                    raise
+            self._runtime = runtime
+            return runtime
+
+    async def close(self) -> None:
+        """Stop the runtime (the next awaited call starts a fresh one)."""
+        runtime = self._runtime
+        if runtime is not None:
+            await asyncio.to_thread(runtime.close)
+
+    async def request(self, method: str, params: Any = None, *, timeout: float | None = None) -> msgspec.Raw:
+        """Send a request to the engine and await its raw result."""
+        runtime = await self.start()
+        if not runtime.has_connection():
+            await asyncio.to_thread(runtime.connection)
+        waiter: Waiter[msgspec.Raw] = Waiter()
+        runtime.submit(method, params, waiter.reply)
+        return await self._settle(runtime, waiter, method, timeout, None)
+
+    async def call(self, method: str, params: Any, result_type: type[T], *, timeout: float | None = None) -> T:
+        """:meth:`request`, decoded into ``result_type``."""
+        return decode_payload(await self.request(method, params, timeout=timeout), result_type)
+
+    async def thread_request(
+        self, thread_id: str, method: str, params: dict[str, Any], *, timeout: float | None = None
+    ) -> msgspec.Raw:
+        """A request about one thread, through its actor (held while the engine restarts)."""
+        runtime = await self._thread_runtime(thread_id)
+        waiter: Waiter[msgspec.Raw] = Waiter()
+        runtime.submit_thread(thread_id, method, params, waiter.reply)
+        return await self._settle(runtime, waiter, method, timeout, thread_id)
+
+    async def thread_call(self, thread_id: str, method: str, params: dict[str, Any], result_type: type[T]) -> T:
+        """:meth:`thread_request`, decoded into ``result_type``."""
+        return decode_payload(await self.thread_request(thread_id, method, params), result_type)
+
+    async def start_turn(
+        self, thread_id: str, params: dict[str, Any], *, timeout: float | None = None
+    ) -> TurnStarted:
+        """Start (or join) a turn: its log, and this caller's cursor in it from the turn's first event."""
+        runtime = await self._thread_runtime(thread_id)
+        waiter: Waiter[TurnStarted] = Waiter(on_abandoned=_release)
+        runtime.submit_turn(thread_id, params, waiter.reply)
+        return await self._settle(runtime, waiter, "turn/start", timeout, thread_id)
+
+    async def wait_login(self, login_id: str, timeout: float | None) -> AccountLoginCompletedNotification:
+        """The ``account/login/completed`` of ``login_id`` (``TimeoutError`` after ``timeout``, if given)."""
+        runtime = await self.start()
+        waiter: Waiter[AccountLoginCompletedNotification] = Waiter()
+        runtime.wait_login(login_id, waiter.reply)
+        try:
+            return await asyncio.wait_for(waiter.future, timeout)
+        except TimeoutError:
+            raise TimeoutError(f"login {login_id} did not complete within {timeout:g} s") from None
+
+    async def bind_thread(self, thread_id: str) -> pykka.ActorRef[Any]:
+        """The actor of ``thread_id``, started if needed (so the thread's events are routed from now on)."""
+        runtime = await self.start()
+        return await asyncio.to_thread(runtime.thread_actor, thread_id)
+
+    async def _thread_runtime(self, thread_id: str) -> Runtime:
+        runtime = await self.start()
+        if not runtime.has_thread_actor(thread_id):
+            await asyncio.to_thread(runtime.thread_actor, thread_id)
+        return runtime
+
+    @staticmethod
+    async def _settle(
+        runtime: Runtime, waiter: Waiter[T], method: str, timeout: float | None, thread_id: str | None
+    ) -> T:
+        seconds = runtime.options.request_timeout if timeout is None else timeout
+        try:
+            return await asyncio.wait_for(waiter.future, seconds)
+        except TimeoutError:
+            runtime.cancel(thread_id, waiter.reply)
+            raise RequestTimeoutError(method, seconds) from None
+        except TransportClosedError as exc:
+            raise runtime.final_error(exc) from None

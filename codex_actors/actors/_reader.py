@@ -1,0 +1,150 @@
+"""What the port's reader thread does with the engine's stdout: split, decode, route. Nothing here is an actor.
+
+A :class:`StdoutDispatcher` gets every chunk the reader reads. Complete lines are decoded (a read of nothing but
+notifications in one msgspec call) and handed on without going through any mailbox: notifications in
+per-thread batches to the :class:`~codex_actors.actors._router.Router`'s sinks, replies to the
+:class:`~codex_actors.actors._pending.PendingRequests` they answer, server requests to the router's request sink
+(or refused, when nobody handles them), and what goes wrong (a dropped line, a line that is not JSON-RPC) to
+the router's event sink. Order is kept across kinds: what was read before a reply or a server request is
+delivered first.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Sequence
+
+from .._protocol.framing import LineSplitter, split_lines
+from .._protocol.jsonrpc import (
+    ErrorResponse,
+    Response,
+    ServerNotification,
+    ServerRequest,
+    decode_block,
+    decode_lines,
+)
+from ..errors import ProtocolError, map_jsonrpc_error
+from ._messages import LineDroppedEvent, NotificationSink, ProtocolErrorEvent, ReplyError
+from ._pending import PendingRequests
+from ._reply import ReplyTo, reply_error, reply_value
+from ._router import Router
+
+__all__ = ["StdoutDispatcher"]
+
+_PAYLOAD_THREAD_ID = operator.attrgetter("payload.thread_id")
+
+_Batches = dict[int, tuple[NotificationSink, list[ServerNotification]]]
+
+
+class StdoutDispatcher:
+    """Turns the engine's stdout into deliveries. Runs on one thread (the port's reader), start to end.
+
+    ``refuse`` sends the answer to a server request nobody handles (the port writes it); ``pid`` names the
+    process in events. :attr:`handshake` is the reply of the ``initialize`` in flight, failed at once if the
+    engine's first words are not JSON-RPC (it is not an app-server at all, as the official SDK reports).
+    """
+
+    def __init__(
+        self,
+        router: Router,
+        pending: PendingRequests,
+        *,
+        refuse: Callable[[ReplyError], None],
+        pid: Callable[[], int],
+        max_line_bytes: int,
+    ) -> None:
+        self._router = router
+        self._pending = pending
+        self._refuse = refuse
+        self._pid = pid
+        self._splitter = LineSplitter(max_line_bytes)
+        self._max_line_bytes = max_line_bytes
+        self.handshake: ReplyTo | None = None
+
+    def feed(self, chunk: bytes) -> None:
+        """Deliver everything complete in ``chunk`` (an incomplete last line waits for the next one)."""
+        split = self._splitter.feed(chunk)
+        if split.dropped:
+            pid = self._pid()
+            for size in split.dropped:
+                self._router.events(LineDroppedEvent(pid, size, self._max_line_bytes))
+        if split.block:
+            self._dispatch_block(split.block)
+
+    def finish(self) -> None:
+        """Stdout ended: deliver an unterminated last line, if any."""
+        self._dispatch(self._splitter.finish().lines)
+
+    def _dispatch_block(self, block: bytes) -> None:
+        batch = decode_block(block)
+        if batch is None:  # not only notifications: one line at a time, in order
+            self._dispatch(split_lines(block))
+            return
+        try:
+            threads = set(map(_PAYLOAD_THREAD_ID, batch))
+        except AttributeError:  # a payload without a thread: sorted one by one below
+            threads = set()
+        if len(threads) == 1:  # the common case: a read of one thread's events, routed without a loop
+            self._router.sink_for(threads.pop())(batch)
+            return
+        batches: _Batches = {}
+        for note in batch:
+            self._add(batches, note)
+        self._flush(batches)
+
+    def _dispatch(self, lines: Sequence[bytes]) -> None:
+        batches: _Batches = {}
+        for line, message in zip(lines, decode_lines(lines), strict=True):
+            if isinstance(message, ServerNotification):
+                self._add(batches, message)
+                continue
+            if type(message) is ProtocolError:
+                self._on_bad_line(line, message)
+                continue
+            self._flush(batches)  # what was read before a reply or a server request goes first
+            if isinstance(message, ServerRequest):
+                self._on_server_request(message)
+            elif isinstance(message, Response | ErrorResponse):
+                self._on_reply(message)
+        self._flush(batches)
+
+    def _add(self, batches: _Batches, note: ServerNotification) -> None:
+        sink = self._router.sink_for(note.thread_id)
+        entry = batches.get(id(sink))
+        if entry is None:
+            batches[id(sink)] = (sink, [note])
+        else:
+            entry[1].append(note)
+
+    @staticmethod
+    def _flush(batches: _Batches) -> None:
+        for sink, batch in batches.values():
+            sink(batch)
+        batches.clear()
+
+    def _on_bad_line(self, line: bytes, error: ProtocolError) -> None:
+        self._router.events(ProtocolErrorEvent(self._pid(), str(error), line[:200]))
+        handshake = self.handshake
+        if handshake is not None:
+            self.handshake = None
+            self._pending.cancel(handshake)
+            reply_error(handshake, ProtocolError(f"Invalid JSON-RPC line: {line[:200]!r}"))
+
+    def _on_reply(self, message: Response | ErrorResponse) -> None:
+        reply = self._pending.pop(message.id)
+        if reply is None:
+            return  # a reply to a request its asker gave up on
+        if reply is self.handshake:  # the engine answered ``initialize``
+            self.handshake = None
+        if isinstance(message, Response):
+            reply_value(reply, message.result)
+        else:
+            error = message.error
+            reply_error(reply, map_jsonrpc_error(error.code, error.message, error.data))
+
+    def _on_server_request(self, request: ServerRequest) -> None:
+        handler = self._router.requests
+        if handler is None:
+            self._refuse(ReplyError.refusal(request))
+        else:
+            handler(request)
