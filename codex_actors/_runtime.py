@@ -21,6 +21,7 @@ import pykka
 
 from ._config import CodexConfig
 from ._engine_requirements import FieldRequirements, runtime_version
+from ._failures import fresh, not_running
 from .actors._connection import EngineConnection
 from .actors._messages import (
     CancelRequest,
@@ -36,7 +37,7 @@ from .actors._options import RuntimeOptions
 from .actors._process import EngineProcess
 from .actors._reply import ReplyTo, reply_error
 from .actors._root import Escalation, RootSupervisor
-from .errors import EngineCrashed, TransportClosedError, fresh, not_running
+from .errors import EngineCrashed, TransportClosedError
 from .models import initialize_response
 
 __all__ = ["Runtime"]

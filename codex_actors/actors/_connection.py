@@ -14,8 +14,9 @@ import msgspec
 import pykka
 
 from .._config import CodexConfig
+from .._failures import not_running
 from .._protocol.jsonrpc import RequestId, decode_payload
-from ..errors import RequestTimeoutError, not_running
+from ..errors import RequestTimeoutError
 from ._messages import (
     CancelRequest,
     Connect,

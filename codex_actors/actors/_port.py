@@ -21,8 +21,9 @@ import msgspec
 import pykka
 
 from .._config import CodexConfig
+from .._failures import not_running
 from .._protocol.jsonrpc import encode_error, encode_notification, encode_request, encode_result
-from ..errors import TransportClosedError, not_running
+from ..errors import TransportClosedError
 from ._messages import (
     CancelRequest,
     Connect,

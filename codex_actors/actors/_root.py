@@ -26,8 +26,9 @@ from typing import Any
 import pykka
 
 from .._config import CodexConfig
+from .._failures import not_running
 from .._protocol.jsonrpc import ServerNotification, ServerRequest
-from ..errors import EngineCrashed, TransportClosedError, not_running
+from ..errors import EngineCrashed, TransportClosedError
 from ._approvals import ApprovalBroker
 from ._connection import EngineConnection
 from ._login_waiters import LoginWaiters

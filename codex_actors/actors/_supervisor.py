@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 import pykka
 
-from ..errors import fresh
+from .._failures import fresh
 
 if TYPE_CHECKING:
     from types import TracebackType

@@ -27,11 +27,12 @@ from typing import Any
 
 import pykka
 
+from .._failures import fresh, not_running
 from .._protocol.generated import TurnStartResponse
 from .._protocol.jsonrpc import ServerNotification, decode_payload
 from .._protocol.notifications import TYPED_NOTIFICATIONS
 from .._results import RESULT_METHODS, TurnAccumulator, TurnResult
-from ..errors import TransportClosedError, fresh, not_running
+from ..errors import TransportClosedError
 from ..models import Notification
 from ._messages import (
     CancelRequest,

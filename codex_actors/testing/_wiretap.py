@@ -1,6 +1,6 @@
 """``WireTap``: record every JSON-RPC line between an SDK and the engine, both ways, at the engine's stdio.
 
-The tap writes a small executable wrapper into a directory: ``tap.codex_bin``. Launched in place of the engine
+The tap writes a small executable launcher into a directory: ``tap.codex_bin``. Launched in place of the engine
 (``CodexConfig(codex_bin=tap.codex_bin)``, or ``launch_args_override=tap.launch_args(...)``), the wrapper starts
 the real engine with the same argv, passes stdin and stdout through line by line and appends each line to a
 JSONL log as ``{"dir": "c2s" | "s2c", "line": <the parsed JSON>}`` before forwarding it. stderr is the
@@ -58,141 +58,16 @@ class WireRecord(TypedDict):
     raw: NotRequired[str]
 
 
-# The wrapper itself: stdlib only, run with ``python -I -S``. COMMAND and LOG are filled in by WireTap.
-_PROXY = r'''"""codex-actors WireTap wrapper: run the engine, log every stdio line as JSONL, pass everything on."""
-
-import json
-import os
-import signal
-import subprocess
-import sys
-import threading
-
-COMMAND = json.loads(__COMMAND__)
-LOG = json.loads(__LOG__)
-FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
-
-
-def write_all(fd, data):
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
-
-
-def die_with_parent():
-    """On Linux: the engine is SIGKILLed if the wrapper dies without passing a signal on (it was SIGKILLed)."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        import ctypes
-
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (ImportError, OSError, AttributeError):
-        return None
-    parent = os.getpid()
-
-    def preexec():
-        prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-        if os.getppid() != parent:  # the wrapper was already gone
-            os._exit(1)
-
-    return preexec
-
-
-def main():
-    log_fd = os.open(LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    log_lock = threading.Lock()
-
-    def record(direction, raw):
-        text = raw.decode("utf-8", "replace").rstrip("\r\n")
-        if not text.strip():
-            return
-        try:
-            entry = {"dir": direction, "line": json.loads(text)}
-        except ValueError:
-            entry = {"dir": direction, "line": None, "raw": text}
-        data = (json.dumps(entry, separators=(",", ":")) + "\n").encode()
-        with log_lock:
-            write_all(log_fd, data)  # one O_APPEND write per record: records of parallel wrappers never mix
-
-    state = {"child": None, "pending": []}
-
-    def forward(signum, _frame):
-        child = state["child"]
-        if child is None:
-            state["pending"].append(signum)
-            return
-        try:
-            child.send_signal(signum)
-        except OSError:
-            pass
-
-    for sig in FORWARDED:
-        signal.signal(sig, forward)
-    child = subprocess.Popen(
-        COMMAND + sys.argv[1:], stdin=subprocess.PIPE, stdout=subprocess.PIPE, preexec_fn=die_with_parent()
-    )
-    state["child"] = child
-    for sig in state["pending"]:
-        forward(sig, None)
-
-    def pump_in():
-        source = sys.stdin.buffer
-        target = child.stdin
-        try:
-            for line in iter(source.readline, b""):
-                record("c2s", line)
-                target.write(line)
-                target.flush()
-        except (OSError, ValueError):
-            pass
-        finally:
-            try:
-                target.close()
-            except OSError:
-                pass
-
-    def pump_out():
-        out = sys.stdout.buffer
-        broken = False
-        for line in iter(child.stdout.readline, b""):
-            record("s2c", line)
-            if broken:
-                continue
-            try:
-                out.write(line)
-                out.flush()
-            except (OSError, ValueError):
-                broken = True  # the SDK stopped reading: keep draining so the engine never blocks
-
-    reader = threading.Thread(target=pump_in, daemon=True)
-    writer = threading.Thread(target=pump_out, daemon=True)
-    reader.start()
-    writer.start()
-    code = child.wait()
-    writer.join(2.0)
-    os.close(log_fd)
-    if code < 0:  # the engine died of a signal: die of the same one
-        try:
-            signal.signal(-code, signal.SIG_DFL)  # (SIGKILL has no handler to reset)
-        except (OSError, ValueError):
-            pass
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, [-code])
-        os.kill(os.getpid(), -code)
-        code = 128 - code
-    os._exit(code & 0xFF)
-
-
-main()
-'''
+#: The wrapper program (stdlib only, run as ``python -I -S _tap_wrapper.py COMMAND_JSON LOG_PATH ARGS...``).
+_WRAPPER = Path(__file__).with_name("_tap_wrapper.py")
 
 
 class WireTap:
     """A recording wrapper around the engine's stdio, for one directory.
 
-    * ``directory``: where the wrapper (``<name>`` and ``<name>-wiretap.py``) and the log (``<name>-wire.jsonl``)
-      are written; created if missing and left in place. Without it, a fresh temp dir is made and removed by
-      :meth:`close` (or on leaving ``with WireTap() as tap:``).
+    * ``directory``: where the launcher (``<name>``, a shell script running the package's wrapper program) and
+      the log (``<name>-wire.jsonl``) are written; created if missing and left in place. Without it, a fresh
+      temp dir is made and removed by :meth:`close` (or on leaving ``with WireTap() as tap:``).
     * ``command``: the argv prefix of the engine the wrapper runs; the wrapper's own arguments are appended.
       Default: the pinned engine binary (:func:`codex_actors._binary.pinned_engine_path`). For a stand-in engine
       script, pass e.g. ``(sys.executable, "fake_engine.py")`` and launch with
@@ -222,13 +97,8 @@ class WireTap:
         self._directory = root.resolve()
         self._command = tuple(os.fspath(part) for part in command)
         self._log = self._directory / f"{name}-wire.jsonl"
-        proxy = self._directory / f"{name}-wiretap.py"
         launcher = self._directory / name
-        source = _PROXY.replace("__COMMAND__", repr(json.dumps(list(self._command)))).replace(
-            "__LOG__", repr(json.dumps(str(self._log)))
-        )
-        proxy.write_text(source, encoding="utf-8")
-        argv = [sys.executable, "-I", "-S", str(proxy)]
+        argv = [sys.executable, "-I", "-S", str(_WRAPPER), json.dumps(list(self._command)), str(self._log)]
         launcher.write_text(
             "#!/bin/sh\n# codex-actors WireTap: the engine, with its stdio recorded\n"
             f'exec {" ".join(shlex.quote(part) for part in argv)} "$@"\n',

@@ -20,7 +20,6 @@ from codex_actors.testing import (
     DEFAULT_MODEL,
     Gate,
     HttpError,
-    IdAllocator,
     Message,
     OfflineEngine,
     RecordedRequest,
@@ -28,9 +27,7 @@ from codex_actors.testing import (
     ScriptedModel,
     Usage,
     apply_patch,
-    as_reply,
     delay,
-    encode_event,
     event,
     exec_command,
     failed,
@@ -46,6 +43,7 @@ from codex_actors.testing import (
     tool_call,
     write_offline_home,
 )
+from codex_actors.testing._sse import IdAllocator, as_reply, encode_event
 
 pytestmark = pytest.mark.unit
 

@@ -1,0 +1,332 @@
+"""The thread actor on its own, against a stub connection: no engine, no supervisor, no reader thread.
+
+The stub records what the actor sends and lets the test answer it; notifications are handed to the sink the
+actor bound, as the reader thread would.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import msgspec
+import pykka
+import pytest
+
+from codex_actors._protocol.jsonrpc import RequestId, ServerNotification, decode_lines
+from codex_actors._results import TurnResult
+from codex_actors.actors._messages import (
+    CancelRequest,
+    EngineDown,
+    EngineUp,
+    NotificationSink,
+    RunTurn,
+    StartTurn,
+    SubscribeTurn,
+    ThreadRequest,
+    TurnFinished,
+    TurnStarted,
+)
+from codex_actors.actors._reply import ReplyTo, reply_error, reply_value
+from codex_actors.actors._thread import ThreadActor
+from codex_actors.errors import TransportClosedError
+
+THREAD = "thr_1"
+
+
+class StubConnection:
+    """An ``EngineHandle`` that keeps every request for the test to answer."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, dict[str, Any], ReplyTo]] = []
+        self.cancelled: list[ReplyTo] = []
+        self.sink: NotificationSink | None = None
+        self.alive_now = True
+        self._cond = threading.Condition()
+
+    @property
+    def alive(self) -> bool:
+        return self.alive_now
+
+    def send(self, method: str, params: Any, reply: ReplyTo) -> None:
+        with self._cond:
+            self.sent.append((method, params, reply))
+            self._cond.notify_all()
+
+    def cancel(self, reply: ReplyTo) -> None:
+        self.cancelled.append(reply)
+
+    def reply(self, request_id: RequestId, result: Any) -> None:
+        raise AssertionError("a thread actor answers no server request")
+
+    def reply_error(self, request_id: RequestId, code: int, message: str, data: Any = None) -> None:
+        raise AssertionError("a thread actor answers no server request")
+
+    def bind_thread(self, thread_id: str, sink: NotificationSink) -> None:
+        assert thread_id == THREAD
+        self.sink = sink
+
+    def unbind_thread(self, thread_id: str, sink: NotificationSink) -> None:
+        if self.sink == sink:
+            self.sink = None
+
+    def next_sent(self, method: str, timeout: float = 5.0) -> tuple[dict[str, Any], ReplyTo]:
+        with self._cond:
+            ok = self._cond.wait_for(lambda: any(m == method for m, _, _ in self.sent), timeout)
+            assert ok, f"no {method} sent; sent: {[m for m, _, _ in self.sent]}"
+            index = next(i for i, (m, _, _) in enumerate(self.sent) if m == method)
+            _, params, reply = self.sent.pop(index)
+            return params, reply
+
+    def notify(self, *messages: dict[str, Any]) -> None:
+        """What the reader thread does with a read of this thread's notifications."""
+        lines = [json.dumps(message).encode() for message in messages]
+        batch: Sequence[ServerNotification] = [n for n in decode_lines(lines) if isinstance(n, ServerNotification)]
+        assert self.sink is not None
+        self.sink(batch)
+
+
+def turn_started(turn: str) -> dict[str, Any]:
+    return {"method": "turn/started", "params": {"threadId": THREAD, "turn": turn_body(turn, "inProgress")}}
+
+
+def turn_body(turn: str, status: str, error: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"id": turn, "items": [], "status": status}
+    if error is not None:
+        body["error"] = {"message": error}
+    return body
+
+
+def delta(turn: str, text: str) -> dict[str, Any]:
+    return {
+        "method": "item/agentMessage/delta",
+        "params": {"threadId": THREAD, "turnId": turn, "itemId": "m", "delta": text},
+    }
+
+
+def answer(turn: str, text: str) -> dict[str, Any]:
+    item = {"type": "agentMessage", "id": "m", "text": text, "phase": "final_answer"}
+    params = {"threadId": THREAD, "turnId": turn, "item": item, "completedAtMs": 1}
+    return {"method": "item/completed", "params": params}
+
+
+def turn_completed(turn: str, status: str = "completed", error: str | None = None) -> dict[str, Any]:
+    return {"method": "turn/completed", "params": {"threadId": THREAD, "turn": turn_body(turn, status, error)}}
+
+
+def start_reply(turn: str) -> msgspec.Raw:
+    return msgspec.Raw(json.dumps({"turn": turn_body(turn, "inProgress")}).encode())
+
+
+class Inbox(pykka.ThreadingActor):
+    """An actor that keeps what it is told (a RunTurn sender)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.got: list[Any] = []
+        self.cond = threading.Condition()
+
+    def on_receive(self, message: Any) -> Any:
+        if message == "got":
+            return list(self.got)
+        self.got.append(message)
+        return None
+
+
+@pytest.fixture
+def stub() -> StubConnection:
+    return StubConnection()
+
+
+@pytest.fixture
+def actor(stub: StubConnection) -> Iterator[pykka.ActorRef[ThreadActor]]:
+    ref = ThreadActor.start(None, THREAD, stub)
+    yield ref
+    if ref.is_alive():
+        ref.stop()
+
+
+def start_turn(actor: pykka.ActorRef[ThreadActor], stub: StubConnection, turn: str) -> TurnStarted:
+    future: pykka.Future[TurnStarted] = pykka.ThreadingFuture()
+    actor.tell(StartTurn({"input": []}, future))
+    params, reply = stub.next_sent("turn/start")
+    assert params == {"input": [], "threadId": THREAD}
+    reply_value(reply, start_reply(turn))
+    return future.get(timeout=5)
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 5.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (value := predicate()):
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.01)
+    return value
+
+
+def read_all(started: TurnStarted) -> list[str]:
+    methods: list[str] = []
+    while events := started.log.take(started.subscriber, timeout=5):
+        methods.extend(event.method for event in events)
+    return methods
+
+
+def test_it_claims_its_threads_notifications_at_start_and_releases_them_at_stop(
+    stub: StubConnection, actor: pykka.ActorRef[ThreadActor]
+) -> None:
+    wait_for(lambda: stub.sink is not None)
+    actor.stop()
+    assert stub.sink is None
+
+
+def test_a_turn_reads_from_its_first_event_and_ends_with_the_result_the_actor_assembled(
+    stub: StubConnection, actor: pykka.ActorRef[ThreadActor]
+) -> None:
+    wait_for(lambda: stub.sink is not None)
+    future: pykka.Future[TurnStarted] = pykka.ThreadingFuture()
+    actor.tell(StartTurn({"input": []}, future))
+    _, reply = stub.next_sent("turn/start")
+    # the turn's first events arrive before the reply naming it: nothing is lost for the caller
+    stub.notify(turn_started("u1"), delta("u1", "he"), delta("u1", "llo"))
+    reply_value(reply, start_reply("u1"))
+    started = future.get(timeout=5)
+    assert started.turn_id == "u1"
+    stub.notify(answer("u1", "hello"), turn_completed("u1"))
+    assert read_all(started) == [
+        "turn/started",
+        "item/agentMessage/delta",
+        "item/agentMessage/delta",
+        "item/completed",
+        "turn/completed",
+    ]
+    result = started.log.result
+    assert isinstance(result, TurnResult)
+    assert (result.id, result.final_response, result.status.value) == ("u1", "hello", "completed")
+
+
+def test_run_turn_tells_its_sender_the_result_or_the_failure(
+    stub: StubConnection, actor: pykka.ActorRef[ThreadActor]
+) -> None:
+    inbox = Inbox.start()
+    try:
+        actor.tell(RunTurn({"input": []}, inbox, tag="a"))
+        _, reply = stub.next_sent("turn/start")
+        reply_value(reply, start_reply("u1"))
+        stub.notify(turn_started("u1"), answer("u1", "done"), turn_completed("u1"))
+        (finished,) = wait_for(lambda: inbox.ask("got"))
+        assert isinstance(finished, TurnFinished) and finished.tag == "a" and finished.error is None
+        assert finished.result is not None and finished.result.final_response == "done"
+
+        actor.tell(RunTurn({"input": []}, inbox, tag="b"))
+        _, reply = stub.next_sent("turn/start")
+        reply_error(reply, TransportClosedError("gone"))
+        failed = wait_for(lambda: inbox.ask("got")[1:])[0]
+        assert (failed.tag, failed.turn_id, failed.result) == ("b", None, None)
+        assert isinstance(failed.error, TransportClosedError)
+    finally:
+        inbox.stop()
+
+
+def test_a_thread_request_goes_out_with_the_thread_id_and_its_answer_to_the_caller(
+    stub: StubConnection, actor: pykka.ActorRef[ThreadActor]
+) -> None:
+    future: pykka.Future[Any] = pykka.ThreadingFuture()
+    actor.tell(ThreadRequest("thread/read", {"includeTurns": True}, future))
+    params, reply = stub.next_sent("thread/read")
+    assert params == {"threadId": THREAD, "includeTurns": True}
+    assert reply is future  # answered straight to the caller, not through the actor
+
+
+def test_engine_down_fails_the_turn_in_flight_and_holds_requests_until_the_thread_is_resumed(
+    stub: StubConnection, actor: pykka.ActorRef[ThreadActor]
+) -> None:
+    started = start_turn(actor, stub, "u1")
+    stub.notify(turn_started("u1"))
+    actor.tell(EngineDown(TransportClosedError("the engine died", exit_code=9)))
+    with pytest.raises(TransportClosedError, match="the engine died") as info:
+        read_all(started)
+    assert info.value.exit_code == 9
+
+    held: pykka.Future[Any] = pykka.ThreadingFuture()
+    actor.tell(ThreadRequest("thread/read", {}, held))
+    fresh = StubConnection()
+    actor.tell(EngineUp(fresh))
+    params, resumed = fresh.next_sent("thread/resume")
+    assert params == {"threadId": THREAD, "excludeTurns": True}
+    assert ("thread/read" not in [m for m, _, _ in fresh.sent]) and fresh.sink is not None  # held until resumed
+    reply_value(resumed, msgspec.Raw(b"{}"))
+    params, reply = fresh.next_sent("thread/read")
+    assert params == {"threadId": THREAD} and reply is held
+
+
+def test_requests_held_for_a_thread_that_cannot_be_resumed_fail_with_why(
+    stub: StubConnection, actor: pykka.ActorRef[ThreadActor]
+) -> None:
+    actor.tell(EngineDown(TransportClosedError("down")))
+    held: pykka.Future[Any] = pykka.ThreadingFuture()
+    actor.tell(ThreadRequest("thread/read", {}, held))
+    fresh = StubConnection()
+    actor.tell(EngineUp(fresh))
+    _, resumed = fresh.next_sent("thread/resume")
+    reply_error(resumed, TransportClosedError("no rollout"))
+    with pytest.raises(TransportClosedError, match=r"could not be resumed.*no rollout"):
+        held.get(timeout=5)
+
+
+def test_a_request_sent_while_the_engine_is_gone_unnoticed_is_held_not_lost(
+    stub: StubConnection, actor: pykka.ActorRef[ThreadActor]
+) -> None:
+    stub.alive_now = False  # the port died; the supervisor has not said so yet
+    held: pykka.Future[Any] = pykka.ThreadingFuture()
+    actor.tell(ThreadRequest("thread/read", {}, held))
+    actor.tell(EngineUp(fresh := StubConnection()))
+    _, resumed = fresh.next_sent("thread/resume")
+    reply_value(resumed, msgspec.Raw(b"{}"))
+    _, reply = fresh.next_sent("thread/read")
+    assert reply is held and stub.sent == []
+
+
+def test_a_cancelled_request_is_forgotten_here_and_at_the_port(
+    stub: StubConnection, actor: pykka.ActorRef[ThreadActor]
+) -> None:
+    future: pykka.Future[TurnStarted] = pykka.ThreadingFuture()
+    actor.tell(StartTurn({"input": []}, future))
+    _, reply = stub.next_sent("turn/start")
+    actor.tell(CancelRequest(future))
+    wait_for(lambda: stub.cancelled == [future])
+    reply_value(reply, start_reply("u1"))  # a late answer: nobody is told
+    with pytest.raises(pykka.Timeout):
+        future.get(timeout=0.2)
+
+
+def test_a_late_subscriber_of_a_long_finished_turn_gets_an_ended_log(
+    stub: StubConnection, actor: pykka.ActorRef[ThreadActor]
+) -> None:
+    from codex_actors.actors._thread import COMPLETED_TURNS_KEPT
+
+    for n in range(COMPLETED_TURNS_KEPT + 1):
+        stub.notify(turn_started(f"u{n}"), turn_completed(f"u{n}"))
+    future: pykka.Future[TurnStarted] = pykka.ThreadingFuture()
+    actor.tell(SubscribeTurn("u0", True, future))
+    started = future.get(timeout=5)
+    assert started.log.done and read_all(started) == []
+
+
+def test_an_unknown_message_told_crashes_the_actor_and_fails_what_waits(
+    stub: StubConnection, actor: pykka.ActorRef[ThreadActor]
+) -> None:
+    started = start_turn(actor, stub, "u1")
+    actor.tell("what is this?")  # pykka logs the crash; an ask would only get the TypeError back
+    wait_for(lambda: not actor.is_alive())
+    with pytest.raises(TransportClosedError, match="crashed"):
+        read_all(started)
+    assert stub.sink is None
+
+
+def test_an_unknown_message_asked_is_answered_with_the_type_error(
+    stub: StubConnection, actor: pykka.ActorRef[ThreadActor]
+) -> None:
+    with pytest.raises(TypeError, match="ThreadActor got an unknown message"):
+        actor.ask("what is this?", timeout=5)
