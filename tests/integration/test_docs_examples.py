@@ -1,5 +1,6 @@
-"""Every ```python block in the README and docs/, and the docstring example of codex_actors.testing, runs as
-written in a fresh interpreter. (Excerpts of code that only runs inside a harness are fenced ```py instead.)"""
+"""Every ```python block in the README, CONTRIBUTING and docs/, and the docstring examples of the public modules
+that have one, runs as written in a fresh interpreter. (Excerpts that only run inside a harness, or fragments of a
+file, are fenced ```py or ```diff instead.)"""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-import codex_actors
 import codex_actors.testing
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,7 +20,7 @@ BLOCK = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)
 
 def examples() -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
-    for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+    for path in [ROOT / "README.md", ROOT / "CONTRIBUTING.md", *sorted((ROOT / "docs").glob("*.md"))]:
         for index, match in enumerate(BLOCK.finditer(path.read_text(encoding="utf-8"))):
             found.append((f"{path.relative_to(ROOT)}#{index + 1}", match.group(1)))
     docstring = codex_actors.testing.__doc__ or ""
@@ -28,22 +28,10 @@ def examples() -> list[tuple[str, str]]:
     return found
 
 
-def runnable(code: str) -> str:
-    if hasattr(codex_actors, "Codex"):
-        return code
-    # Until codex_actors has its public Codex API, examples written for it run on the official SDK it mirrors.
-    return re.sub(
-        r"^from codex_actors import (.*\b(?:Codex|ApprovalMode|Sandbox)\b.*)$",
-        r"from openai_codex import \1",
-        code,
-        flags=re.MULTILINE,
-    )
-
-
 @pytest.mark.parametrize(("where", "code"), examples(), ids=[where for where, _ in examples()])
 def test_example_runs(where: str, code: str, tmp_path: Path) -> None:
     done = subprocess.run(
-        [sys.executable, "-c", runnable(code)],
+        [sys.executable, "-c", code],
         cwd=tmp_path,
         capture_output=True,
         text=True,
