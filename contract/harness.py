@@ -66,7 +66,6 @@ FIXTURES = CONTRACT / "fixtures" / "python"
 CHECKLIST = ROOT / "docs" / "python-parity-checklist.md"
 ARTIFACTS = ROOT / ".ci" / "artifacts" / "contract"
 FAKE_ENGINE = ROOT / "tests" / "support" / "fakes" / "fake_engine.py"
-STAND_IN_ENGINE = CONTRACT / "stand_in_engine.py"
 DEVIATIONS_HEADING = "## Contract deviations"
 
 OFFICIAL = "openai_codex"
@@ -163,8 +162,8 @@ class Rig:
 
     * :attr:`model`: the scripted model (``rig.model.enqueue(...)``); :attr:`workspace`: the engine's cwd.
     * :meth:`config`: the SDK's ``CodexConfig`` for the real engine, through the wire tap.
-    * :meth:`fake_config`: a ``CodexConfig`` launching ``tests/support/fakes/fake_engine.py`` (or the contract's
-      own stand-in engine) through another tap, for what the real engine cannot show.
+    * :meth:`fake_config`: a ``CodexConfig`` launching ``tests/support/fakes/fake_engine.py`` through another
+      tap, for what the real engine cannot show.
     * :meth:`call`, :meth:`acall`, :meth:`record`: what the SDK returned or raised goes into the transcript.
     * :meth:`raw`, :meth:`bind_thread`: the two things below the public API that scenarios need (a request the
       public API cannot make, a ``Thread`` for an id).
@@ -220,20 +219,13 @@ class Rig:
         fields.setdefault("codex_bin", self.tap.codex_bin)
         return self.sdk.CodexConfig(env=env, **fields)
 
-    def fake_config(self, *, engine: str = "fake", env: dict[str, str] | None = None) -> Any:
-        """A ``CodexConfig`` launching a stand-in engine through a fresh tap.
+    def fake_config(self, *, env: dict[str, str] | None = None) -> Any:
+        """A ``CodexConfig`` launching ``tests/support/fakes/fake_engine.py`` (with ``env``) through a fresh tap.
 
-        ``engine="fake"`` is ``tests/support/fakes/fake_engine.py`` (faults: EOF, malformed lines, server
-        requests, bad ``initialize`` answers); ``engine="stand_in"`` is ``contract/stand_in_engine.py`` (scripted
-        JSON-RPC errors, which neither the real engine nor the fake can be made to send).
+        For what the real engine cannot show: EOF, malformed lines, server requests, bad ``initialize`` answers,
+        scripted JSON-RPC errors (``FAKE_ENGINE_ERRORS``). Its docstring lists what it does.
         """
-        if engine == "fake":
-            command: tuple[str, ...] = (sys.executable, str(FAKE_ENGINE))
-        elif engine == "stand_in":
-            command = (sys.executable, "-I", "-S", str(STAND_IN_ENGINE))
-        else:
-            raise ValueError(f"unknown stand-in engine: {engine}")
-        tap = self._new_tap(command)
+        tap = self._new_tap((sys.executable, str(FAKE_ENGINE)))
         return self.sdk.CodexConfig(
             launch_args_override=tap.launch_args(), env={MARKER_VAR: self.marker, **(env or {})}
         )

@@ -607,7 +607,7 @@ def retry_on_overload_policy(sdk: ModuleType, rig: Rig) -> None:
         rig.call("real_engine_error", sdk.retry_on_overload, lambda: codex.thread_resume(UNKNOWN_THREAD))
 
 
-#: JSON-RPC error objects for the stand-in engine, one per models() call.
+#: JSON-RPC error objects for the fake engine to answer, one per models() call (FAKE_ENGINE_ERRORS).
 ERROR_TABLE: list[dict[str, Any]] = [
     {"code": -32700, "message": "parse"},
     {"code": -32600, "message": "invalid request"},
@@ -627,9 +627,9 @@ ERROR_TABLE: list[dict[str, Any]] = [
 
 @scenario
 def jsonrpc_error_mapping_table(sdk: ModuleType, rig: Rig) -> None:
-    """Every JSON-RPC error code class (stand-in engine): exception class, message, code, data, retryability."""
-    env = {"CONTRACT_STAND_IN_ERRORS": json.dumps(ERROR_TABLE)}
-    with sdk.Codex(rig.fake_config(engine="stand_in", env=env)) as codex:
+    """Every JSON-RPC error code class (fake engine): exception class, message, code, data, retryability."""
+    env = {"FAKE_ENGINE_ERRORS": json.dumps(ERROR_TABLE)}
+    with sdk.Codex(rig.fake_config(env=env)) as codex:
         for index, error in enumerate(ERROR_TABLE):
             rig.call(f"error{index:02d}_code{error['code']}", codex.models)
         rig.call("models_ok", codex.models)
@@ -637,10 +637,10 @@ def jsonrpc_error_mapping_table(sdk: ModuleType, rig: Rig) -> None:
 
 @scenario
 def retry_on_overload_engine_overload_answer(sdk: ModuleType, rig: Rig) -> None:
-    """retry_on_overload() around the engine's own overload answer (-32001, no data; stand-in engine)."""
+    """retry_on_overload() around the engine's own overload answer (-32001, no data; fake engine)."""
     overloaded = {"code": -32001, "message": "Server overloaded; retry later."}
-    env = {"CONTRACT_STAND_IN_ERRORS": json.dumps([overloaded, overloaded])}
-    with sdk.Codex(rig.fake_config(engine="stand_in", env=env)) as codex:
+    env = {"FAKE_ENGINE_ERRORS": json.dumps([overloaded, overloaded])}
+    with sdk.Codex(rig.fake_config(env=env)) as codex:
         rig.call("retry", sdk.retry_on_overload, codex.models, initial_delay_s=0.01, max_delay_s=0.02)
 
 

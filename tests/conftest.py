@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.fixtures import *  # noqa: F403 - fixtures are collected by name
+pytest_plugins = ["tests.support.fixtures"]
 
 _LAYER_BY_DIR = {
     "unit": "unit",

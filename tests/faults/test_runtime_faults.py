@@ -11,8 +11,7 @@ import shutil
 import signal
 import sys
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,22 +34,13 @@ from codex_actors.actors._supervisor import GetChild, WhichChildren
 from codex_actors.actors._thread import MAX_HELD_REQUESTS
 from codex_actors.errors import RequestTimeoutError
 from tests.support.fixtures import FAKE_ENGINE, fake_engine_config
+from tests.support.waiting import ask, wait_until
 
 THREAD = "thr_1"
 TURN = "turn_1"
 
 
 # -- helpers ------------------------------------------------------------------------------------------------------
-
-
-def wait_until(predicate: Callable[[], Any], what: str, timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
-        time.sleep(0.02)
 
 
 @pytest.fixture
@@ -60,10 +50,6 @@ def runtime() -> Iterator[SyncRuntime]:
         yield client
     finally:
         client.runtime.close()
-
-
-def ask(ref: pykka.ActorRef[Any], message: Any) -> Any:
-    return ref.ask(message, block=True, timeout=10)
 
 
 def decoded(raw: Any) -> Any:

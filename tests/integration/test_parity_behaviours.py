@@ -32,6 +32,7 @@ import pytest
 
 import codex_actors
 from codex_actors._binary import pinned_engine_path
+from codex_actors._failures import NOT_RUNNING
 from codex_actors.testing import (
     Gate,
     OfflineEngine,
@@ -59,11 +60,10 @@ from tests.support.parity import (
     run,
     sdk,
     turn_events_on_wire,
-    wait_until,
 )
+from tests.support.waiting import wait_until
 
 FAKE = (sys.executable, str(FAKE_ENGINE))
-NOT_RUNNING = "Codex process is not running"
 
 
 @pytest.fixture
@@ -1013,7 +1013,7 @@ ERROR_TABLE: list[tuple[dict[str, Any], str, str, bool, bool]] = [
 @pytest.mark.parametrize("kind", ALL)
 def test_row12_error_table_end_to_end(kind: str, rig: Rig) -> None:
     errors = [entry[0] for entry in ERROR_TABLE]
-    config, _tap = rig.fake(kind, rig.parity_fake(), env={"PARITY_FAKE_ERRORS": json.dumps(errors)})
+    config, _tap = rig.fake(kind, rig.fake_engine(), env={"FAKE_ENGINE_ERRORS": json.dumps(errors)})
     module = sdk(kind)
 
     async def scenario() -> list[tuple[str, bool, int, str, Any, str]]:
@@ -1059,7 +1059,7 @@ def overload(data: Any = None) -> dict[str, Any]:
 def test_row13_retry_on_overload_retries_until_success(kind: str, data: Any, rig: Rig) -> None:
     module = sdk(kind)
     errors = [overload(data), overload(data)]
-    config, tap = rig.fake(kind, rig.parity_fake(), env={"PARITY_FAKE_ERRORS": json.dumps(errors)})
+    config, tap = rig.fake(kind, rig.fake_engine(), env={"FAKE_ENGINE_ERRORS": json.dumps(errors)})
     with module.Codex(config) as codex:
         result = module.retry_on_overload(codex.models, initial_delay_s=0.01, max_delay_s=0.02)
     assert plain(result) == {"data": []}
@@ -1071,7 +1071,7 @@ def test_row13_retry_on_overload_gives_up_and_reraises(kind: str, rig: Rig) -> N
     module = sdk(kind)
     busy = overload({"codex_error_info": "server_overloaded"})
     errors = [busy] * 3 + [{"code": -32600, "message": "not retryable"}] + [busy] * 2
-    config, tap = rig.fake(kind, rig.parity_fake(), env={"PARITY_FAKE_ERRORS": json.dumps(errors)})
+    config, tap = rig.fake(kind, rig.fake_engine(), env={"FAKE_ENGINE_ERRORS": json.dumps(errors)})
     with module.Codex(config) as codex:
         started = time.monotonic()
         with pytest.raises(module.ServerBusyError):
@@ -1205,7 +1205,8 @@ def test_row14_malformed_lines_never_hang_later_requests(kind: str, rig: Rig) ->
 @pytest.mark.parametrize("kind", [*ALL, "official-async"])
 def test_row15_gated_fields_are_refused_before_sending_to_an_old_engine(kind: str, rig: Rig) -> None:
     module = sdk(kind)
-    config, tap = rig.fake(kind, rig.parity_fake(), env={"PARITY_FAKE_VERSION": "0.150.0"})
+    env = {"FAKE_ENGINE_VERSION": "0.150.0", "FAKE_ENGINE_REFUSE": "turn/start"}
+    config, tap = rig.fake(kind, rig.fake_engine(), env=env)
     hint = "Codex CLI 0.151.0 or newer is required; reported version is '0.150.0'. Configure CodexConfig.codex_bin"
     thread_id = "00000000-0000-7000-8000-000000000002"
 
@@ -1228,7 +1229,7 @@ def test_row15_gated_fields_are_refused_before_sending_to_an_old_engine(kind: st
                     await call
                 assert type(info.value) is module.CodexError
                 assert str(info.value) == f"{prefix}: {hint} with a supported CLI."
-            with pytest.raises(module.InvalidRequestError):  # ungated fields go out (and the stand-in refuses)
+            with pytest.raises(module.InvalidRequestError):  # ungated fields go out (and the fake refuses)
                 await thread.turn("x", service_tier="fast")
         assert [p.get("serviceTier") for p in c2s_params(tap, "turn/start")] == ["fast"]
         assert tap.sent("thread/resume") == tap.sent("thread/fork") == []

@@ -11,7 +11,7 @@ from codex_actors.actors._connection import EngineConnection
 from codex_actors.actors._router import Router
 from codex_actors.errors import InvalidRequestError, JsonRpcError
 from codex_actors.testing import OfflineEngine, exec_command, message, reply, streamed_message
-from tests.support.fixtures import Collector
+from tests.support.collector import Collector
 from tests.support.leaks import assert_nothing_leaked, snapshot
 
 

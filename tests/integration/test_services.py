@@ -10,7 +10,6 @@ import logging
 import os
 import signal
 import threading
-import time
 from collections.abc import Callable, Generator
 from typing import Any, cast
 
@@ -18,6 +17,7 @@ import pykka
 import pytest
 
 from codex_actors import ApprovalMode, Codex, Sandbox, TransportClosedError
+from codex_actors._failures import NOT_RUNNING
 from codex_actors._protocol.generated import (
     AgentMessageThreadItem,
     CommandExecutionThreadItem,
@@ -55,25 +55,9 @@ from codex_actors.testing import (
     streamed_message,
     tool_call,
 )
-
-NOT_RUNNING = "Codex process is not running"
+from tests.support.waiting import ask, wait_until
 
 # -- helpers ------------------------------------------------------------------------------------------------------
-
-
-def wait_until(predicate: Callable[[], Any], what: str, timeout: float = 10.0) -> Any:
-    """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
-        time.sleep(0.02)
-
-
-def ask(ref: pykka.ActorRef[Any], message: Any) -> Any:
-    return ref.ask(message, block=True, timeout=10)
 
 
 def root_of(codex: Codex) -> RootSupervisor:

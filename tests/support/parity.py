@@ -7,8 +7,9 @@
 * :class:`Rig` is one test's offline engine (scripted model, isolated home) plus a :class:`WireTap`; it builds
   each SDK's ``CodexConfig`` with a marker in the environment, so the test can prove every engine it started is
   gone at the end.
-* :data:`PARITY_FAKE` is a tiny stdio engine for what neither the real engine nor ``fake_engine.py`` can show:
-  scripted JSON-RPC errors (the -32001 overload among them) and an old reported version.
+* :meth:`Rig.fake_engine` is ``tests/support/fakes/fake_engine.py``, for what the real engine cannot show:
+  scripted JSON-RPC errors (``FAKE_ENGINE_ERRORS``, the -32001 overload among them) and an old reported version
+  (``FAKE_ENGINE_VERSION``).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import pydantic
 
 import codex_actors
 from codex_actors.testing import OfflineEngine, WireTap
+from tests.support.fixtures import FAKE_ENGINE
 
 T = TypeVar("T")
 
@@ -278,12 +280,9 @@ class Rig:
         tap = WireTap(self.offline.root / "taps", command=argv, name=f"fake-{uuid.uuid4().hex[:8]}")
         return self._make(kind, {"launch_args_override": tap.launch_args(), "env": dict(env or {})}), tap
 
-    def parity_fake(self) -> tuple[str, ...]:
-        """The argv of :data:`PARITY_FAKE` (written into the rig's root)."""
-        path = self.offline.root / "parity_fake.py"
-        if not path.exists():
-            path.write_text(PARITY_FAKE, encoding="utf-8")
-        return (sys.executable, "-I", "-S", str(path))
+    def fake_engine(self) -> tuple[str, ...]:
+        """The argv of ``tests/support/fakes/fake_engine.py``."""
+        return (sys.executable, str(FAKE_ENGINE))
 
     def engines(self) -> list[psutil.Process]:
         """Live processes started for this rig (found by the marker in their environment)."""
@@ -317,15 +316,6 @@ class Rig:
             time.sleep(0.02)
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float = 5.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while not (value := predicate()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
-    return value
-
-
 def turn_events_on_wire(messages: Iterable[dict[str, Any]], turn_id: str) -> list[dict[str, Any]]:
     """The turn-scoped notifications of ``turn_id`` among engine messages, in wire order."""
     found = []
@@ -337,42 +327,3 @@ def turn_events_on_wire(messages: Iterable[dict[str, Any]], turn_id: str) -> lis
         if params.get("turnId") == turn_id or (isinstance(turn, dict) and turn.get("id") == turn_id):
             found.append(message)
     return found
-
-
-# -- a stand-in engine for scripted errors and old versions ----------------------------------------------------
-
-#: A stdio engine (stdlib only). ``initialize`` reports ``parity_fake/$PARITY_FAKE_VERSION`` (default 0.163.0).
-#: ``model/list`` answers, call after call, the JSON-RPC error objects of the JSON list ``$PARITY_FAKE_ERRORS``,
-#: then ``{"data": []}``. Everything else gets -32600, like the real engine's unknown-variant answer.
-PARITY_FAKE = r"""
-import json
-import os
-import sys
-
-errors = json.loads(os.environ.get("PARITY_FAKE_ERRORS") or "[]")
-version = os.environ.get("PARITY_FAKE_VERSION", "0.163.0")
-
-
-def send(obj):
-    sys.stdout.write(json.dumps(obj) + "\n")
-    sys.stdout.flush()
-
-
-for line in sys.stdin:
-    msg = json.loads(line)
-    if "id" not in msg:
-        continue
-    mid, method = msg["id"], msg.get("method")
-    if method == "initialize":
-        result = {"userAgent": "parity_fake/" + version + " (test)", "codexHome": "/nonexistent",
-                  "platformFamily": "unix", "platformOs": "linux"}
-        send({"id": mid, "result": result})
-    elif method == "model/list":
-        if errors:
-            send({"id": mid, "error": errors.pop(0)})
-        else:
-            send({"id": mid, "result": {"data": []}})
-    else:
-        error = {"code": -32600, "message": "Invalid request: unknown variant `" + method + "`"}
-        send({"id": mid, "error": error})
-"""

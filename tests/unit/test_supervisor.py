@@ -28,16 +28,9 @@ from codex_actors.actors._supervisor import (
     _RetryRestart,
 )
 from codex_actors.errors import EngineCrashed, TransportClosedError
+from tests.support.waiting import wait_until
 
 Ref = pykka.ActorRef[Any]
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float = 3.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.005)
 
 
 @pytest.fixture(autouse=True)

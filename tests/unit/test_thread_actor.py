@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import msgspec
@@ -33,6 +32,7 @@ from codex_actors.actors._messages import (
 from codex_actors.actors._reply import ReplyTo, reply_error, reply_value
 from codex_actors.actors._thread import ThreadActor
 from codex_actors.errors import TransportClosedError
+from tests.support.waiting import wait_until
 
 THREAD = "thr_1"
 
@@ -158,14 +158,6 @@ def start_turn(actor: pykka.ActorRef[ThreadActor], stub: StubConnection, turn: s
     return future.get(timeout=5)
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 5.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (value := predicate()):
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.01)
-    return value
-
-
 def read_all(started: TurnStarted) -> list[str]:
     methods: list[str] = []
     while events := started.log.take(started.subscriber, timeout=5):
@@ -176,7 +168,7 @@ def read_all(started: TurnStarted) -> list[str]:
 def test_it_claims_its_threads_notifications_at_start_and_releases_them_at_stop(
     stub: StubConnection, actor: pykka.ActorRef[ThreadActor]
 ) -> None:
-    wait_for(lambda: stub.sink is not None)
+    wait_until(lambda: stub.sink is not None)
     actor.stop()
     assert stub.sink is None
 
@@ -184,7 +176,7 @@ def test_it_claims_its_threads_notifications_at_start_and_releases_them_at_stop(
 def test_a_turn_reads_from_its_first_event_and_ends_with_the_result_the_actor_assembled(
     stub: StubConnection, actor: pykka.ActorRef[ThreadActor]
 ) -> None:
-    wait_for(lambda: stub.sink is not None)
+    wait_until(lambda: stub.sink is not None)
     future: pykka.Future[TurnStarted] = pykka.ThreadingFuture()
     actor.tell(StartTurn({"input": []}, future))
     _, reply = stub.next_sent("turn/start")
@@ -215,14 +207,14 @@ def test_run_turn_tells_its_sender_the_result_or_the_failure(
         _, reply = stub.next_sent("turn/start")
         reply_value(reply, start_reply("u1"))
         stub.notify(turn_started("u1"), answer("u1", "done"), turn_completed("u1"))
-        (finished,) = wait_for(lambda: inbox.ask("got"))
+        (finished,) = wait_until(lambda: inbox.ask("got"))
         assert isinstance(finished, TurnFinished) and finished.tag == "a" and finished.error is None
         assert finished.result is not None and finished.result.final_response == "done"
 
         actor.tell(RunTurn({"input": []}, inbox, tag="b"))
         _, reply = stub.next_sent("turn/start")
         reply_error(reply, TransportClosedError("gone"))
-        failed = wait_for(lambda: inbox.ask("got")[1:])[0]
+        failed = wait_until(lambda: inbox.ask("got")[1:])[0]
         assert (failed.tag, failed.turn_id, failed.result) == ("b", None, None)
         assert isinstance(failed.error, TransportClosedError)
     finally:
@@ -295,7 +287,7 @@ def test_a_cancelled_request_is_forgotten_here_and_at_the_port(
     actor.tell(StartTurn({"input": []}, future))
     _, reply = stub.next_sent("turn/start")
     actor.tell(CancelRequest(future))
-    wait_for(lambda: stub.cancelled == [future])
+    wait_until(lambda: stub.cancelled == [future])
     reply_value(reply, start_reply("u1"))  # a late answer: nobody is told
     with pytest.raises(pykka.Timeout):
         future.get(timeout=0.2)
@@ -319,7 +311,7 @@ def test_an_unknown_message_told_crashes_the_actor_and_fails_what_waits(
 ) -> None:
     started = start_turn(actor, stub, "u1")
     actor.tell("what is this?")  # pykka logs the crash; an ask would only get the TypeError back
-    wait_for(lambda: not actor.is_alive())
+    wait_until(lambda: not actor.is_alive())
     with pytest.raises(TransportClosedError, match="crashed"):
         read_all(started)
     assert stub.sink is None

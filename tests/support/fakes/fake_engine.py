@@ -22,10 +22,15 @@ It answers `initialize` like the real engine, then obeys test methods:
   turn/start           answer like the real engine, then play a turn: turn/started, FAKE_ENGINE_FLOOD
                        item/agentMessage/delta notifications (default 3), item/completed, turn/completed;
                        FAKE_ENGINE_EVENTS_FIRST=1 plays the turn before answering
+  model/list           with FAKE_ENGINE_ERRORS (a JSON list of JSON-RPC error objects): answer each call with
+                       the next error, then {"data": []} (neither the real engine, whose -32001 needs a full
+                       queue, nor any other method can be made to send a chosen error)
 
 Everything else is answered with a -32600 error, like the real engine's unknown-variant answer.
 Environment: FAKE_ENGINE_IGNORE_EOF=1 keeps running after stdin closes; FAKE_ENGINE_IGNORE_TERM=1 ignores
-SIGTERM (so only SIGKILL stops it); FAKE_ENGINE_INIT=garbage|empty|die changes the initialize answer.
+SIGTERM (so only SIGKILL stops it); FAKE_ENGINE_INIT=garbage|empty|die changes the initialize answer;
+FAKE_ENGINE_VERSION is the version in its user agent (default 0.163.0; an older one exercises version gating);
+FAKE_ENGINE_REFUSE (comma-separated methods) answers those with the -32600 unknown-variant error.
 """
 
 from __future__ import annotations
@@ -125,6 +130,10 @@ def main() -> int:
     if os.environ.get("FAKE_ENGINE_IGNORE_TERM") == "1":
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     next_server_id = 0
+    scripted_errors = os.environ.get("FAKE_ENGINE_ERRORS")
+    errors: list | None = None if scripted_errors is None else json.loads(scripted_errors)
+    version = os.environ.get("FAKE_ENGINE_VERSION", "0.163.0")
+    refused = set(filter(None, os.environ.get("FAKE_ENGINE_REFUSE", "").split(",")))
     while True:
         msg = read_message()
         if msg is None:
@@ -137,7 +146,9 @@ def main() -> int:
         params = msg.get("params") or {}
         if mid is None:
             continue  # a notification (initialized)
-        if method == "initialize":
+        if method in refused:
+            send({"id": mid, "error": {"code": -32600, "message": f"Invalid request: unknown variant `{method}`"}})
+        elif method == "initialize":
             mode = os.environ.get("FAKE_ENGINE_INIT")
             if mode == "garbage":
                 out.write(b"this is not json\n")
@@ -153,7 +164,7 @@ def main() -> int:
                     {
                         "id": mid,
                         "result": {
-                            "userAgent": "fake_engine/0.163.0 (test)",
+                            "userAgent": f"fake_engine/{version} (test)",
                             "codexHome": "/nonexistent",
                             "platformFamily": "unix",
                             "platformOs": "linux",
@@ -183,6 +194,11 @@ def main() -> int:
             send({"method": "account/login/completed", "params": completed})
         elif method == "thread/start":
             send({"id": mid, "result": thread_started(next_thread())})
+        elif method == "model/list" and errors is not None:
+            if errors:
+                send({"id": mid, "error": errors.pop(0)})
+            else:
+                send({"id": mid, "result": {"data": []}})
         elif method == "turn/start":
             thread_id = params.get("threadId", "thr")
             turn_id = f"turn-{next_thread()}"
