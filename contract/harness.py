@@ -52,7 +52,7 @@ from typing import Any, TypeVar
 
 import msgspec
 import openai_codex
-import psutil  # type: ignore[import-untyped]
+import psutil
 import pydantic
 
 import codex_actors

@@ -39,7 +39,7 @@ def test_a_broken_wire_mapping_fails_the_contract_with_a_diff_naming_the_key(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """thread_start() made to drop ``approvalsReviewer`` (in-process): the contract check fails and says where."""
-    original = _sync_api.approval_settings
+    original = _sync_api.approval_settings  # type: ignore[attr-defined]  # imported by the generated block
 
     def broken(mode: ApprovalMode | None, *, inherit: bool = True) -> tuple[str | None, str | None]:
         policy, _reviewer = original(mode, inherit=inherit)

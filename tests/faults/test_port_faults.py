@@ -6,6 +6,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
@@ -13,7 +14,7 @@ import pykka
 import pytest
 
 from codex_actors._config import CodexConfig
-from codex_actors._protocol.jsonrpc import ServerRequest
+from codex_actors._protocol.jsonrpc import ServerNotification, ServerRequest
 from codex_actors.actors._connection import EngineConnection
 from codex_actors.actors._messages import EngineExitedEvent, LineDroppedEvent, PortEvent, ProtocolErrorEvent
 from codex_actors.actors._options import RuntimeOptions
@@ -200,9 +201,11 @@ def test_one_read_of_several_threads_events_reaches_each_thread_in_order() -> No
     router = Router()
     with EngineConnection.open(fake_engine_config(), router=router) as conn:
         for thread_id, deltas in seen.items():
-            router.bind_thread(
-                thread_id, lambda batch, deltas=deltas: deltas.extend(n.payload.delta for n in batch)
-            )
+
+            def record(batch: Sequence[ServerNotification], deltas: list[str] = deltas) -> None:
+                deltas.extend(n.payload.delta for n in batch)
+
+            router.bind_thread(thread_id, record)
         # One write: 300 typed deltas cycling over three threads (one unbound), then the reply after them.
         conn.request("test/interleave", {"count": 300, "threads": ["thr_a", "thr_b", "thr_c"]}, timeout=5)
     assert seen["thr_a"] == [str(i) for i in range(0, 300, 3)]  # all delivered before the reply was

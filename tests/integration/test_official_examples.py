@@ -606,9 +606,11 @@ def compare_runs(example: Example, official: Run, actors: Run) -> None:
         assert mine == theirs, f"different error\n{actors.describe()}"
     if example.compare_requests is not None:
         limit = None if example.compare_requests < 0 else example.compare_requests
-        mine, theirs = wire(actors, limit), wire(official, limit)
-        assert len(mine) == len(theirs), f"{len(mine)} model requests, official {len(theirs)}"
-        for index, (a, b) in enumerate(zip(mine, theirs, strict=True)):
+        my_requests, their_requests = wire(actors, limit), wire(official, limit)
+        assert len(my_requests) == len(their_requests), (
+            f"{len(my_requests)} model requests, official {len(their_requests)}"
+        )
+        for index, (a, b) in enumerate(zip(my_requests, their_requests, strict=True)):
             diff = difflib.unified_diff(b.splitlines(), a.splitlines(), OFFICIAL, ACTORS, lineterm="", n=2)
             assert a == b, f"model request {index + 1} differs from the official SDK's:\n" + "\n".join(
                 list(diff)[:80]

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from codex_actors import ApprovalMode, Codex, Sandbox
+from codex_actors._protocol.generated import CommandExecutionThreadItem
 from codex_actors.testing import OfflineEngine, exec_command, message, reply
 
 PROBE = "echo HOME=$HOME; echo SECRET=${CODEX_ACTORS_PROBE_SECRET:-unset}; echo DONE"
@@ -38,7 +39,7 @@ def test_the_engine_shell_sees_a_throwaway_home_and_none_of_the_machines_environ
         with Codex(offline.config) as codex:
             thread = codex.thread_start(approval_mode=ApprovalMode.deny_all, sandbox=Sandbox.workspace_write)
             result = thread.run("probe")
-        (command,) = [item for item in result.items if item.type == "commandExecution"]
+        (command,) = [item for item in result.items if isinstance(item, CommandExecutionThreadItem)]
         output = command.aggregated_output or ""
         assert "DONE" in output, output
         assert f"HOME={offline.home}" in output

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import json
 import os
 import signal
@@ -907,7 +908,8 @@ def test_row11_other_server_requests_are_refused_by_the_runtime(kind: str, rig: 
         assert refused["answer"]["error"]["code"] == -32601
         assert "item/tool/requestUserInput" in refused["answer"]["error"]["message"]
         asks = [m for m in tap.received() if "method" in m and "id" in m]
-        assert [tap.response_to(ask)["id"] for ask in asks] == [0, 1]  # the engine's integer ids, echoed
+        answers = [tap.response_to(ask) for ask in asks]
+        assert [answer and answer["id"] for answer in answers] == [0, 1]  # the engine's integer ids, echoed
 
     run(scenario)
 
@@ -972,8 +974,8 @@ ERROR_TABLE: list[tuple[dict[str, Any], str, str, bool, bool]] = [
         {"code": -32050, "message": "Retry limit exceeded"},
         "RetryLimitExceededError",
         "RetryLimitExceededError",
-        1,
-        1,
+        True,
+        True,
     ),
     (
         {"code": -32000, "message": "too many failed attempts", "data": {"codex_error_info": "server_overloaded"}},
@@ -1354,7 +1356,7 @@ def test_the_whole_client_wire_equals_the_official_sdks(ours: str, official: str
     for kind in (ours, official):
         with OfflineEngine() as offline:
             rig = Rig(offline)
-            run(lambda kind=kind, rig=rig: rich_scenario(kind, rig))
+            run(functools.partial(rich_scenario, kind, rig))
             wires[kind] = masked(rig.tap.sent(), paths=[offline.root])
             rig.assert_no_engines()
     assert wires[ours] == wires[official]

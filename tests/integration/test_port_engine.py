@@ -69,7 +69,7 @@ def test_a_plain_turn_end_to_end(offline: OfflineEngine) -> None:
     with EngineConnection.open(offline.config, router=Router()) as conn:
         thread_id = start_thread(conn, collector)
         completed = run_turn(conn, collector, thread_id, "say hello")
-    assert completed["turn"]["status"] == "completed"  # type: ignore[index]
+    assert completed["turn"]["status"] == "completed"
     methods = collector.methods()
     assert (
         methods.index("turn/started") < methods.index("item/agentMessage/delta") < methods.index("turn/completed")
@@ -93,7 +93,7 @@ def test_a_shell_command_turn_end_to_end(offline: OfflineEngine) -> None:
     with EngineConnection.open(offline.config) as conn:
         thread_id = start_thread(conn, collector, sandbox="workspace-write")
         completed = run_turn(conn, collector, thread_id, "run echo")
-    assert completed["turn"]["status"] == "completed"  # type: ignore[index]
+    assert completed["turn"]["status"] == "completed"
     commands = [i for i in completed_items(collector) if i["type"] == "commandExecution"]
     assert len(commands) == 1
     assert commands[0]["status"] == "completed"

@@ -58,7 +58,7 @@ def test_kill_9_mid_turn_fails_that_turn_and_the_same_thread_runs_on(offline: Of
         turns = thread.read(include_turns=True).thread.turns
         assert len(turns) == 3
         info_rows = codex.supervisor.ask(WhichChildren())
-        engine_row = next(row for row in info_rows if row.name == "engine")
+        engine_row = next(row for row in info_rows if row is not None and row.name == "engine")
         assert engine_row.restarts == 1
 
 

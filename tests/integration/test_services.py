@@ -179,18 +179,18 @@ def test_telemetry_counts_unowned_notifications_and_engine_exits(offline: Offlin
     with Codex(offline.config) as codex:
         thread = quiet_thread(codex)
         thread.run("hello")
+
         # Thread-level notifications that belong to no turn go from the thread actor to the global sink.
-        counts = wait_until(
-            lambda: (c := telemetry_counts(codex)).get("thread/status/changed", 0) >= 2 and c,
-            "thread/status/changed counted",
-        )
+        def counted(method: str, at_least: int) -> dict[str, int]:
+            counts = telemetry_counts(codex)
+            return counts if counts.get(method, 0) >= at_least else {}
+
+        counts = wait_until(lambda: counted("thread/status/changed", 2), "thread/status/changed counted")
         assert counts["thread/started"] == 1
         assert "EngineExitedEvent" not in counts
         assert "turn/completed" not in counts  # owned by the thread actor, never unowned
         pid = kill_engine(codex)
-        counts = wait_until(
-            lambda: (c := telemetry_counts(codex)).get("EngineExitedEvent", 0) == 1 and c, "EngineExitedEvent"
-        )
+        counts = wait_until(lambda: counted("EngineExitedEvent", 1), "EngineExitedEvent")
         wait_for_new_engine(codex, pid)
         # The telemetry actor is a sibling of the engine: a restart of the engine keeps its counters.
         assert telemetry_counts(codex)["thread/started"] == 1

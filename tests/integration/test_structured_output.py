@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass
+from typing import Any
 
 import pydantic
 import pytest
 
 from codex_actors import ApprovalMode, AsyncCodex, Codex, OutputValidationError
 from codex_actors._structured import output_schema_for
+from codex_actors.models import JsonObject
 from codex_actors.testing import OfflineEngine, message, reasoning, reply
 
 
@@ -34,7 +36,7 @@ def test_the_schema_is_strict_and_closed() -> None:
     schema = output_schema_for(Answer)
     assert schema["additionalProperties"] is False
     assert schema["required"] == ["cities", "note"]
-    city = schema["$defs"]["City"]
+    city: Any = schema["$defs"]["City"]  # type: ignore[index, call-overload]
     assert (city["additionalProperties"], city["required"]) == (False, ["name", "population"])
     assert output_schema_for(list[int]) == {"items": {"type": "integer"}, "type": "array"}
 
@@ -56,7 +58,7 @@ def test_run_parses_into_the_model_and_sends_its_schema(offline: OfflineEngine) 
 
 
 def test_an_explicit_output_schema_wins_over_the_types(offline: OfflineEngine) -> None:
-    schema = {"type": "object", "properties": {"x": {"type": "integer"}}, "required": ["x"]}
+    schema: JsonObject = {"type": "object", "properties": {"x": {"type": "integer"}}, "required": ["x"]}
     offline.model.enqueue(message('{"x": 1, "y": 2}'))
     with Codex(offline.config) as codex:
         thread = codex.thread_start(approval_mode=ApprovalMode.deny_all)
@@ -86,6 +88,7 @@ def test_async_structured_output(offline: OfflineEngine) -> None:
         async with AsyncCodex(offline.config) as codex:
             thread = await codex.thread_start(approval_mode=ApprovalMode.deny_all)
             result = await thread.run("point", output_type=Point)
+            assert isinstance(result.parsed, Point)
             return result.parsed
 
     assert asyncio.run(scenario()) == Point(3, 4)

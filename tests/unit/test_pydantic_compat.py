@@ -34,7 +34,7 @@ import itertools
 import json
 import typing
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 import pytest
@@ -42,6 +42,7 @@ import pytest
 from codex_actors._protocol import generated as g
 from codex_actors._protocol.compat import NonEmptyOpenEnum, OpenEnum, PydanticCompat, RootEnum
 from codex_actors._protocol.jsonrpc import decode_message
+from codex_actors.models import Notification
 from codex_actors.types import ReasoningEffort, ReasoningSummary
 
 off = pytest.importorskip("openai_codex.generated.v2_all")
@@ -691,7 +692,7 @@ def schema_extras(obj: Any, model: Any = None) -> Any:
     if isinstance(obj, PydanticCompat):
         theirs = model or official_class(type(obj))
         spec: dict[Any, Any] = {}
-        for field in msgspec.structs.fields(type(obj)):
+        for field in msgspec.structs.fields(cast(type[msgspec.Struct], type(obj))):
             if theirs is not None and field.encode_name not in wires(theirs):
                 spec[field.name] = True
             elif (nested := schema_extras(getattr(obj, field.name))) is not None:
@@ -1182,7 +1183,8 @@ def test_open_enum_fields_decode_unknown_values_without_failing_the_message() ->
     thread = {**data["thread"], "threadSource": "newSource"}
     line = json.dumps({"method": "thread/started", "params": {"thread": thread}}).encode()
     note = decode_message(line)
-    assert isinstance(note.payload, g.ThreadStartedNotification)
+    assert isinstance(note, Notification) and isinstance(note.payload, g.ThreadStartedNotification)
+    assert note.payload.thread.thread_source is not None
     assert note.payload.thread.thread_source.value == "newSource"
     assert note.payload.thread.thread_source == g.ThreadSource("newSource")
 
@@ -1208,7 +1210,7 @@ def root_values(model: Any) -> list[str] | None:
     return values or None
 
 
-OFFICIAL_ROOTS = {
+OFFICIAL_ROOTS: dict[str, tuple[Any, list[Any]]] = {
     name: (cls, values)
     for name, cls in vars(off).items()
     if isinstance(cls, type)

@@ -214,7 +214,7 @@ def test_run_turn_tells_its_sender_the_result_or_the_failure(
         actor.tell(RunTurn({"input": []}, inbox, tag="b"))
         _, reply = stub.next_sent("turn/start")
         reply_error(reply, TransportClosedError("gone"))
-        failed = wait_until(lambda: inbox.ask("got")[1:])[0]
+        failed = wait_until(lambda: list(inbox.ask("got", timeout=5))[1:])[0]
         assert (failed.tag, failed.turn_id, failed.result) == ("b", None, None)
         assert isinstance(failed.error, TransportClosedError)
     finally:

@@ -40,6 +40,7 @@ import os
 import signal
 import sys
 import time
+from typing import Any
 
 out = sys.stdout.buffer
 
@@ -49,11 +50,12 @@ def send(obj: object) -> None:
     out.flush()
 
 
-def read_message() -> dict | None:
+def read_message() -> dict[str, Any] | None:
     line = sys.stdin.buffer.readline()
     if not line:
         return None
-    return json.loads(line)
+    message: dict[str, Any] = json.loads(line)
+    return message
 
 
 _counter = iter(range(1, 1 << 62))
@@ -63,7 +65,7 @@ def next_thread() -> str:
     return f"00000000-0000-7000-8000-{next(_counter):012d}"
 
 
-def turn(turn_id: str, status: str, items: list | None = None) -> dict:
+def turn(turn_id: str, status: str, items: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     return {
         "id": turn_id,
         "rootTurnId": turn_id,
@@ -77,8 +79,8 @@ def turn(turn_id: str, status: str, items: list | None = None) -> dict:
     }
 
 
-def thread_started(thread_id: str) -> dict:
-    thread = {
+def thread_started(thread_id: str) -> dict[str, Any]:
+    thread: dict[str, Any] = {
         "id": thread_id,
         "sessionId": thread_id,
         "forkedFromId": None,
@@ -107,7 +109,7 @@ def thread_started(thread_id: str) -> dict:
 
 
 def play_turn(thread_id: str, turn_id: str, deltas: int) -> None:
-    def line(method: str, params: dict) -> bytes:
+    def line(method: str, params: dict[str, Any]) -> bytes:
         return json.dumps({"method": method, "params": params, "emittedAtMs": 1}).encode() + b"\n"
 
     message = {"type": "agentMessage", "id": "msg_1", "text": "x" * deltas, "phase": None}
@@ -131,7 +133,7 @@ def main() -> int:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     next_server_id = 0
     scripted_errors = os.environ.get("FAKE_ENGINE_ERRORS")
-    errors: list | None = None if scripted_errors is None else json.loads(scripted_errors)
+    errors: list[dict[str, Any]] | None = None if scripted_errors is None else json.loads(scripted_errors)
     version = os.environ.get("FAKE_ENGINE_VERSION", "0.163.0")
     refused = set(filter(None, os.environ.get("FAKE_ENGINE_REFUSE", "").split(",")))
     while True:
