@@ -5,51 +5,8 @@ them, and read ``.value`` off its enums. The generated msgspec Structs (:mod:`.g
 from :class:`PydanticCompat`, the mixin of their ``_Base``; the enums get theirs from :class:`OpenEnum` (the
 official enums with a ``_missing_``) and :class:`RootEnum` (where the official has a pydantic ``RootModel`` over
 string values, like ``ReasoningSummary``). None of this is on the hot path: msgspec still decodes and encodes
-the wire, and this module is plain Python, run only when user code calls it (and light to import: the
-generated module imports it).
-
-``model_dump`` gives what the official model gives for the same data:
-
-* Python field names (snake_case) by default, the wire names with ``by_alias=True``; every field, None values
-  included, unless ``exclude_none=True`` (which does not reach into dicts, as in pydantic); ``mode="json"``
-  turns enums into their values, ``mode="python"`` keeps the members; nested Structs, lists and dicts are
-  dumped recursively;
-* the members of tagged unions carry their tag (``"type": "agentMessage"``), a field of the official models;
-* keys in the official field order: sorted by wire name, except where the generator records another one in
-  ``_order`` (the shared properties of a union first, as the official models have them);
-* where the official SDK has one model per alternative (``ImageUserInput`` with ``url``, ``FileIdUserInput``
-  with ``fileId``; serde's ``{"<variant>": payload}`` objects), the Struct has one optional field per
-  alternative (listed in ``_alternatives``): those left None are not dumped, whatever the flags;
-* ``include``/``exclude`` take pydantic's sets and nested dicts of Python field names, list indexes (taken
-  modulo the length, as pydantic does: ``-1`` is the last item) and ``"__all__"``;
-* ``exclude_defaults`` drops the fields equal to their default, except defaults made of closed Enum members:
-  the official models keep those (their default is the plain string, ``history_mode = "legacy"``, which their
-  non-str Enum members never equal).
-
-Documented differences, where pydantic's behaviour cannot be had cheaply:
-
-* ``exclude_unset`` is accepted and ignored: a Struct does not record which fields were given, so every field
-  counts as set. That is pydantic's result on the engine's messages, which carry every field (nulls included),
-  save the few the engine leaves out when empty (``configWarning``'s ``path``); for an object built in code,
-  pydantic would leave out the fields not passed (``exclude_defaults`` is the closest).
-* ``exclude_defaults`` on a field the message left out: the official model then holds the raw default (the
-  string ``"agent"``, not the Enum member) and drops it; here it is the member and kept, as for a value sent.
-* ``mode="python"`` gives the member of our ``str`` Enum where the official gives a plain ``Enum`` member or a
-  ``Literal`` string (``RootModel[Literal["async"]]``): equal to the string here, not there.
-* ``context``, ``round_trip``, ``warnings``, ``fallback``, ``serialize_as_any``, ``exclude_computed_fields`` and
-  ``polymorphic_serialization`` are accepted and ignored: there are no serializers, computed fields or
-  non-JSON values to apply them to.
-* ``model_dump_json`` is msgspec's JSON: pydantic's text, except floats with an exponent (``1e20`` here,
-  ``1e+20`` there).
-* ``model_validate`` accepts wire names and Python names at every level (``populate_by_name``), in pydantic's
-  lax mode by default (``strict=True`` for strict); errors are :class:`msgspec.ValidationError` (a
-  ``ValueError``, like pydantic's). ``extra``, ``context``, ``by_alias`` and ``by_name`` are ignored: unknown
-  keys are ignored, both names are accepted.
-* ``model_copy(update=...)`` takes Python field names only and checks them (pydantic adds unknown keys
-  unchecked); ``deep=True`` deep-copies.
-* ``model_fields`` maps each Python field name to a small :class:`FieldInfo` (``annotation``, ``default``,
-  ``default_factory``, ``alias``, ``is_required()``), the tag of a union member included; it lists every
-  alternative field (see above).
+the wire, and this module is plain Python, run only when user code calls it. What ``model_dump`` and the others
+give, and where they differ from pydantic, is in ``docs/python-parity-checklist.md`` ("The pydantic surface").
 """
 
 from __future__ import annotations
