@@ -99,9 +99,10 @@ if mode == "term":
     def on_term(*_):
         sys.stderr.write("stand-in: TERM\n"); sys.stderr.flush(); os._exit(42)
     signal.signal(signal.SIGTERM, on_term)
-print(json.dumps({"pid": os.getpid(), "argv": sys.argv[1:], "cwd": os.getcwd()}), flush=True)
-if mode == "stubborn":  # ignores SIGTERM and EOF: only SIGKILL ends it
+if mode == "stubborn":  # ignores SIGTERM (from before its hello: a test may send one right after) and EOF
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+print(json.dumps({"pid": os.getpid(), "argv": sys.argv[1:], "cwd": os.getcwd()}), flush=True)
+if mode == "stubborn":  # only SIGKILL ends it
     sys.stdin.read()
     signal.pause()
 for line in sys.stdin:

@@ -4,7 +4,7 @@
 It answers `initialize` like the real engine, then obeys test methods:
 
   test/echo            reply with the params
-  test/malformed       write a non-JSON line, then reply {"ok": true}
+  test/malformed       write a non-JSON line and a non-object one, then reply {"ok": true} (in one write)
   test/huge            write one line of params.size bytes (default 20 MB), then reply {"ok": true}
   test/split           write the reply one byte at a time
   test/die             write params.stderr to stderr and exit with params.code (default 3), no reply
@@ -215,10 +215,9 @@ def main() -> int:
         elif method == "test/echo":
             send({"id": mid, "result": params})
         elif method == "test/malformed":
-            out.write(b"{this is not json at all\n")
-            out.write(b"[1, 2, 3]\n")
+            reply = json.dumps({"id": mid, "result": {"ok": True}}).encode() + b"\n"
+            out.write(b"{this is not json at all\n[1, 2, 3]\n" + reply)  # one write: no client can cut it
             out.flush()
-            send({"id": mid, "result": {"ok": True}})
         elif method == "test/huge":
             size = int(params.get("size", 20 * 1024 * 1024))
             payload = b'{"method":"huge","params":{"blob":"' + b"x" * size + b'"}}\n'
