@@ -64,11 +64,6 @@ class AsyncRuntime:
             raise RuntimeError(NOT_INITIALIZED)
         return runtime
 
-    @property
-    def started(self) -> bool:
-        """Whether a runtime is up (started and not closed)."""
-        return self._runtime is not None and not self._runtime.closed
-
     async def start(self) -> Runtime:
         """The runtime, started (in a worker thread) if it is not up."""
         runtime = self._runtime
