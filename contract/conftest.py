@@ -6,7 +6,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.hermetic import isolate_home
+
 HERE = Path(__file__).resolve().parent
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.add_cleanup(isolate_home())
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -6,7 +6,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.hermetic import isolate_home
+
 pytest_plugins = ["tests.support.fixtures"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.add_cleanup(isolate_home())
+
 
 _LAYER_BY_DIR = {
     "unit": "unit",
