@@ -534,26 +534,35 @@ class AsyncTurnHandle:
 
     async def stream(self) -> AsyncGenerator[Notification, None]:
         """Yield this turn's notifications, ending after its ``turn/completed``; see ``TurnHandle.stream``."""
+        batches = self._batches()
+        try:
+            async for events in batches:
+                for event in events:
+                    yield event
+        finally:
+            await batches.aclose()
+
+    async def run(self) -> TurnResult:
+        """Consume the turn and return its result; a failed turn raises ``RuntimeError`` with its message."""
+        batches = self._batches()
+        try:
+            async for _ in batches:  # read to the end, a batch at a time, so the log can be pruned
+                pass
+        finally:
+            await batches.aclose()
+        return self._subscription.result(self._output_type)
+
+    async def _batches(self) -> AsyncGenerator[list[Notification], None]:
+        """The log's batches past this handle's cursor, until it ends; errors made final, the cursor released."""
         runtime = await self._codex._runtime.start()
         subscription = self._subscription
         try:
             while events := await subscription.atake():  # the log ends after this turn's turn/completed
-                for event in events:
-                    yield event
+                yield events
         except TransportClosedError as exc:
             raise runtime.final_error(exc) from None
         finally:
             subscription.close()
-
-    async def run(self) -> TurnResult:
-        """Consume the turn and return its result; a failed turn raises ``RuntimeError`` with its message."""
-        stream = self.stream()
-        try:
-            async for _ in stream:
-                pass
-        finally:
-            await stream.aclose()
-        return self._subscription.result(self._output_type)
 
     async def _call(self, method: str, params: dict[str, Any], result_type: type[T]) -> T:
         runtime = self._codex._runtime

@@ -8,7 +8,7 @@ a timeout; the answers to server requests; the routing of a thread's notificatio
 from __future__ import annotations
 
 import contextlib
-from typing import Any, TypeVar
+from typing import Any
 
 import msgspec
 import pykka
@@ -34,8 +34,6 @@ from ._reply import ReplyTo, reply_error
 from ._router import Router
 
 __all__ = ["EngineConnection", "PendingHandshake"]
-
-T = TypeVar("T")
 
 
 class PendingHandshake:
@@ -146,10 +144,6 @@ class EngineConnection:
         except pykka.Timeout:
             self.cancel(future)
             raise RequestTimeoutError(method, wait) from None
-
-    def call(self, method: str, params: Any = None, *, result_type: type[T], timeout: float | None = None) -> T:
-        """Send a request and decode its result into ``result_type``."""
-        return decode_payload(self.request(method, params, timeout=timeout), result_type)
 
     def notify(self, method: str, params: Any = None) -> None:
         """Send a client notification (``TransportClosedError`` if the port is gone)."""
