@@ -8,6 +8,7 @@ methods, between the ``GENERATED`` markers, come from the same spec as the sync 
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -22,10 +23,11 @@ from ._protocol.generated import (
     LoginAccountParamsChatgpt,
     LoginAccountParamsChatgptDeviceCode,
 )
-from ._protocol.jsonrpc import decode_payload, wire_params
+from ._protocol.jsonrpc import wire_params
 from ._runtime import Runtime
 from ._subscription import Subscription
 from ._sync_runtime import SyncRuntime
+from .actors._directory import ThreadRef
 from .errors import TransportClosedError
 from .models import InitializeResponse, Notification, initialize_response
 
@@ -100,6 +102,13 @@ class AsyncCodex:
         """Stop the runtime; the next awaited call starts a fresh one."""
         self._init = None
         await self._runtime.close()
+
+    def thread_ref(self, thread_id: str) -> ThreadRef:
+        """The address of a thread's actor, for its id alone (``RuntimeError`` before initialization).
+
+        See ``Codex.thread_ref``.
+        """
+        return self._runtime.runtime.thread_ref(thread_id)
 
     async def login_api_key(self, api_key: str) -> None:
         """Authenticate Codex with an API key."""
@@ -320,27 +329,38 @@ class AsyncCodex:
     # END GENERATED: AsyncCodex.flat_methods
 
     async def _open_thread(self, method: str, params: dict[str, Any]) -> AsyncThread:
-        """Send a request that answers a thread (start, resume, fork, unarchive) and bind its actor."""
-        raw = await self._runtime.request(method, wire_params(params))
-        thread_id: str = decode_payload(raw, dict[str, Any])["thread"]["id"]
-        await self._runtime.bind_thread(thread_id)
-        return AsyncThread(self, thread_id)
+        """Send a request that answers a thread (start, resume, fork, unarchive)."""
+        address = await self._runtime.open_thread(method, wire_params(params))  # holds the thread's entry
+        return AsyncThread(self, address.thread_id)
 
     async def _call(self, method: str, params: dict[str, Any], result_type: type[T]) -> T:
         return await self._runtime.call(method, wire_params(params), result_type)
 
 
-@dataclass(slots=True)
+def _release_thread(runtime: AsyncRuntime, thread_id: str) -> None:
+    """An ``AsyncThread`` was garbage-collected: its actor may hibernate once idle."""
+    started = runtime.started
+    if started is not None:
+        started.release_thread(thread_id)
+
+
+@dataclass(slots=True, weakref_slot=True)
 class AsyncThread:
     """Async mirror of :class:`~codex_actors.Thread`."""
 
     _codex: AsyncCodex
     id: str
+    _address: ThreadRef | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        started = self._codex._runtime.started
+        self._address = None if started is None else started.thread_ref(self.id)
+        weakref.finalize(self, _release_thread, self._codex._runtime, self.id)
 
     @property
-    def actor_ref(self) -> pykka.ActorRef[Any]:
-        """The thread's actor (``RuntimeError`` before the client is initialized)."""
-        return self._codex._runtime.runtime.thread_actor(self.id)
+    def actor_ref(self) -> ThreadRef:
+        """The address of the thread's actor (``RuntimeError`` before the client is initialized)."""
+        return self._codex._runtime.runtime.thread_ref(self.id)
 
     async def _ready(self) -> None:
         await self._codex._ready()

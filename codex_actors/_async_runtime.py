@@ -15,13 +15,14 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import msgspec
-import pykka
 
 from ._config import CodexConfig
 from ._protocol.generated import AccountLoginCompletedNotification
 from ._protocol.jsonrpc import decode_payload
 from ._runtime import Runtime
+from ._sync_runtime import _ThreadAnswer
 from ._waiter import Waiter
+from .actors._directory import ThreadRef
 from .actors._messages import TurnStarted
 from .errors import RequestTimeoutError, TransportClosedError
 
@@ -55,6 +56,12 @@ class AsyncRuntime:
         self._on_start = on_start
         self._runtime: Runtime | None = None
         self._lock = asyncio.Lock()
+
+    @property
+    def started(self) -> Runtime | None:
+        """The runtime if it was started and not closed (never raises)."""
+        runtime = self._runtime
+        return None if runtime is None or runtime.closed else runtime
 
     @property
     def runtime(self) -> Runtime:
@@ -134,10 +141,12 @@ class AsyncRuntime:
         except TimeoutError:
             raise TimeoutError(f"login {login_id} did not complete within {timeout:g} s") from None
 
-    async def bind_thread(self, thread_id: str) -> pykka.ActorRef[Any]:
-        """The actor of ``thread_id``, started if needed (so the thread's events are routed from now on)."""
+    async def open_thread(self, method: str, params: Any) -> ThreadRef:
+        """Send a request that answers a thread (start, resume, fork, unarchive); return the thread's address."""
         runtime = await self.start()
-        return await asyncio.to_thread(runtime.thread_actor, thread_id)
+        generation = runtime.directory.generation
+        thread_id = decode_payload(await self.request(method, params), _ThreadAnswer).thread.id
+        return runtime.opened(thread_id, generation)
 
     async def _thread_runtime(self, thread_id: str) -> Runtime:
         runtime = await self.start()

@@ -7,9 +7,10 @@ a future with a timeout, :mod:`codex_actors._async_runtime` awaits a loop future
 
 Every failure is typed, and never needs a question to the supervisor: once it has given up, what would have
 been a ``TransportClosedError`` is its :class:`~codex_actors.errors.EngineCrashed` (see :meth:`final_error`).
-Two lookups may block, briefly, on the supervisor: the actor of a thread not used before
-(:meth:`thread_actor`) and the engine connection after a restart (:meth:`connection`); ``has_*`` tell whether
-they would.
+A thread's messages go through its address (:class:`~codex_actors.actors.ThreadRef`, by thread id), which
+reaches whichever actor of the thread runs and has one started when none does. Two lookups may block, briefly,
+on the supervisor: a thread whose actor does not run (:meth:`thread_actor`) and the engine connection after a
+restart (:meth:`connection`); ``has_*`` tell whether they would.
 """
 
 from __future__ import annotations
@@ -23,11 +24,12 @@ from ._config import CodexConfig
 from ._engine_requirements import FieldRequirements, runtime_version
 from ._failures import fresh, not_running
 from .actors._connection import EngineConnection
+from .actors._directory import ThreadDirectory, ThreadRef
 from .actors._messages import (
     CancelRequest,
     GetConnection,
+    ReleaseThread,
     StartEngine,
-    StartThread,
     StartTurn,
     SubscribeTurn,
     ThreadRequest,
@@ -66,9 +68,10 @@ class Runtime:
         max_seconds: float = 5.0,
     ) -> None:
         self.config = config or CodexConfig()
-        self.options = options or RuntimeOptions()
+        self.options = (options or RuntimeOptions()).for_config(self.config)
         self._escalation = Escalation()
-        self._threads: dict[str, pykka.ActorRef[Any]] = {}
+        #: Every thread something refers to, and the address of each.
+        self.directory = ThreadDirectory(self._escalation)
         self._connection: EngineConnection | None = None
         self._closed = False
         # The engine is spawned first, here: it boots for tens of milliseconds while the actor tree starts.
@@ -81,10 +84,12 @@ class Runtime:
                 max_seconds=max_seconds,
                 engine=engine,
                 escalation=self._escalation,
+                directory=self.directory,
             )
         except BaseException:  # pragma: no cover - starting an actor thread does not fail
             engine.stop(grace=0.0)
             raise
+        self.directory.supervisor = self.supervisor
         try:
             connection: EngineConnection = self.supervisor.ask(
                 StartEngine(), block=True, timeout=self.options.connect_timeout + SUPERVISOR_TIMEOUT
@@ -156,7 +161,7 @@ class Runtime:
             if connection is not None:
                 connection.cancel(reply)
             return
-        ref = self._threads.get(thread_id)
+        ref = self.directory.live_ref(thread_id)
         if ref is not None:
             with contextlib.suppress(pykka.ActorDeadError):
                 ref.tell(CancelRequest(reply))
@@ -170,25 +175,42 @@ class Runtime:
 
     # -- threads ----------------------------------------------------------------------------------------------
 
+    def thread_ref(self, thread_id: str) -> ThreadRef:
+        """The address of ``thread_id``'s actor (nothing is started until a message is sent to it)."""
+        return self.directory.ref(thread_id)
+
+    def opened(self, thread_id: str, generation: int) -> ThreadRef:
+        """The engine of ``generation`` answered a start, resume, fork or unarchive of ``thread_id``: its address.
+
+        The thread is known loaded there while something refers to the address (or to the thread's actor).
+        """
+        address = self.directory.ref(thread_id)
+        self.directory.mark_loaded(thread_id, generation)
+        return address
+
+    def release_thread(self, thread_id: str) -> None:
+        """A ``Thread`` object of ``thread_id`` is gone: its actor may hibernate once idle (never raises)."""
+        ref = None if self._closed else self.directory.live_ref(thread_id)
+        if ref is not None:
+            with contextlib.suppress(pykka.ActorDeadError):
+                ref.tell(ReleaseThread())
+
     def has_thread_actor(self, thread_id: str) -> bool:
         """Whether :meth:`thread_actor` answers without asking the supervisor (so without blocking)."""
-        ref = self._threads.get(thread_id)
-        return ref is not None and ref.is_alive()
+        return self.directory.live_ref(thread_id) is not None
 
     def thread_actor(self, thread_id: str) -> pykka.ActorRef[Any]:
-        """The actor of ``thread_id``, started if it is not running; may wait for the supervisor."""
-        ref = self._threads.get(thread_id)
-        if ref is not None and ref.is_alive():
-            return ref
-        self._check_usable()
-        try:
-            started: pykka.ActorRef[Any] = self.supervisor.ask(
-                StartThread(thread_id), block=True, timeout=SUPERVISOR_TIMEOUT
-            )
-        except pykka.ActorDeadError:
-            raise not_running() from None
-        self._threads[thread_id] = started
-        return started
+        """The running actor of ``thread_id``, started if none runs; may wait for the supervisor."""
+        for _ in range(3):
+            ref = self.directory.live_ref(thread_id)
+            if ref is not None:
+                return ref
+            self._check_usable()
+            try:
+                self.directory.revive(thread_id)
+            except TransportClosedError as exc:
+                raise self.final_error(exc) from None
+        raise self.final_error(not_running())
 
     def submit_thread(self, thread_id: str, method: str, params: dict[str, Any], reply: ReplyTo) -> None:
         """A request about one thread, through its actor (held there while the engine restarts)."""
@@ -204,14 +226,9 @@ class Runtime:
         self._tell_thread(thread_id, SubscribeTurn(turn_id, False, reply))
 
     def _tell_thread(self, thread_id: str, message: Any) -> None:
+        directory = self.directory
         try:
-            self.thread_actor(thread_id).tell(message)
-        except pykka.ActorDeadError:
-            self._threads.pop(thread_id, None)  # it stopped since it was cached: start it again, once
-            try:
-                self.thread_actor(thread_id).tell(message)
-            except (pykka.ActorDeadError, TransportClosedError) as exc:
-                raise self.final_error(not_running()) from exc
+            directory.deliver(directory.entry(thread_id), message)
         except TransportClosedError as exc:
             raise self.final_error(exc) from None
 
@@ -225,7 +242,7 @@ class Runtime:
     def close(self, timeout: float = 60.0) -> None:
         """Stop the whole tree: threads, engine (stdin, SIGTERM, SIGKILL) and services. Idempotent."""
         self._closed = True
-        self._threads.clear()
+        self.directory.closed = True
         self._connection = None
         with contextlib.suppress(pykka.ActorDeadError):
             self.supervisor.stop(block=True, timeout=timeout)

@@ -10,15 +10,17 @@ validate raises :class:`~codex_actors.errors.OutputValidationError` carrying the
 from __future__ import annotations
 
 import copy
+import dataclasses
 from functools import cache
 from typing import Any
 
 import pydantic
 
+from ._results import TurnResult, result_or_raise
 from .errors import OutputValidationError
 from .models import JsonObject
 
-__all__ = ["output_schema_for", "output_schema_of", "parse_output"]
+__all__ = ["output_schema_for", "output_schema_of", "parse_output", "run_result"]
 
 
 @cache
@@ -65,3 +67,15 @@ def parse_output(output_type: Any, text: str | None) -> Any:
             raw_text=text,
             errors=exc.errors(include_url=False),
         ) from exc
+
+
+def run_result(assembled: TurnResult, output_type: Any = None) -> TurnResult:
+    """What ``run()`` returns, from the result the thread actor assembled once for every reader.
+
+    A copy for this caller (so ``parsed`` is its own); a failed turn raises ``RuntimeError`` with its message;
+    with ``output_type``, the final response validated into ``parsed`` (or :class:`OutputValidationError`).
+    """
+    result = result_or_raise(dataclasses.replace(assembled, items=list(assembled.items)))
+    if output_type is not None:
+        result.parsed = parse_output(output_type, result.final_response)
+    return result

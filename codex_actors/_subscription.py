@@ -7,15 +7,14 @@ the writer's thread, which schedules the reader's future on its loop.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import itertools
 import weakref
 from collections.abc import Callable
 from functools import partial
 from typing import Any, TypeAlias, cast
 
-from ._results import TurnResult, result_or_raise
-from ._structured import parse_output
+from ._results import TurnResult
+from ._structured import run_result
 from .actors._messages import TurnStarted
 from .actors._turnlog import LogClosedError, TurnLog
 from .errors import TransportClosedError
@@ -83,10 +82,7 @@ class Subscription:
         assembled = self.log.result
         if not isinstance(assembled, TurnResult):
             raise RuntimeError("turn completed event not received")
-        result = result_or_raise(dataclasses.replace(assembled, items=list(assembled.items)))
-        if output_type is not None:
-            result.parsed = parse_output(output_type, result.final_response)
-        return result
+        return run_result(assembled, output_type)
 
 
 class _Batches:

@@ -14,6 +14,7 @@ is typed, and every wait has a timeout.
 from __future__ import annotations
 
 import collections
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -27,10 +28,11 @@ from ._protocol.generated import (
     LoginAccountParamsChatgpt,
     LoginAccountParamsChatgptDeviceCode,
 )
-from ._protocol.jsonrpc import decode_payload, wire_params
+from ._protocol.jsonrpc import wire_params
 from ._runtime import Runtime
 from ._subscription import EventStream, Subscription
 from ._sync_runtime import SyncRuntime
+from .actors._directory import ThreadRef
 from .models import InitializeResponse, Notification, initialize_response
 
 # isort: split
@@ -102,6 +104,15 @@ class Codex:
     def close(self) -> None:
         """Stop the engine and every actor. Idempotent; later calls raise ``TransportClosedError``."""
         self._client.runtime.close()
+
+    def thread_ref(self, thread_id: str) -> ThreadRef:
+        """The address of a thread's actor, for its id alone (as ``Thread.actor_ref``; a codex-actors addition).
+
+        Nothing is sent until a message is: the first one starts the actor, which resumes the thread on the
+        engine first if this client has not loaded it. An id the engine does not know fails that message with
+        :class:`~codex_actors.errors.UnknownThreadError`.
+        """
+        return self._client.runtime.thread_ref(thread_id)
 
     def login_api_key(self, api_key: str) -> None:
         """Authenticate Codex with an API key."""
@@ -314,30 +325,34 @@ class Codex:
 
     def _open_thread(self, method: str, params: dict[str, Any]) -> Thread:
         """Send a request that answers a thread (start, resume, fork, unarchive) and bind its actor."""
-        raw = self._client.request(method, wire_params(params))
-        thread_id: str = decode_payload(raw, dict[str, Any])["thread"]["id"]
-        self._client.bind_thread(thread_id)
-        return Thread(self._client, thread_id)
+        address = self._client.open_thread(method, wire_params(params))  # holds the thread's entry meanwhile
+        return Thread(self._client, address.thread_id)
 
     def _call(self, method: str, params: dict[str, Any], result_type: type[T]) -> T:
         return self._client.call(method, wire_params(params), result_type)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, weakref_slot=True)
 class Thread:
     """A conversation thread, used to run one or more turns.
 
-    ``actor_ref`` is its actor: another actor handed it can run turns purely by message
-    (:class:`~codex_actors.actors.RunTurn` answered by :class:`~codex_actors.actors.TurnFinished`).
+    ``actor_ref`` is the address of its actor: another actor handed it can run turns purely by message
+    (:class:`~codex_actors.actors.RunTurn` answered by :class:`~codex_actors.actors.TurnFinished`). When the
+    ``Thread`` is garbage-collected its actor hibernates as soon as it is idle (the thread lives on).
     """
 
     _client: SyncRuntime
     id: str
+    _address: ThreadRef = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._address = self._client.runtime.thread_ref(self.id)
+        weakref.finalize(self, self._client.runtime.release_thread, self.id)
 
     @property
-    def actor_ref(self) -> pykka.ActorRef[Any]:
-        """The thread's actor (started if it is not running)."""
-        return self._client.bind_thread(self.id)
+    def actor_ref(self) -> ThreadRef:
+        """The address of the thread's actor: stable across hibernation, actor restarts and engine restarts."""
+        return self._address
 
     # BEGIN GENERATED: Thread.flat_methods
     def run(

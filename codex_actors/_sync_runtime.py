@@ -15,12 +15,23 @@ import pykka
 from ._protocol.generated import AccountLoginCompletedNotification
 from ._protocol.jsonrpc import decode_payload
 from ._runtime import Runtime
+from .actors._directory import ThreadRef
 from .actors._messages import TurnStarted
 from .errors import RequestTimeoutError, TransportClosedError
 
 __all__ = ["SyncRuntime"]
 
 T = TypeVar("T")
+
+
+class _ThreadId(msgspec.Struct):
+    id: str
+
+
+class _ThreadAnswer(msgspec.Struct):
+    """The part of a thread start, resume, fork or unarchive answer that names the thread."""
+
+    thread: _ThreadId
 
 
 class SyncRuntime:
@@ -75,8 +86,18 @@ class SyncRuntime:
             raise TimeoutError(f"login {login_id} did not complete within {timeout:g} s") from None
 
     def bind_thread(self, thread_id: str) -> pykka.ActorRef[Any]:
-        """The actor of ``thread_id``, started if needed (so the thread's events are routed from now on)."""
+        """The running actor of ``thread_id``, started if none runs (its events are routed from now on)."""
         return self.runtime.thread_actor(thread_id)
+
+    def open_thread(self, method: str, params: Any) -> ThreadRef:
+        """Send a request that answers a thread (start, resume, fork, unarchive); return the thread's address.
+
+        The thread is then known loaded on the engine that answered (while something refers to the address):
+        its actor, when it starts, does not resume it.
+        """
+        generation = self.runtime.directory.generation
+        thread_id = decode_payload(self.request(method, params), _ThreadAnswer).thread.id
+        return self.runtime.opened(thread_id, generation)
 
     def _wait(self, future: pykka.Future[T], method: str, timeout: float | None, thread_id: str | None) -> T:
         """``future``'s value within ``timeout`` (default: the runtime's request timeout), errors made final.

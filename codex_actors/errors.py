@@ -8,6 +8,8 @@ and message format, so ``except openai_codex.X`` code ports unchanged. This proj
 * :class:`RequestTimeoutError`: a request got no reply within its timeout.
 * :class:`EngineCrashed`: the engine died more often than the supervisor's restart intensity allows.
 * :class:`OutputValidationError`: a structured-output turn's answer did not validate against ``output_type``.
+* :class:`UnknownThreadError`: the engine has no such thread (an ``InvalidRequestError``, as the engine's answer).
+* :class:`UnknownMessageError`: an actor was sent a message it does not handle (it answers this, and lives on).
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ __all__ = [
     "RetryLimitExceededError",
     "ServerBusyError",
     "TransportClosedError",
+    "UnknownMessageError",
+    "UnknownThreadError",
     "is_retryable_error",
 ]
 
@@ -88,6 +92,14 @@ class ParseError(CodexRpcError):
 
 class InvalidRequestError(CodexRpcError):
     """-32600: the engine rejected the request (0.163.0 also uses it for unknown methods and bad params)."""
+
+
+class UnknownThreadError(InvalidRequestError):
+    """The engine knows no thread of this id (no rollout for it): ``thread_id`` says which."""
+
+    def __init__(self, code: int, message: str, data: Any = None, *, thread_id: str) -> None:
+        super().__init__(code, message, data)
+        self.thread_id = thread_id
 
 
 class MethodNotFoundError(CodexRpcError):
@@ -189,3 +201,7 @@ class OutputValidationError(CodexError):
         super().__init__(message)
         self.raw_text = raw_text
         self.errors = errors or []
+
+
+class UnknownMessageError(CodexError, TypeError):
+    """An actor was sent a message it does not handle. Asked, it raises this; told, it logs and drops it."""

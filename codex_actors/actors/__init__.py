@@ -3,8 +3,9 @@
 Most programs need none of this: ``Codex`` and ``Thread`` are the API. These names are public so that a
 long-lived service can work with the actor tree directly, by message, without a caller thread blocking:
 
-* a thread's actor (``thread.actor_ref``) runs a turn for another actor: tell it :class:`RunTurn`, get a
-  :class:`TurnFinished` back;
+* a thread's address (``thread.actor_ref``, or ``codex.thread_ref(thread_id)``: a :class:`ThreadRef`, stable
+  across hibernation, actor crashes and engine restarts) runs a turn for another actor: tell it
+  :class:`RunTurn` (``Thread.run``'s input and options), get a :class:`TurnFinished` back;
 * the root supervisor (``codex.supervisor``) answers :class:`WhichChildren`, :class:`GetChild`,
   :class:`StartThread` and :class:`StopThread`; the telemetry actor (``GetChild("telemetry")``) answers
   :class:`GetCounts`; the port's events (:class:`EngineExitedEvent`, :class:`LineDroppedEvent`,
@@ -17,6 +18,7 @@ Everything else in this package is private: the port, the reader, the thread act
 
 from __future__ import annotations
 
+from ._directory import ThreadRef
 from ._messages import (
     EngineExitedEvent,
     GetCounts,
@@ -61,6 +63,7 @@ __all__ = [
     "Supervisor",
     "SupervisorGaveUp",
     "TerminateChild",
+    "ThreadRef",
     "TurnFinished",
     "WhichChildren",
 ]

@@ -17,10 +17,11 @@ from .._protocol.jsonrpc import RequestId, ServerNotification, ServerRequest
 from ._reply import ReplyTo
 
 if TYPE_CHECKING:
-    import pykka
-
+    from .._inputs import RunInput
+    from .._modes import ApprovalMode, Sandbox
+    from .._protocol.generated import Personality, ReasoningEffort, ReasoningSummary
     from .._results import TurnResult
-    from ..models import Notification
+    from ..models import JsonObject, Notification
     from ._turnlog import TurnLog
 
 __all__ = [
@@ -36,13 +37,16 @@ __all__ = [
     "GetCounts",
     "GetStatus",
     "HandleServerRequest",
+    "IdleCheck",
     "LineDroppedEvent",
     "NotificationSink",
     "PortEvent",
     "PortStatus",
     "ProtocolErrorEvent",
+    "ReleaseThread",
     "ReplyError",
     "ReplyResult",
+    "RetryResume",
     "RunTurn",
     "SendNotification",
     "SendRequest",
@@ -228,18 +232,39 @@ class StartTurn(msgspec.Struct, frozen=True):
     reply: ReplyTo
 
 
-class RunTurn(msgspec.Struct, frozen=True):
-    """Tell: start a turn and, when it ends, tell ``reply_to`` a :class:`TurnFinished`. For actors."""
+class RunTurn(msgspec.Struct, frozen=True, kw_only=True):
+    """Tell: run a turn as ``Thread.run`` would; when it ends, ``reply_to`` is told a :class:`TurnFinished`.
 
-    params: dict[str, Any]
-    reply_to: pykka.ActorRef[Any]
+    ``input`` and the options are ``Thread.run``'s (a ``str`` or input items; ``sandbox``, ``approval_mode``,
+    ``output_type``...). ``reply_to`` is anything with a ``tell(message)`` method (a ``pykka.ActorRef``, a
+    :class:`~codex_actors.actors.ThreadRef`...), or ``None`` to run the turn without an answer; ``tag`` comes
+    back in the answer. Asked through a ``ThreadRef``, the answer is the :class:`TurnFinished` itself.
+    """
+
+    input: RunInput
+    reply_to: Any = None
     tag: Any = None
+    approval_mode: ApprovalMode | None = None
+    cwd: str | None = None
+    effort: ReasoningEffort | None = None
+    model: str | None = None
+    output_schema: JsonObject | None = None
+    personality: Personality | None = None
+    sandbox: Sandbox | None = None
+    service_tier: str | None = None
+    source: str | None = None
+    summary: ReasoningSummary | None = None
+    turn_service_tier: str | None = None
+    output_type: Any = None
 
 
 class TurnFinished(msgspec.Struct, frozen=True):
     """Told to a :class:`RunTurn` sender: the turn's result, or the error that ended it.
 
-    ``turn_id`` is ``None`` when the turn never started.
+    ``error`` is what ``Thread.run`` would raise (``RuntimeError`` for a failed turn, ``OutputValidationError``
+    for a final response that does not fit ``output_type``, ``TransportClosedError`` when the engine died...);
+    ``result`` is the turn's result whenever the turn completed, failed or not (with ``parsed`` set for an
+    ``output_type``). ``turn_id`` is ``None`` when the turn never started.
     """
 
     thread_id: str
@@ -267,6 +292,18 @@ class ThreadRequest(msgspec.Struct, frozen=True):
     method: str
     params: dict[str, Any]
     reply: ReplyTo
+
+
+class IdleCheck(msgspec.Struct, frozen=True):
+    """Tell (from the runtime's timers): the idle time may be over; hibernate if nothing happened since."""
+
+
+class RetryResume(msgspec.Struct, frozen=True):
+    """Tell (from the runtime's timers): the backoff after a transient ``thread/resume`` failure is over."""
+
+
+class ReleaseThread(msgspec.Struct, frozen=True):
+    """Tell (from the runtime): the last ``Thread`` object is gone; hibernate as soon as the actor is idle."""
 
 
 class EngineDown(msgspec.Struct, frozen=True):

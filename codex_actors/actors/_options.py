@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from .._config import DEFAULT_REQUEST_TIMEOUT_S, DEFAULT_THREAD_IDLE_TIMEOUT_S
 from .._protocol.framing import DEFAULT_MAX_LINE_BYTES
+
+if TYPE_CHECKING:
+    from .._config import CodexConfig
 
 __all__ = ["DEFAULT_STDERR_TAIL_BYTES", "RuntimeOptions"]
 
@@ -14,10 +20,20 @@ DEFAULT_STDERR_TAIL_BYTES = 256 * 1024
 
 @dataclass(frozen=True, slots=True)
 class RuntimeOptions:
-    """Limits and timeouts of one runtime. The defaults suit long-lived processes."""
+    """Limits and timeouts of one runtime. The defaults suit long-lived processes.
+
+    The two a user sets live in :class:`~codex_actors.CodexConfig` (``request_timeout_s``,
+    ``thread_idle_timeout_s``); :meth:`for_config` copies them here.
+    """
 
     #: Default seconds a request waits for its reply.
-    request_timeout: float = 120.0
+    request_timeout: float = DEFAULT_REQUEST_TIMEOUT_S
+    #: Seconds an idle thread actor runs before it hibernates (``None``: never).
+    thread_idle_timeout: float | None = DEFAULT_THREAD_IDLE_TIMEOUT_S
+    #: ``thread/resume`` after an engine restart: attempts while the engine answers "overloaded", and backoff.
+    resume_attempts: int = 8
+    resume_initial_delay: float = 0.05
+    resume_max_delay: float = 2.0
     #: Seconds for the process to start and answer ``initialize``.
     connect_timeout: float = 60.0
     #: Longest line accepted from the engine; longer ones are dropped and reported.
@@ -29,3 +45,9 @@ class RuntimeOptions:
     #: On close: seconds to wait after closing stdin, then after SIGTERM, before SIGKILL.
     close_grace: float = 2.0
     term_grace: float = 1.0
+
+    def for_config(self, config: CodexConfig) -> RuntimeOptions:
+        """These options, with the timeouts the user chose in ``config``."""
+        return dataclasses.replace(
+            self, request_timeout=config.request_timeout_s, thread_idle_timeout=config.thread_idle_timeout_s
+        )

@@ -7,14 +7,19 @@ RootSupervisor (one-for-one, 3 restarts in 5 s by default)
  ├── approvals       ApprovalBroker     permanent
  ├── engine          EnginePort         permanent, started by the StartEngine ask (so its first start's
  │                                      error reaches the caller); a restart is a fresh engine process
- └── thread:<id> (N) ThreadActor        transient: restarted only after a crash
+ └── thread:<id> (N) ThreadActor        transient: restarted only after a crash; a child only while it runs
 ```
 
+Thread actors are children only while they run: one that hibernates (idle) exits normally and is forgotten, so
+the tree, like the :class:`~codex_actors.actors._directory.ThreadDirectory` through which addresses reach them,
+is bounded by the threads in use. :class:`StartThread` starts (or revives) one.
+
 The :class:`~codex_actors.actors._router.Router` outlives engine restarts: thread actors stay bound to it. When the
-engine goes down, every thread actor is told :class:`EngineDown` (in-flight turns fail at once); once a new
-engine is up, :class:`EngineUp` (each thread resumes itself on it). Past the restart intensity the supervisor
-stops everything and every ask raises :class:`~codex_actors.errors.EngineCrashed`, which it also records in
-the runtime's :class:`Escalation` (so callers see it without asking).
+engine goes down, the directory's engine generation goes up (every thread known loaded is now not) and every
+running thread actor is told :class:`EngineDown` (in-flight turns fail at once); once a new engine is up,
+:class:`EngineUp`: each resumes its thread on it when next used, or at once if requests wait for it. Past the
+restart intensity the supervisor stops everything and every ask raises :class:`~codex_actors.errors.EngineCrashed`,
+which it also records in the runtime's :class:`Escalation` (so callers see it without asking).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from .._protocol.jsonrpc import ServerNotification, ServerRequest
 from ..errors import EngineCrashed, TransportClosedError
 from ._approvals import ApprovalBroker
 from ._connection import EngineConnection
+from ._directory import ThreadDirectory
 from ._login_waiters import LoginWaiters
 from ._messages import (
     EngineDown,
@@ -51,12 +57,15 @@ from ._router import NotificationBuffer, Router
 from ._supervisor import ChildContext, ChildSpec, RestartPolicy, Supervisor, SupervisorGaveUp, TerminateChild
 from ._telemetry import TelemetryActor
 from ._thread import ThreadActor, thread_child_name
+from ._timers import Timers
 from ._tools import ToolRegistry
 
 __all__ = ["Escalation", "RootSupervisor"]
 
 ENGINE = "engine"
 LOGIN_COMPLETED = "account/login/completed"
+#: The notifications after which the engine no longer has a thread loaded.
+UNLOADING = frozenset({"thread/archived", "thread/closed"})
 
 
 class Escalation:
@@ -83,11 +92,16 @@ class RootSupervisor(Supervisor):
         unowned_buffer_size: int = 1024,
         engine: EngineProcess | None = None,
         escalation: Escalation | None = None,
+        directory: ThreadDirectory | None = None,
     ) -> None:
         self.config = config
         self._spawned = engine  # started by the caller (see EngineProcess.launch); the first port adopts it
         self.options = options or RuntimeOptions()
         self.escalated = escalation or Escalation()
+        #: Every thread something refers to: its running actor (if any) and where it is loaded.
+        self.directory = ThreadDirectory(self.escalated) if directory is None else directory
+        #: Idle checks and resume backoffs of every thread actor, on one thread.
+        self.timers = Timers()
         #: The latest notifications that belong to no live thread actor (bounded; the oldest are dropped).
         self.unowned = NotificationBuffer(unowned_buffer_size)
         self.router = Router(default=self._on_unowned, requests=self._on_server_request, events=self._on_event)
@@ -123,19 +137,36 @@ class RootSupervisor(Supervisor):
         return ref
 
     def _start_thread(self, thread_id: str) -> pykka.ActorRef[Any]:
-        self._require_engine()
-        child = self._children.get(thread_child_name(thread_id))
-        if child is not None and child.ref is not None and child.ref.is_alive():
-            return child.ref
+        """The running actor of ``thread_id``, started (or revived) if none runs."""
+        if self.escalation is not None:
+            raise self.escalation
+        entry = self.directory.entry(thread_id)
+        with entry.lock:
+            current = entry.ref
+        if current is not None and current.is_alive():
+            return current
+        name = thread_child_name(thread_id)
+        if self._children.pop(name, None) is not None:
+            # An incarnation on its way out (it hibernated, or crashed and is not reported yet): its report will
+            # be stale, as the new one's generation is above it.
+            self._forget_generation(name)
 
         def start(context: ChildContext) -> pykka.ActorRef[Any]:
-            engine = self._require_engine()
-            return ThreadActor.start(context, thread_id, engine, global_sink=self._on_unowned)
+            ref = ThreadActor.start(
+                context,
+                thread_id,
+                self._connection,
+                global_sink=self._on_unowned,
+                directory=self.directory,
+                entry=entry,
+                timers=self.timers,
+                options=self.options,
+            )
+            with entry.lock:
+                entry.ref = ref
+            return ref
 
-        spec = ChildSpec(thread_child_name(thread_id), start, RestartPolicy.transient)
-        if child is not None:  # a stopped transient child: forget it and start afresh
-            self._children.pop(spec.name, None)
-        return self._start_new(spec)
+        return self._start_new(ChildSpec(name, start, RestartPolicy.transient))
 
     def _thread_refs(self) -> list[pykka.ActorRef[Any]]:
         return [
@@ -158,13 +189,14 @@ class RootSupervisor(Supervisor):
         if name != ENGINE:
             return
         self._connection = None
+        self.directory.generation += 1
         error = reason if reason is not None else not_running()
         for ref in self._thread_refs():
             with contextlib.suppress(pykka.ActorDeadError):
                 ref.tell(EngineDown(error))
 
     def on_child_restarted(self, name: str, ref: pykka.ActorRef[Any]) -> None:
-        """A fresh engine is up: every thread resumes itself on it."""
+        """A fresh engine is up: every running thread actor switches to it (and resumes its thread when used)."""
         if name != ENGINE or self._connection is None:
             return
         for thread_ref in self._thread_refs():
@@ -186,6 +218,7 @@ class RootSupervisor(Supervisor):
     def on_escalate(self, error: BaseException) -> None:
         """Gave up: nothing runs any more; asks raise ``error``; login waiters get it too."""
         self._connection = None
+        self.timers.close()
         self.logins.fail_all(error)
 
     def on_stop(self) -> None:
@@ -194,6 +227,7 @@ class RootSupervisor(Supervisor):
             self._spawned.stop(grace=0.0, term_grace=self.options.term_grace)
             self._spawned = None
         super().on_stop()
+        self.timers.close()
         self.logins.fail_all(not_running())
 
     def on_other_message(self, message: Any) -> Any:
@@ -221,6 +255,10 @@ class RootSupervisor(Supervisor):
                 login_id = getattr(note.payload, "login_id", None)
                 if login_id is not None:
                     self.logins.deliver(login_id, note.payload)
+            elif note.method in UNLOADING:
+                thread_id = getattr(note.payload, "thread_id", None)
+                if isinstance(thread_id, str):
+                    self.directory.mark_unloaded(thread_id)
         self.unowned(batch)
         telemetry = self._services.get("telemetry")
         if telemetry is not None:

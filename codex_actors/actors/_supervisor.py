@@ -274,6 +274,7 @@ class Supervisor(pykka.ThreadingActor):
         self._initial = tuple(children)
         self._children: dict[str, _Child] = {}
         self._generations: dict[str, int] = {}
+        self._generation_floor = 0
         self._restart_times: collections.deque[float] = collections.deque()
 
     def on_start(self) -> None:
@@ -325,6 +326,7 @@ class Supervisor(pykka.ThreadingActor):
                 self._check_escalation()
                 child = self._children.pop(name, None)
                 if child is not None:
+                    self._forget_generation(name)
                     self._stop_child(child)
             case GetChild(name=name):
                 self._check_escalation()
@@ -366,9 +368,20 @@ class Supervisor(pykka.ThreadingActor):
         return ref
 
     def _next_generation(self, name: str) -> int:
-        generation = self._generations.get(name, -1) + 1
+        last = self._generations.get(name)
+        generation = self._generation_floor if last is None else last + 1
         self._generations[name] = generation
         return generation
+
+    def _forget_generation(self, name: str) -> None:
+        """Forget a name that has no child any more (so a long-lived supervisor of many names stays bounded).
+
+        A child of that name started later gets a generation above every one given so far, so a late report
+        of an old incarnation can never be taken for it.
+        """
+        last = self._generations.pop(name, None)
+        if last is not None:
+            self._generation_floor = max(self._generation_floor, last + 1)
 
     def _child_exited(self, message: ChildExited) -> None:
         child = self._children.get(message.name)
@@ -384,6 +397,7 @@ class Supervisor(pykka.ThreadingActor):
         policy = child.spec.restart
         if policy is RestartPolicy.temporary or (policy is RestartPolicy.transient and message.reason is None):
             del self._children[message.name]
+            self._forget_generation(message.name)
             return
         self._restart(child, message.reason)
 

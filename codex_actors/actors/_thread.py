@@ -11,16 +11,31 @@ It never blocks, and it talks to its engine only through an
 :class:`~codex_actors.actors._messages.EngineHandle`: requests go out with their replies delivered back as
 :class:`RequestDone` messages. When the engine dies (:class:`EngineDown`) every in-flight turn fails with a
 ``TransportClosedError``; requests that arrive meanwhile are held; when a new engine is up (:class:`EngineUp`)
-the thread is resumed on it (``thread/resume``) and the held requests go out, so the same thread keeps working.
+the thread is resumed on it and the held requests go out, so the same thread keeps working.
+
+Resuming is lazy: a thread is resumed (``thread/resume``) only when it is next used, so a restart costs the
+threads in use one request each and the others nothing. An overloaded engine's answer (``-32001``) is retried
+with backoff; a resume that still fails fails the requests that waited for it, and the next use tries again.
+
+An actor costs an OS thread, so an idle one (no turn running, nothing held or in flight) hibernates after the
+runtime's idle time: it gives up its address in the thread's
+:class:`~codex_actors.actors._directory.ThreadEntry` and stops; the next message to the address starts a new
+incarnation, which knows from the entry whether the engine still has the thread loaded. A thread that was
+archived, or whose last ``Thread`` object is gone (:class:`ReleaseThread`), hibernates as soon as it is idle.
+A message it does not handle is answered with :class:`~codex_actors.errors.UnknownMessageError`, never a crash.
 """
 
 from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
+import functools
 import itertools
 import logging
 import operator
+import random
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,18 +44,30 @@ import pykka
 
 from .._failures import fresh, not_running
 from .._protocol.generated import TurnStartResponse
-from .._protocol.jsonrpc import ServerNotification, decode_payload
+from .._protocol.jsonrpc import ServerNotification, decode_payload, wire_params
 from .._protocol.notifications import TYPED_NOTIFICATIONS
 from .._results import RESULT_METHODS, TurnAccumulator, TurnResult
-from ..errors import TransportClosedError
+from .._structured import run_result
+from .._turn_params import TURN_OPTIONS, turn_params
+from ..errors import (
+    InvalidRequestError,
+    TransportClosedError,
+    UnknownMessageError,
+    UnknownThreadError,
+    is_retryable_error,
+)
 from ..models import Notification
+from ._directory import ThreadDirectory, ThreadEntry
 from ._messages import (
     CancelRequest,
     DrainNotifications,
     EngineDown,
     EngineHandle,
     EngineUp,
+    IdleCheck,
     NotificationSink,
+    ReleaseThread,
+    RetryResume,
     RunTurn,
     StartTurn,
     SubscribeTurn,
@@ -48,8 +75,10 @@ from ._messages import (
     TurnFinished,
     TurnStarted,
 )
+from ._options import RuntimeOptions
 from ._reply import ActorReply, RequestDone, reply_error, reply_value
 from ._supervisor import ChildContext, SupervisedActor
+from ._timers import Timers
 from ._turnlog import TurnLog
 
 __all__ = ["ThreadActor", "thread_child_name"]
@@ -58,13 +87,14 @@ logger = logging.getLogger("codex_actors.thread")
 
 #: Completed turns whose logs stay reachable for late subscribers.
 COMPLETED_TURNS_KEPT = 8
-#: Ids of finished turns no longer kept, remembered so a late subscriber gets an ended log, not a wait.
-FORGOTTEN_TURNS_KEPT = 4096
 #: Requests held while the engine restarts; past this they fail at once.
 MAX_HELD_REQUESTS = 1024
-
+#: The notifications after which the engine no longer has the thread loaded.
+_UNLOADING = frozenset({"thread/archived", "thread/closed"})
 
 _DRAIN = DrainNotifications()
+_IDLE_CHECK = IdleCheck()
+_RETRY_RESUME = RetryResume()
 _PAYLOAD_TURN_ID = operator.attrgetter("payload.turn_id")
 #: The typed notification classes that never change a turn's result (a batch of only these skips the loop).
 _RESULT_NEUTRAL_TYPES = frozenset(
@@ -75,6 +105,22 @@ _RESULT_NEUTRAL_TYPES = frozenset(
 def thread_child_name(thread_id: str) -> str:
     """The supervisor child name of a thread's actor."""
     return f"thread:{thread_id}"
+
+
+def _tell_quietly(ref: pykka.ActorRef[Any], message: Any) -> None:
+    with contextlib.suppress(pykka.ActorDeadError):
+        ref.tell(message)
+
+
+def _resume_error(thread_id: str, error: BaseException) -> BaseException:
+    """The error the requests that waited for a failed ``thread/resume`` get."""
+    if isinstance(error, InvalidRequestError) and (
+        "no rollout found" in error.message or "not found" in error.message
+    ):
+        unknown = UnknownThreadError(error.code, error.message, error.data, thread_id=thread_id)
+        unknown.__cause__ = error
+        return unknown
+    return error
 
 
 @dataclass(eq=False)
@@ -92,7 +138,12 @@ class _Turn:
 
 
 class ThreadActor(SupervisedActor):
-    """The actor of one Codex thread. Start it with the thread id and the engine connection."""
+    """The actor of one Codex thread. Start it with the thread id and the engine connection.
+
+    Given the runtime's ``directory``, ``entry``, ``timers`` and ``options`` it hibernates when idle and resumes
+    the thread lazily; without them (a bare actor, as in unit tests) it never hibernates and assumes the
+    engine has the thread loaded. ``connection`` is ``None`` when it starts while the engine restarts.
+    """
 
     use_daemon_thread = True
 
@@ -100,35 +151,61 @@ class ThreadActor(SupervisedActor):
         self,
         context: ChildContext | None,
         thread_id: str,
-        connection: EngineHandle,
+        connection: EngineHandle | None,
         *,
         global_sink: NotificationSink | None = None,
+        directory: ThreadDirectory | None = None,
+        entry: ThreadEntry | None = None,
+        timers: Timers | None = None,
+        options: RuntimeOptions | None = None,
     ) -> None:
         super().__init__(context)
         self.thread_id = thread_id
         self._connection = connection
         self._global_sink = global_sink
+        self._directory = directory
+        self._entry = entry if entry is not None else ThreadEntry(thread_id)
+        self._timers = timers
+        self._options = options or RuntimeOptions()
+        self._idle_timeout = self._options.thread_idle_timeout if timers is not None else None
         self._turns: dict[str, _Turn] = {}
         self._completed: collections.deque[str] = collections.deque()
         self._tags = itertools.count()
         self._starts: dict[int, StartTurn | RunTurn] = {}
-        self._down: BaseException | None = None
+        self._down: BaseException | None = None if connection is not None else not_running()
+        self._needs_resume = directory is not None and self._entry.loaded != directory.generation
         self._resuming: int | None = None
-        self._unresumable: BaseException | None = None
-        self._forgotten: collections.OrderedDict[str, None] = collections.OrderedDict()
+        self._resume_generation = 0
+        self._resume_attempt = 0
+        self._resume_backoff = False
         self._held: list[StartTurn | RunTurn | ThreadRequest] = []
         self._intake: collections.deque[Sequence[ServerNotification]] = collections.deque()
         self._drain_pending = False
+        self._last_activity = time.monotonic()
+        self._idle_armed = False
+        self._release_when_idle = False
+        self._hibernating = False
 
     # -- lifecycle --------------------------------------------------------------------------------------------
 
     def on_start(self) -> None:
         """Claim this thread's notifications."""
-        self._connection.bind_thread(self.thread_id, self._deliver)
+        if self._connection is not None:
+            self._connection.bind_thread(self.thread_id, self._deliver)
+        logger.debug(
+            "thread %s: actor started (resume first: %s)",
+            self.thread_id,
+            self._needs_resume,
+            extra={"thread_id": self.thread_id},
+        )
+        self._after_message()
 
     def on_stop(self) -> None:
         """Release the thread's notifications and fail whatever still waits."""
         self._release(TransportClosedError(f"the actor of thread {self.thread_id} stopped"))
+        for turn_id in self._turns:  # a late subscriber of one of these, after a revival, gets an ended log
+            if self._turns[turn_id].ended:
+                self._entry.forget_turn(turn_id)
         super().on_stop()
 
     def on_failure(self, *exc_info: Any) -> None:
@@ -155,7 +232,12 @@ class ThreadActor(SupervisedActor):
             self._on_notifications(items)
 
     def _release(self, error: BaseException) -> None:
-        self._connection.unbind_thread(self.thread_id, self._deliver)
+        entry = self._entry
+        with entry.lock:
+            if entry.ref is not None and entry.ref == self.actor_ref:
+                entry.ref = None  # senders now start another incarnation
+        if self._connection is not None:
+            self._connection.unbind_thread(self.thread_id, self._deliver)
         self._fail_active_turns(error)
         for held in self._held:
             self._fail_request(held, error)
@@ -167,7 +249,7 @@ class ThreadActor(SupervisedActor):
     # -- messages ---------------------------------------------------------------------------------------------
 
     def on_receive(self, message: Any) -> Any:
-        """Dispatch one typed message."""
+        """Dispatch one typed message; an unknown one is answered with :class:`UnknownMessageError`."""
         match message:
             case DrainNotifications():
                 self._drain()
@@ -183,9 +265,81 @@ class ThreadActor(SupervisedActor):
                 self._on_engine_down(message.error)
             case EngineUp():
                 self._on_engine_up(message.connection)
+            case IdleCheck():
+                self._on_idle_check()
+                return None
+            case RetryResume():
+                self._resume_backoff = False
+                if self._held and self._down is None and self._resuming is None:
+                    self._resume()
+            case ReleaseThread():
+                self._release_when_idle = True
             case _:
-                raise TypeError(f"ThreadActor got an unknown message: {message!r}")
+                return self._refuse(message)
+        self._last_activity = time.monotonic()
+        self._after_message()
         return None
+
+    def _refuse(self, message: Any) -> UnknownMessageError:
+        error = UnknownMessageError(f"the actor of thread {self.thread_id} does not handle {message!r}")
+        logger.warning("%s", error, extra={"thread_id": self.thread_id})
+        reply_to = getattr(message, "reply_to", None)
+        if reply_to is not None and hasattr(reply_to, "tell"):
+            with contextlib.suppress(Exception):
+                reply_to.tell(error)
+        return error
+
+    # -- hibernation ------------------------------------------------------------------------------------------
+
+    def _is_idle(self) -> bool:
+        return (
+            not self._starts
+            and not self._held
+            and self._resuming is None
+            and not self._resume_backoff
+            and not self._intake
+            and all(turn.ended for turn in self._turns.values())
+        )
+
+    def _after_message(self) -> None:
+        """Arm the idle check when the actor has nothing left to do (or hibernate now, if it was released)."""
+        if self._hibernating:
+            return
+        if self._release_when_idle:
+            if self._is_idle():
+                self._hibernate()
+        elif not self._idle_armed and self._idle_timeout is not None and self._is_idle():
+            self._arm_idle(self._idle_timeout)
+
+    def _arm_idle(self, delay: float) -> None:
+        if self._timers is None:  # pragma: no cover - no idle time without timers
+            return
+        self._idle_armed = True
+        self._timers.call_later(delay, functools.partial(_tell_quietly, self.actor_ref, _IDLE_CHECK))
+
+    def _on_idle_check(self) -> None:
+        self._idle_armed = False
+        if self._hibernating or not self._is_idle() or self._idle_timeout is None:
+            return  # busy again: the idle check is armed anew once it is idle
+        remaining = self._last_activity + self._idle_timeout - time.monotonic()
+        if remaining > 0 and not self._release_when_idle:
+            self._arm_idle(remaining)
+            return
+        self._hibernate()
+
+    def _hibernate(self) -> None:
+        """Give up the address, then stop, unless a message came in meanwhile (the lock makes that exact)."""
+        entry = self._entry
+        with entry.lock:
+            if entry.ref is not None and entry.ref == self.actor_ref:
+                if not self.actor_inbox.empty():
+                    return  # handled first; the idle check is armed again after it
+                entry.ref = None
+            if self._connection is not None:
+                self._connection.unbind_thread(self.thread_id, self._deliver)
+        self._hibernating = True
+        logger.debug("thread %s: actor hibernates", self.thread_id, extra={"thread_id": self.thread_id})
+        self.stop()
 
     def _on_notifications(self, items: Sequence[ServerNotification]) -> None:
         try:
@@ -222,35 +376,50 @@ class ThreadActor(SupervisedActor):
             self._turns[turn_id].log.extend(events)
         for turn in finished:
             self._finish(turn, result=turn.accumulator.result())
-        if unowned and self._global_sink is not None:
-            self._global_sink(unowned)
+        if unowned:
+            if any(note.method in _UNLOADING for note in unowned):
+                self._entry.loaded = None  # archived or closed: a later use resumes it first
+                self._needs_resume = True
+                self._release_when_idle = True
+            if self._global_sink is not None:
+                self._global_sink(unowned)
 
     def _on_request(self, message: StartTurn | RunTurn | ThreadRequest) -> None:
-        if self._unresumable is not None:
-            self._fail_request(message, self._unresumable)
-            return
-        if self._down is None and self._resuming is None and not self._connection.alive:
+        connection = self._connection
+        if self._down is None and self._resuming is None and (connection is None or not connection.alive):
             # The engine died and the supervisor has not said so yet: hold this for the new engine.
             self._down = not_running()
-        if self._down is not None or self._resuming is not None:
+            self._needs_resume = True
+        if self._down is not None or self._resuming is not None or self._resume_backoff or self._needs_resume:
             if len(self._held) >= MAX_HELD_REQUESTS:
                 error = TransportClosedError("too many requests held while the engine restarts")
                 self._fail_request(message, error)
-            else:
-                self._held.append(message)
+                return
+            self._held.append(message)
+            if self._down is None and self._resuming is None and not self._resume_backoff:
+                self._resume()
             return
+        assert connection is not None
         if isinstance(message, ThreadRequest):
             params = {"threadId": self.thread_id, **message.params}
-            self._connection.send(message.method, params, message.reply)
+            connection.send(message.method, params, message.reply)
             return
+        if isinstance(message, RunTurn):
+            try:
+                options = {name: getattr(message, name) for name in TURN_OPTIONS}
+                params = wire_params(turn_params(self.thread_id, message.input, **options))
+            except Exception as exc:  # bad input or options: the sender gets the error run() would raise
+                self._fail_request(message, exc)
+                return
+        else:
+            params = {**message.params, "threadId": self.thread_id}
         # The turn/start reply comes back here, not to the caller, so that the caller's cursor can be placed at
         # the log's very start. The price: while any turn/start is in flight, every log of this thread is kept
         # whole (a turn's first events may arrive before the reply that names it).
         tag = next(self._tags)
         self._starts[tag] = message
         self._retain_all(True)
-        params = {**message.params, "threadId": self.thread_id}
-        self._connection.send("turn/start", params, ActorReply(self.actor_ref, tag))
+        connection.send("turn/start", params, ActorReply(self.actor_ref, tag))
 
     def _on_request_done(self, done: RequestDone) -> None:
         if done.tag == self._resuming:
@@ -288,11 +457,12 @@ class ThreadActor(SupervisedActor):
                 del self._starts[tag]
         if not self._starts:
             self._retain_all(False)
-        self._connection.cancel(message.reply)
+        if self._connection is not None:
+            self._connection.cancel(message.reply)
 
     def _subscribe(self, message: SubscribeTurn) -> None:
         turn = self._turns.get(message.turn_id)
-        if turn is None and message.turn_id in self._forgotten:
+        if turn is None and message.turn_id in self._entry.forgotten:
             # It ended long ago: an ended, empty log, so the handle's stream ends at once.
             turn = _Turn(message.turn_id, TurnLog(message.turn_id, retain=False), TurnAccumulator(message.turn_id))
             turn.log.finish()
@@ -306,31 +476,71 @@ class ThreadActor(SupervisedActor):
     def _on_engine_down(self, error: BaseException) -> None:
         self._down = error
         self._resuming = None
+        self._needs_resume = True
         self._fail_active_turns(error)
 
     def _on_engine_up(self, connection: EngineHandle) -> None:
+        if connection is self._connection and self._down is None:
+            return  # started on this engine already
         self._connection = connection
-        self._unresumable = None
         connection.bind_thread(self.thread_id, self._deliver)
-        self._resuming = next(self._tags)
         self._down = None
+        self._needs_resume = True
+        self._resume_attempt = 0
+        if self._held:  # requests waited through the restart: this thread is in use, resume it now
+            self._resume()
+
+    def _resume(self) -> None:
+        """Send ``thread/resume`` to the current engine; held requests go out when it answers."""
+        assert self._connection is not None
+        self._resuming = next(self._tags)
+        self._resume_generation = 0 if self._directory is None else self._directory.generation
+        logger.debug(
+            "thread %s: resuming (attempt %d)",
+            self.thread_id,
+            self._resume_attempt + 1,
+            extra={"thread_id": self.thread_id, "attempt": self._resume_attempt + 1},
+        )
         params = {"threadId": self.thread_id, "excludeTurns": True}
-        connection.send("thread/resume", params, ActorReply(self.actor_ref, self._resuming))
+        self._connection.send("thread/resume", params, ActorReply(self.actor_ref, self._resuming))
 
     def _on_resumed(self, done: RequestDone) -> None:
         self._resuming = None
-        held, self._held = self._held, []
-        if done.error is not None:
-            logger.warning("thread %s could not be resumed: %s", self.thread_id, done.error)
-            self._unresumable = TransportClosedError(
-                f"thread {self.thread_id} could not be resumed after the engine restarted: {done.error}"
-            )
+        error = done.error
+        if error is None:
+            self._needs_resume = False
+            self._resume_attempt = 0
+            self._entry.loaded = self._resume_generation
+            logger.info("thread %s resumed", self.thread_id, extra={"thread_id": self.thread_id})
+            held, self._held = self._held, []
             for message in held:
-                self._fail_request(message, self._unresumable)
+                self._on_request(message)
             return
-        logger.info("thread %s resumed on the new engine", self.thread_id)
+        if isinstance(error, TransportClosedError):
+            return  # the engine died again: the requests wait for the next one (EngineDown, EngineUp)
+        self._resume_attempt += 1
+        options = self._options
+        if is_retryable_error(error) and self._resume_attempt < options.resume_attempts and self._timers:
+            delay = min(options.resume_max_delay, options.resume_initial_delay * 2 ** (self._resume_attempt - 1))
+            delay *= random.uniform(0.8, 1.2)
+            logger.info(
+                "thread %s: resume refused (%s); retrying in %.2f s",
+                self.thread_id,
+                error,
+                delay,
+                extra={"thread_id": self.thread_id, "attempt": self._resume_attempt},
+            )
+            self._resume_backoff = True
+            self._timers.call_later(delay, functools.partial(_tell_quietly, self.actor_ref, _RETRY_RESUME))
+            return
+        logger.warning(
+            "thread %s could not be resumed: %s", self.thread_id, error, extra={"thread_id": self.thread_id}
+        )
+        self._resume_attempt = 0  # the next use tries again
+        failure = _resume_error(self.thread_id, error)
+        held, self._held = self._held, []
         for message in held:
-            self._on_request(message)
+            self._fail_request(message, failure)
 
     # -- turns ------------------------------------------------------------------------------------------------
 
@@ -356,9 +566,7 @@ class ThreadActor(SupervisedActor):
         while len(self._completed) > COMPLETED_TURNS_KEPT:
             forgotten = self._completed.popleft()
             self._turns.pop(forgotten, None)
-            self._forgotten[forgotten] = None
-            while len(self._forgotten) > FORGOTTEN_TURNS_KEPT:
-                self._forgotten.popitem(last=False)
+            self._entry.forget_turn(forgotten)
 
     def _fail_active_turns(self, error: BaseException) -> None:
         for turn in list(self._turns.values()):
@@ -366,13 +574,21 @@ class ThreadActor(SupervisedActor):
                 self._finish(turn, error=error)
 
     def _tell_finished(self, run: RunTurn, turn: _Turn) -> None:
-        error = None if turn.error is None else fresh(turn.error)
-        with contextlib.suppress(pykka.ActorDeadError):
-            run.reply_to.tell(TurnFinished(self.thread_id, turn.turn_id, turn.result, error, run.tag))
+        result, error = turn.result, None if turn.error is None else fresh(turn.error)
+        if result is not None:
+            try:  # the error run() would raise: a failed turn, an answer that does not fit output_type
+                result = run_result(result, run.output_type)
+            except Exception as exc:
+                error = exc
+                result = dataclasses.replace(result, items=list(result.items))
+        if run.reply_to is not None:
+            with contextlib.suppress(pykka.ActorDeadError):
+                run.reply_to.tell(TurnFinished(self.thread_id, turn.turn_id, result, error, run.tag))
 
     def _fail_request(self, message: StartTurn | RunTurn | ThreadRequest, error: BaseException) -> None:
         if isinstance(message, RunTurn):
-            with contextlib.suppress(pykka.ActorDeadError):
-                message.reply_to.tell(TurnFinished(self.thread_id, None, None, fresh(error), message.tag))
+            if message.reply_to is not None:
+                with contextlib.suppress(pykka.ActorDeadError):
+                    message.reply_to.tell(TurnFinished(self.thread_id, None, None, fresh(error), message.tag))
         else:
             reply_error(message.reply, fresh(error))

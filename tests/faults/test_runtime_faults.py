@@ -32,7 +32,7 @@ from codex_actors.actors._port import EnginePort
 from codex_actors.actors._root import RootSupervisor
 from codex_actors.actors._supervisor import GetChild, WhichChildren
 from codex_actors.actors._thread import MAX_HELD_REQUESTS
-from codex_actors.errors import RequestTimeoutError
+from codex_actors.errors import InvalidRequestError, RequestTimeoutError
 from tests.support.fixtures import FAKE_ENGINE, fake_engine_config
 from tests.support.waiting import ask, wait_until
 
@@ -200,28 +200,31 @@ def test_a_timed_out_thread_request_is_forgotten(runtime: SyncRuntime) -> None:
     )
 
 
-def test_requests_held_while_the_engine_is_down_fail_with_the_resume_error(runtime: SyncRuntime) -> None:
-    actor = runtime.bind_thread(THREAD)
-    actor.tell(EngineDown(TransportClosedError("test: the engine is down")))
-    held: pykka.Future[Any] = pykka.ThreadingFuture()
-    finished: pykka.Future[TurnFinished] = pykka.ThreadingFuture()
-    waiter = Waiter.start(finished)
+def test_requests_held_while_the_engine_is_down_fail_with_the_resume_error() -> None:
+    runtime = SyncRuntime(Runtime(fake_engine_config(FAKE_ENGINE_REFUSE="thread/resume")))
     try:
-        actor.tell(ThreadRequest("test/echo", {}, held))
-        actor.tell(RunTurn({"input": []}, waiter, tag="held"))
-        with pytest.raises(pykka.Timeout):
-            held.get(timeout=0.2)  # held, not sent
-        actor.tell(EngineUp(runtime.runtime.connection()))  # the fake engine refuses thread/resume
-        with pytest.raises(TransportClosedError, match="could not be resumed") as info:
-            held.get(timeout=5)
-        assert "thread/resume" in str(info.value)
-        done = finished.get(timeout=5)
+        actor = runtime.bind_thread(THREAD)
+        actor.tell(EngineDown(TransportClosedError("test: the engine is down")))
+        held: pykka.Future[Any] = pykka.ThreadingFuture()
+        finished: pykka.Future[TurnFinished] = pykka.ThreadingFuture()
+        waiter = Waiter.start(finished)
+        try:
+            actor.tell(ThreadRequest("test/echo", {}, held))
+            actor.tell(RunTurn(input="held", reply_to=waiter, tag="held"))
+            with pytest.raises(pykka.Timeout):
+                held.get(timeout=0.2)  # held, not sent
+            actor.tell(EngineUp(runtime.runtime.connection()))  # the fake engine refuses thread/resume
+            with pytest.raises(InvalidRequestError, match="thread/resume"):
+                held.get(timeout=5)
+            done = finished.get(timeout=5)
+        finally:
+            waiter.stop()
     finally:
-        waiter.stop()
+        runtime.runtime.close()
     assert done.tag == "held"
     assert done.turn_id is None
-    assert isinstance(done.error, TransportClosedError)
-    assert "could not be resumed" in str(done.error)
+    assert isinstance(done.error, InvalidRequestError)
+    assert "thread/resume" in str(done.error)
 
 
 def test_past_the_held_limit_requests_fail_at_once_and_the_rest_fail_at_close() -> None:
@@ -269,7 +272,9 @@ def test_a_request_that_reaches_a_dying_port_fails_at_once(monkeypatch: pytest.M
     monkeypatch.setattr(EnginePort, "_on_stdout_closed", slow_exit)
     client = SyncRuntime(Runtime(fake_engine_config()))
     try:
+        loaded = client.runtime.opened(THREAD, client.runtime.directory.generation)  # as if started here
         actor = client.bind_thread(THREAD)
+        assert loaded.thread_id == THREAD
         port = client.runtime.connection().ref
         pid = client.runtime.connection().status().pid
         assert pid is not None

@@ -163,7 +163,7 @@ def test_another_actor_runs_a_turn_purely_by_message(offline: OfflineEngine) -> 
             if isinstance(msg, TurnFinished):
                 self.done.set(msg)
             else:  # a thread actor ref, handed over by message
-                msg.tell(RunTurn({"input": [{"type": "text", "text": "hi"}]}, self.actor_ref, tag="t1"))
+                msg.tell(RunTurn(input="hi", reply_to=self.actor_ref, tag="t1"))
 
     with Codex(offline.config) as codex:
         thread = codex.thread_start(approval_mode=ApprovalMode.deny_all)
@@ -191,9 +191,9 @@ def test_1000_thread_actors_leave_no_os_thread_behind(offline: OfflineEngine) ->
         for thread_id in ids:
             codex.supervisor.ask(StopThread(thread_id))
         deadline = time.monotonic() + 10
-        while threading.active_count() > before and time.monotonic() < deadline:
+        while threading.active_count() > before + 1 and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert threading.active_count() == before
+        assert threading.active_count() <= before + 1  # and the runtime's one timer thread, started since
 
 
 def test_workspace_write_thread(offline: OfflineEngine) -> None:

@@ -43,7 +43,7 @@ from codex_actors.actors._messages import (
 from codex_actors.actors._root import RootSupervisor
 from codex_actors.actors._supervisor import GetChild, WhichChildren
 from codex_actors.actors._thread import COMPLETED_TURNS_KEPT, thread_child_name
-from codex_actors.errors import InvalidRequestError, RequestTimeoutError
+from codex_actors.errors import InvalidRequestError, RequestTimeoutError, UnknownThreadError
 from codex_actors.testing import (
     Gate,
     OfflineEngine,
@@ -271,7 +271,7 @@ def test_a_second_turn_joins_the_active_one_and_every_caller_sees_the_whole_turn
         waiter = Waiter.start(done)
         try:
             gate.wait_reached()
-            thread.actor_ref.tell(RunTurn({"input": [{"type": "text", "text": "c"}]}, waiter, tag="joined"))
+            thread.actor_ref.tell(RunTurn(input="c", reply_to=waiter, tag="joined"))
             second = thread.turn("b")  # sent after the RunTurn's turn/start, through the same actor and port
             assert second.id == first.id
             gate.open()
@@ -305,16 +305,18 @@ def test_a_second_turn_joins_the_active_one_and_every_caller_sees_the_whole_turn
 def test_a_refused_turn_start_is_a_typed_error_for_callers_and_actors(offline: OfflineEngine) -> None:
     unknown = "00000000-0000-7000-8000-000000000009"
     with Codex(offline.config) as codex:
-        with pytest.raises(InvalidRequestError, match=f"thread not found: {unknown}"):
+        with pytest.raises(UnknownThreadError, match=f"no rollout found for thread id {unknown}") as raised:
             Thread(codex._client, unknown).turn("hello")
+        assert raised.value.thread_id == unknown
         finished: pykka.Future[TurnFinished] = pykka.ThreadingFuture()
         waiter = Waiter.start(finished)
         try:
-            codex._client.bind_thread(unknown).tell(RunTurn({"input": []}, waiter, tag=7))
+            codex.thread_ref(unknown).tell(RunTurn(input="hello", reply_to=waiter, tag=7))
             done = finished.get(timeout=10)
         finally:
             waiter.stop()
     assert (done.thread_id, done.turn_id, done.result, done.tag) == (unknown, None, None, 7)
+    assert isinstance(done.error, UnknownThreadError)
     assert isinstance(done.error, InvalidRequestError)
     assert offline.model.requests == []
 
@@ -494,7 +496,8 @@ def test_every_call_after_close_raises_transport_closed(offline: OfflineEngine, 
         lambda: thread.turn("b"),
         lambda: handle.steer("c"),
         lambda: handle.interrupt(),
-        lambda: thread.actor_ref,
+        lambda: thread.actor_ref.tell(RunTurn(input="b")),
+        lambda: codex.thread_ref(thread.id).ask(RunTurn(input="b")),
     ]
     for call in calls:
         with pytest.raises(TransportClosedError, match=NOT_RUNNING):
@@ -505,13 +508,20 @@ def test_every_call_after_close_raises_transport_closed(offline: OfflineEngine, 
         assert again.metadata.userAgent == codex.metadata.userAgent
 
 
+def crash_actor(codex: Codex, thread: Thread) -> pykka.ActorRef[Any]:
+    """Crash the thread's running actor (as a bug in it would); returns the dead incarnation's ref."""
+    ref = codex._client.bind_thread(thread.id)
+    ref.proxy().crash(RuntimeError("test: the thread actor broke")).get(timeout=5)
+    return ref
+
+
 def test_a_crashed_thread_actor_is_restarted_and_the_thread_keeps_working(offline: OfflineEngine) -> None:
     offline.model.enqueue(message("before"), message("after"))
     with Codex(offline.config) as codex:
         thread = quiet_thread(codex)
         assert thread.run("one").final_response == "before"
-        old = thread.actor_ref
-        old.tell(object())  # an unknown message: the actor raises TypeError and dies
+        address = thread.actor_ref
+        old = crash_actor(codex, thread)
         name = thread_child_name(thread.id)
 
         def restarted() -> Any:
@@ -520,7 +530,8 @@ def test_a_crashed_thread_actor_is_restarted_and_the_thread_keeps_working(offlin
 
         row = wait_until(restarted, "the thread actor restarted")
         assert row.restart == "transient"
-        assert thread.actor_ref != old
+        assert thread.actor_ref == address  # the address stays; the incarnation behind it changed
+        assert codex._client.bind_thread(thread.id) != old
         assert thread.run("two").final_response == "after"
         assert len(thread.read(include_turns=True).thread.turns) == 2
     offline.model.assert_done()
@@ -534,7 +545,7 @@ def test_a_thread_actor_crash_mid_turn_fails_that_turn_at_once(offline: OfflineE
         handle = thread.turn("a")
         try:
             gate.wait_reached()
-            thread.actor_ref.tell(object())
+            crash_actor(codex, thread)
             with pytest.raises(TransportClosedError, match="crashed"):
                 handle.run()
         finally:
@@ -620,7 +631,7 @@ def test_requests_told_while_the_engine_is_down_wait_for_the_resume(offline: Off
         waiter = Waiter.start(finished)
         try:
             actor.tell(ThreadRequest("thread/read", {"includeTurns": True}, read))
-            actor.tell(RunTurn({"input": [{"type": "text", "text": "held"}]}, waiter, tag="held"))
+            actor.tell(RunTurn(input="held", reply_to=waiter, tag="held"))
             with pytest.raises(pykka.Timeout):
                 read.get(timeout=0.2)  # held, not sent
             actor.tell(
@@ -655,7 +666,7 @@ def test_engine_down_fails_the_active_turn_with_its_error(offline: OfflineEngine
         assert thread.run("b").final_response == "next"
 
 
-def test_a_thread_that_cannot_be_resumed_fails_later_requests_at_once(
+def test_a_thread_that_cannot_be_resumed_fails_its_requests_and_each_use_tries_again(
     offline: OfflineEngine, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING, logger="codex_actors.thread")
@@ -663,13 +674,12 @@ def test_a_thread_that_cannot_be_resumed_fails_later_requests_at_once(
         thread = quiet_thread(codex)  # no turn yet: nothing on disk, so the new engine cannot resume it
         pid = kill_engine(codex)
         wait_for_new_engine(codex, pid)
-        wait_until(
-            lambda: any("could not be resumed" in record.getMessage() for record in caplog.records),
-            "the failed resume was logged",
-        )
-        with pytest.raises(TransportClosedError, match="could not be resumed after the engine restarted") as info:
-            codex._client.thread_request(thread.id, "thread/read", {}, timeout=1)
-        assert "no rollout found" in str(info.value)
+        for _ in range(2):  # never marked broken for good: each use resumes again
+            with pytest.raises(UnknownThreadError, match="no rollout found") as info:
+                codex._client.thread_request(thread.id, "thread/read", {}, timeout=5)
+            assert info.value.thread_id == thread.id
+        failed = [record for record in caplog.records if "could not be resumed" in record.getMessage()]
+        assert len(failed) == 2 and failed[0].thread_id == thread.id  # type: ignore[attr-defined]
 
 
 def test_workspace_write_turn_sandbox_is_sent_per_turn(offline: OfflineEngine) -> None:

@@ -45,6 +45,11 @@ def test_one_spec_line_adds_an_option_to_run_and_turn_sync_and_async() -> None:
         for method in spec.METHODS["Thread"]
     )
     modules = GENERATOR.generate(spec)
+    turn_params = modules.pop(GENERATOR.TURN_PARAMS_MODULE)
+    compile(turn_params, "_turn_params.py", "exec")
+    assert '"permissions",\n    "output_type",\n)' in turn_params  # TURN_OPTIONS
+    assert "    permissions: str | None = None,\n    output_type: Any = None," in turn_params
+    assert turn_params.count('"permissions": permissions,') == 1
     for path, text in modules.items():
         compile(text, str(path), "exec")  # still a valid module
         for method in ("run", "turn"):
@@ -52,6 +57,7 @@ def test_one_spec_line_adds_an_option_to_run_and_turn_sync_and_async() -> None:
             assert "        permissions: str | None = None,\n        output_type: Any = None," in body, path
         assert text.count('"permissions": permissions,') == 2, path
     current = GENERATOR.generate(GENERATOR.load_spec())
+    del current[GENERATOR.TURN_PARAMS_MODULE]
     changed = {path.name: _added_lines(current[path], text) for path, text in modules.items()}
     assert changed == {
         "_sync_api.py": ["permissions: str | None = None,", '"permissions": permissions,'] * 2,
@@ -92,3 +98,14 @@ def test_a_generated_method_names_its_wire_fields_by_the_protocol_and_leaves_out
     from codex_actors._protocol.jsonrpc import wire_params
 
     assert wire_params({"a": None, "b": 0, "c": False, "d": []}) == {"b": 0, "c": False, "d": []}
+
+
+def test_run_turn_carries_every_option_of_thread_run() -> None:
+    """``RunTurn`` has ``Thread.run``'s input and options (the actor builds its params with ``turn_params``)."""
+    from codex_actors._sync_api import Thread
+    from codex_actors._turn_params import TURN_OPTIONS
+    from codex_actors.actors import RunTurn
+
+    run = inspect.signature(Thread.run).parameters
+    assert tuple(name for name in run if name not in ("self", "input")) == TURN_OPTIONS
+    assert set(RunTurn.__struct_fields__) == {"input", "reply_to", "tag", *TURN_OPTIONS}

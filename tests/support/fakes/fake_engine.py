@@ -30,7 +30,9 @@ Everything else is answered with a -32600 error, like the real engine's unknown-
 Environment: FAKE_ENGINE_IGNORE_EOF=1 keeps running after stdin closes; FAKE_ENGINE_IGNORE_TERM=1 ignores
 SIGTERM (so only SIGKILL stops it); FAKE_ENGINE_INIT=garbage|empty|die changes the initialize answer;
 FAKE_ENGINE_VERSION is the version in its user agent (default 0.163.0; an older one exercises version gating);
-FAKE_ENGINE_REFUSE (comma-separated methods) answers those with the -32600 unknown-variant error.
+FAKE_ENGINE_REFUSE (comma-separated methods) answers those with the -32600 unknown-variant error;
+FAKE_ENGINE_OVERLOAD_RESUMES=N answers the first N ``thread/resume`` of each thread (per process) with the
+engine's ``-32001 Server overloaded`` (otherwise a resume is answered like a start).
 """
 
 from __future__ import annotations
@@ -136,6 +138,8 @@ def main() -> int:
     errors: list[dict[str, Any]] | None = None if scripted_errors is None else json.loads(scripted_errors)
     version = os.environ.get("FAKE_ENGINE_VERSION", "0.163.0")
     refused = set(filter(None, os.environ.get("FAKE_ENGINE_REFUSE", "").split(",")))
+    overloaded_resumes = int(os.environ.get("FAKE_ENGINE_OVERLOAD_RESUMES", "0"))
+    resumes: dict[str, int] = {}
     while True:
         msg = read_message()
         if msg is None:
@@ -196,6 +200,13 @@ def main() -> int:
             send({"method": "account/login/completed", "params": completed})
         elif method == "thread/start":
             send({"id": mid, "result": thread_started(next_thread())})
+        elif method == "thread/resume":
+            thread_id = params.get("threadId", "thr")
+            resumes[thread_id] = resumes.get(thread_id, 0) + 1
+            if resumes[thread_id] <= overloaded_resumes:
+                send({"id": mid, "error": {"code": -32001, "message": "Server overloaded; retry later."}})
+            else:
+                send({"id": mid, "result": thread_started(thread_id)})
         elif method == "model/list" and errors is not None:
             if errors:
                 send({"id": mid, "error": errors.pop(0)})
