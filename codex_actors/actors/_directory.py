@@ -30,7 +30,10 @@ from ._messages import RunTurn, StartThread
 class _Escalated(Protocol):
     """Where a runtime records that its supervisor gave up (the root's ``Escalation``)."""
 
-    error: BaseException | None
+    @property
+    def error(self) -> BaseException | None:
+        """The error its callers get, once it gave up."""
+        ...
 
 
 __all__ = ["ThreadDirectory", "ThreadEntry", "ThreadRef"]
