@@ -18,6 +18,7 @@ import msgspec
 import pykka
 
 from ._config import CodexConfig
+from ._logs import log_timeout
 from ._protocol.generated import AccountLoginCompletedNotification
 from ._protocol.jsonrpc import decode_payload
 from ._runtime import Runtime
@@ -154,6 +155,7 @@ class AsyncRuntime:
             return await asyncio.wait_for(waiter.future, seconds)
         except TimeoutError:
             runtime.cancel(thread_id, waiter.reply)
+            log_timeout(method, seconds, thread_id)
             raise RequestTimeoutError(method, seconds) from None
         except TransportClosedError as exc:
             raise runtime.final_error(exc) from None
