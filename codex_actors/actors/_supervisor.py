@@ -193,8 +193,12 @@ class SupervisedActor(pykka.ThreadingActor):
         asks get ``ActorDeadError``); :meth:`on_failure` runs, :meth:`on_stop` does not, as for a crash.
         """
         # Supervised, the supervisor logs the exit (with the child's name); unsupervised, nobody else will.
-        level = logging.DEBUG if self.context is not None else logging.WARNING
-        logger.log(level, "%s crashed: %s", self, describe(error), extra={"reason": describe(error)})
+        context = self.context
+        level = logging.DEBUG if context is not None else logging.WARNING
+        if logger.isEnabledFor(level):
+            reason = describe(error)
+            child = None if context is None else context.name
+            logger.log(level, "%s crashed: %s", self, reason, extra={"child": child, "reason": reason})
         self._failure = error
         pykka.ActorRegistry.unregister(self.actor_ref)
         self.actor_stopped.set()
