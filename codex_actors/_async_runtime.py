@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from ._config import CodexConfig
+from ._logs import log_timeout
 from ._protocol.generated import AccountLoginCompletedNotification
 from ._protocol.jsonrpc import decode_payload
 from ._runtime import Runtime
@@ -163,6 +164,7 @@ class AsyncRuntime:
             return await asyncio.wait_for(waiter.future, seconds)
         except TimeoutError:
             runtime.cancel(thread_id, waiter.reply)
+            log_timeout(method, seconds, thread_id)
             raise RequestTimeoutError(method, seconds) from None
         except TransportClosedError as exc:
             raise runtime.final_error(exc) from None

@@ -112,6 +112,9 @@ def build_launch(config: CodexConfig) -> EngineLaunch:
     env = dict(os.environ)
     if config.env:
         env.update(config.env)
+    # The engine colours its stderr log even into a pipe; NO_COLOR (honoured by 0.163.0) keeps the stderr tail in
+    # errors and logs plain. Its shell commands get NO_COLOR=1 from the engine anyway. A value given wins.
+    env.setdefault("NO_COLOR", "1")
     if config.launch_args_override is not None:
         return EngineLaunch(tuple(config.launch_args_override), env, config.cwd)
     binary = resolve_engine_binary(config)

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import msgspec
 import pykka
 
+from ._logs import log_timeout
 from ._protocol.generated import AccountLoginCompletedNotification
 from ._protocol.jsonrpc import decode_payload
 from ._runtime import Runtime
@@ -111,6 +112,7 @@ class SyncRuntime:
             return future.get(timeout=seconds)
         except pykka.Timeout:
             runtime.cancel(thread_id, future)
+            log_timeout(method, seconds, thread_id)
             raise RequestTimeoutError(method, seconds) from None
         except TransportClosedError as exc:
             raise runtime.final_error(exc) from None

@@ -15,6 +15,7 @@ import pykka
 
 from .._config import CodexConfig
 from .._failures import not_running
+from .._logs import log_timeout
 from .._protocol.jsonrpc import RequestId, decode_payload
 from ..errors import RequestTimeoutError
 from ._messages import (
@@ -51,6 +52,7 @@ class PendingHandshake:
             try:
                 raw = self._answer.get(timeout=timeout)
             except pykka.Timeout:
+                log_timeout("initialize", timeout)
                 raise RequestTimeoutError("initialize", timeout) from None
             connection.initialize_result = decode_payload(raw, dict[str, Any])
             connection.notify("initialized")
@@ -143,6 +145,7 @@ class EngineConnection:
             return future.get(timeout=wait)
         except pykka.Timeout:
             self.cancel(future)
+            log_timeout(method, wait)
             raise RequestTimeoutError(method, wait) from None
 
     def notify(self, method: str, params: Any = None) -> None:

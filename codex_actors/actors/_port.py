@@ -36,7 +36,7 @@ from ._messages import (
     SendRequest,
 )
 from ._options import RuntimeOptions
-from ._pending import PendingRequests
+from ._pending import PendingRequests, tracing_requests
 from ._process import EngineProcess
 from ._reader import StdoutDispatcher
 from ._reply import ReplyTo, reply_error
@@ -132,6 +132,7 @@ class EnginePort(SupervisedActor):
             raise RuntimeError("EnginePort is already connected")
         self._process = self._spawned or EngineProcess.launch(self._config, self._options)
         self._spawned = None
+        self._pending.pid = self._process.pid
         config = self._config
         params = {
             "clientInfo": {
@@ -166,7 +167,8 @@ class EnginePort(SupervisedActor):
         except (TypeError, ValueError, msgspec.EncodeError) as exc:
             reply_error(reply, exc)
             return
-        if not self._pending.add(request_id, reply):
+        traced = method if tracing_requests() else None  # the request log (DEBUG) records the method
+        if not self._pending.add(request_id, reply, traced, params):
             reply_error(reply, self._transport_error())
             return
         try:
@@ -208,7 +210,7 @@ class EnginePort(SupervisedActor):
         process = self._process
         if process is not None:
             self._exit_code = process.stop(grace=self._options.close_grace, term_grace=self._options.term_grace)
-        for reply in self._pending.close():
+        for reply in self._pending.close(self._closed_error):
             reply_error(reply, self._transport_error())
         self._fail_queued_requests()
 
@@ -247,7 +249,7 @@ class EnginePort(SupervisedActor):
             self._closed_error = TransportClosedError(
                 f"Codex process closed stdout. stderr_tail={tail}", exit_code=exit_code, stderr_tail=tail
             )
-        for reply in self._pending.close():
+        for reply in self._pending.close(self._closed_error):
             reply_error(reply, self._transport_error())
         self._router.events(EngineExitedEvent(process.pid, exit_code, process.stderr_tail.text()))
         with contextlib.suppress(pykka.ActorDeadError):

@@ -1,15 +1,21 @@
 """The engine's OS process: spawning it, keeping a bounded tail of its stderr, and stopping it for sure.
 
 Nothing here knows JSON-RPC. :class:`EngineProcess` is owned by the port actor; its stderr drain is one daemon
-thread that keeps only the last ``stderr_tail_bytes`` (default 256 KiB).
+thread that keeps only the last ``stderr_tail_bytes`` (default 256 KiB), read back without ANSI colour codes.
+
+Logs (``codex_actors.engine``): the start at INFO (``pid``, the redacted ``argv``, ``cwd``; never the
+environment), the exit at INFO when it was asked to stop and at WARNING when it exited on its own (``pid``,
+``exit_code``, ``stderr_tail``); and at DEBUG every stderr line on ``codex_actors.engine.stderr``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 import select
+import shlex
 import signal
 import subprocess
 import threading
@@ -17,6 +23,7 @@ from collections.abc import Callable, Iterator
 
 from .._binary import EngineLaunch, build_launch
 from .._config import CodexConfig
+from .._logs import ENGINE, STDERR, redact_argv, strip_ansi
 from ._options import DEFAULT_STDERR_TAIL_BYTES, RuntimeOptions
 
 __all__ = ["DEFAULT_STDERR_TAIL_BYTES", "EngineProcess", "StderrTail"]
@@ -43,10 +50,10 @@ class StderrTail:
                 self.truncated = True
 
     def text(self, max_chars: int | None = None) -> str:
-        """The tail decoded as UTF-8 (lossy), optionally only its last ``max_chars`` characters."""
+        """The tail decoded as UTF-8 (lossy) without ANSI escapes, optionally only its last ``max_chars``."""
         with self._lock:
             data = bytes(self._buf)
-        text = data.decode("utf-8", errors="replace")
+        text = strip_ansi(data.decode("utf-8", errors="replace"))
         return text if max_chars is None else text[-max_chars:]
 
     def summary(self, lines: int = 40, max_chars: int = 2000) -> str:
@@ -74,6 +81,17 @@ def _ignore_chunk(_chunk: bytes) -> None:  # pragma: no cover - replaced before 
 
 def _nothing() -> None:  # pragma: no cover - replaced before the reader starts
     return None
+
+
+#: A stderr "line" logged at DEBUG is cut here when no newline comes (the tail keeps it all the same).
+_MAX_LOGGED_LINE = 64 * 1024
+
+
+def _exit_text(code: int) -> str:
+    if code < 0:
+        with contextlib.suppress(ValueError):
+            return f"{code} ({signal.Signals(-code).name})"
+    return str(code)
 
 
 class EngineProcess:
@@ -110,6 +128,10 @@ class EngineProcess:
         self._wake_r, self._wake_w = os.pipe()
         self._stopped = False
         pid = self._popen.pid
+        argv = redact_argv(launch.argv)
+        ENGINE.info(
+            "engine %d started: %s", pid, shlex.join(argv), extra={"pid": pid, "argv": argv, "cwd": launch.cwd}
+        )
         self._stdout_thread = threading.Thread(
             target=self._read_stdout, name=f"codex-port-reader-{pid}", daemon=True
         )
@@ -189,8 +211,26 @@ class EngineProcess:
     def _drain_stderr(self) -> None:
         stderr = self._popen.stderr
         assert stderr is not None
+        partial = b""
         for chunk in self._chunks(stderr.fileno()):
             self.stderr_tail.feed(chunk)
+            if partial or STDERR.isEnabledFor(logging.DEBUG):
+                partial = self._log_stderr(partial + chunk)
+        if partial:
+            self._log_stderr(partial + b"\n")
+
+    def _log_stderr(self, data: bytes) -> bytes:
+        """Log each complete line of ``data`` at DEBUG; the incomplete rest, to be continued."""
+        *lines, rest = data.split(b"\n")
+        if len(rest) > _MAX_LOGGED_LINE:
+            lines.append(rest)
+            rest = b""
+        pid = self._popen.pid
+        for raw in lines:
+            line = strip_ansi(raw.decode("utf-8", errors="replace")).rstrip()
+            if line:
+                STDERR.debug("engine %d stderr: %s", pid, line, extra={"pid": pid})
+        return rest
 
     def join_stderr(self, timeout: float) -> None:
         """Wait for the stderr drain to reach EOF (so the tail is complete)."""
@@ -208,11 +248,13 @@ class EngineProcess:
         if self._stopped:
             return self._popen.wait()
         self._stopped = True
+        on_its_own = self._popen.poll() is not None
         stdin = self._popen.stdin
         if stdin is not None:
             with contextlib.suppress(OSError, ValueError):
                 stdin.close()
         code = self.wait_exit(grace)
+        signalled = code is None
         if code is None:
             with contextlib.suppress(ProcessLookupError):
                 self._popen.send_signal(signal.SIGTERM)
@@ -221,6 +263,8 @@ class EngineProcess:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self._popen.pid, signal.SIGKILL)
             code = self._popen.wait()
+        # Killed by a signal nobody here sent (a kill -9 racing the close): it did not exit because it was asked.
+        on_its_own = on_its_own or (code < 0 and not signalled)
         current = threading.current_thread()
         threads = [
             t for t in (self._stdout_thread, self._stderr_thread) if t.ident is not None and t is not current
@@ -236,4 +280,23 @@ class EngineProcess:
                     stream.close()
         os.close(self._wake_r)
         os.close(self._wake_w)
+        self._log_exit(code, on_its_own=on_its_own)
         return code
+
+    def _log_exit(self, code: int, *, on_its_own: bool) -> None:
+        level = logging.WARNING if on_its_own else logging.INFO
+        if not ENGINE.isEnabledFor(level):
+            return
+        pid = self._popen.pid
+        tail = self.stderr_tail.summary()
+        extra = {"pid": pid, "exit_code": code, "stderr_tail": tail}
+        if on_its_own:
+            ENGINE.warning(
+                "engine %d exited on its own, exit code %s; stderr tail:\n%s",
+                pid,
+                _exit_text(code),
+                tail or "(empty)",
+                extra=extra,
+            )
+        else:
+            ENGINE.info("engine %d stopped, exit code %s", pid, _exit_text(code), extra=extra)

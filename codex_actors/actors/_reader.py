@@ -127,8 +127,9 @@ class StdoutDispatcher:
         handshake = self.handshake
         if handshake is not None:
             self.handshake = None
-            self._pending.cancel(handshake)
-            reply_error(handshake, ProtocolError(f"Invalid JSON-RPC line: {line[:200]!r}"))
+            failure = ProtocolError(f"Invalid JSON-RPC line: {line[:200]!r}")
+            self._pending.cancel(handshake, failure)
+            reply_error(handshake, failure)
 
     def _on_reply(self, message: Response | ErrorResponse) -> None:
         reply = self._pending.pop(message.id)
@@ -136,11 +137,17 @@ class StdoutDispatcher:
             return  # a reply to a request its asker gave up on
         if reply is self.handshake:  # the engine answered ``initialize``
             self.handshake = None
+        pending = self._pending
         if isinstance(message, Response):
+            if pending.traced:  # codex_actors.requests at DEBUG: one line per answer
+                pending.answered(message.id)
             reply_value(reply, message.result)
         else:
-            error = message.error
-            reply_error(reply, map_jsonrpc_error(error.code, error.message, error.data))
+            wire = message.error
+            error = map_jsonrpc_error(wire.code, wire.message, wire.data)
+            if pending.traced:
+                pending.answered(message.id, error)
+            reply_error(reply, error)
 
     def _on_server_request(self, request: ServerRequest) -> None:
         handler = self._router.requests

@@ -37,6 +37,7 @@ import msgspec
 import pykka
 
 from .._failures import fresh
+from .._logs import describe
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -191,7 +192,13 @@ class SupervisedActor(pykka.ThreadingActor):
         own thread (from a message handler or ``on_start``). The rest of the inbox is not processed (pending
         asks get ``ActorDeadError``); :meth:`on_failure` runs, :meth:`on_stop` does not, as for a crash.
         """
-        logger.warning("%s crashed: %r", self, error)
+        # Supervised, the supervisor logs the exit (with the child's name); unsupervised, nobody else will.
+        context = self.context
+        level = logging.DEBUG if context is not None else logging.WARNING
+        if logger.isEnabledFor(level):
+            reason = describe(error)
+            child = None if context is None else context.name
+            logger.log(level, "%s crashed: %s", self, reason, extra={"child": child, "reason": reason})
         self._failure = error
         pykka.ActorRegistry.unregister(self.actor_ref)
         self.actor_stopped.set()
@@ -389,15 +396,19 @@ class Supervisor(pykka.ThreadingActor):
             logger.debug("%s: ignoring stale report %r", self.name, message)
             return
         child.ref = None
-        if message.reason is None:
-            logger.info("%s: child %r stopped", self.name, message.name)
+        reason = describe(message.reason)
+        extra = self._extra(message.name, reason, generation=message.generation)
+        if message.reason is None:  # a normal stop is not news (thread actors stop when idle, by the thousand)
+            logger.debug("%s: child %r stopped", self.name, message.name, extra=extra)
         else:
-            logger.warning("%s: child %r exited abnormally: %r", self.name, message.name, message.reason)
+            logger.warning("%s: child %r crashed: %s", self.name, message.name, reason, extra=extra)
         self._hook(self.on_child_down, message.name, message.reason)
         policy = child.spec.restart
         if policy is RestartPolicy.temporary or (policy is RestartPolicy.transient and message.reason is None):
             del self._children[message.name]
             self._forget_generation(message.name)
+            if message.reason is not None:
+                logger.info("%s: child %r not restarted (%s)", self.name, message.name, policy, extra=extra)
             return
         self._restart(child, message.reason)
 
@@ -415,12 +426,26 @@ class Supervisor(pykka.ThreadingActor):
         try:
             ref = child.spec.start(ChildContext(self.actor_ref, name, child.generation))
         except Exception as exc:
-            logger.warning("%s: restart %d of child %r failed: %r", self.name, child.restarts, name, exc)
+            failed = describe(exc)
+            logger.warning(
+                "%s: restart %d of child %r failed: %s",
+                self.name,
+                child.restarts,
+                name,
+                failed,
+                extra=self._extra(name, failed, generation=child.generation, attempt=child.restarts),
+            )
             self.actor_ref.tell(_RetryRestart(name, child.generation, exc))
             return
         child.ref = ref
         logger.info(
-            "%s: restarted child %r (restart %d, generation %d)", self.name, name, child.restarts, child.generation
+            "%s: restarted child %r (restart %d, generation %d) after: %s",
+            self.name,
+            name,
+            child.restarts,
+            child.generation,
+            describe(reason),
+            extra=self._extra(name, describe(reason), generation=child.generation, attempt=child.restarts),
         )
         self._hook(self.on_child_restarted, name, ref)
 
@@ -438,10 +463,25 @@ class Supervisor(pykka.ThreadingActor):
         except Exception:
             logger.exception("%s: hook escalation_error raised", self.name)
             error = gave_up
-        logger.error("%s", error)
+        logger.error(
+            "%s",
+            error,
+            extra=self._extra(name, describe(reason), attempt=len(self._restart_times) + 1),
+        )
         self.escalation = error
         self._stop_children()
         self._hook(self.on_escalate, error)
+
+    def _extra(
+        self, child: str, reason: str, *, generation: int | None = None, attempt: int | None = None
+    ) -> dict[str, Any]:
+        return {
+            "supervisor": self.name,
+            "child": child,
+            "reason": reason,
+            "generation": generation,
+            "attempt": attempt,
+        }
 
     def _check_escalation(self) -> None:
         error = self.escalation
