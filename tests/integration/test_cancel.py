@@ -18,7 +18,7 @@ from typing import Any, cast
 import pytest
 
 from codex_actors import ApprovalMode, AsyncCodex, Codex, _async_runtime
-from codex_actors._async_api import AsyncThread
+from codex_actors._async_api import AsyncThread, AsyncTurnHandle
 from codex_actors._protocol.generated import TurnStatus
 from codex_actors.testing import Gate, OfflineEngine, WireTap, message, reply
 from tests.support.waiting import wait_until
@@ -268,7 +268,7 @@ def test_an_async_stream_closed_early_interrupts_only_when_asked(rig: Rig, how: 
                 closing.set()  # the turn is running: the consumer is about to close
         raise AssertionError("the stream ended before it was closed")  # pragma: no cover
 
-    async def close_early(thread: AsyncThread, gate: Gate, interrupt: bool) -> str:
+    async def close_early(thread: AsyncThread, gate: Gate, interrupt: bool) -> AsyncTurnHandle:
         handle = await thread.turn("go")
         stream = handle.stream(interrupt_on_close=True) if interrupt else handle.stream()
         await reached(gate)
@@ -283,7 +283,7 @@ def test_an_async_stream_closed_early_interrupts_only_when_asked(rig: Rig, how: 
             with pytest.raises(asyncio.CancelledError):
                 await task
         assert handle._subscription.closed
-        return handle.id
+        return handle
 
     async def scenario() -> None:
         async with AsyncCodex(rig.config) as codex:
@@ -291,11 +291,11 @@ def test_an_async_stream_closed_early_interrupts_only_when_asked(rig: Rig, how: 
             try:
                 kept = await close_early(thread, gates[0], interrupt=False)
                 assert rig.interrupts() == []
-                assert rig.completed_status(kept) is None  # the official behaviour: it runs on
-                await (await thread.turn("stop")).interrupt()
-                wait_until(lambda: rig.completed_status(kept) == "interrupted", "the first turn's end", 20)
+                assert rig.completed_status(kept.id) is None  # the official behaviour: it runs on
+                await kept.interrupt()  # (its handle still controls it)
+                await asyncio.to_thread(rig.wait_interrupted, thread.id, kept.id)
                 stopped = await close_early(thread, gates[1], interrupt=True)
-                await asyncio.to_thread(rig.wait_interrupted, thread.id, stopped)
+                await asyncio.to_thread(rig.wait_interrupted, thread.id, stopped.id)
             finally:
                 for gate in gates:
                     gate.open()
