@@ -4,10 +4,17 @@
 even under concurrent first use, and again after ``close()`` (see :mod:`codex_actors._async_runtime`). Waiting
 never holds an executor thread; cancelling an awaiting task releases what it waited for. The flat keyword
 methods, between the ``GENERATED`` markers, come from the same spec as the sync ones (``bin/generate-facade``).
+
+Cancel means stop (a deviation from the official SDK, in ``docs/python-parity-checklist.md``): a task cancelled
+while it awaits ``AsyncThread.run()`` or ``AsyncTurnHandle.run()`` interrupts the engine-side turn, so the
+thread's next turn is a new one instead of silently joining the abandoned turn. ``AsyncThread.turn()`` cancelled
+and a ``stream()`` closed early keep the official behaviour (the turn goes on) unless asked:
+``stream(interrupt_on_close=True)``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import weakref
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
@@ -489,10 +496,17 @@ class AsyncThread:
     # END GENERATED: AsyncThread.flat_methods
 
     async def _run(self, params: dict[str, Any], output_type: Any) -> TurnResult:
-        return await (await self._turn(params, output_type)).run()
+        # Cancelled at any point once turn/start is sent, the turn is interrupted: before its answer came (when
+        # it comes, by the runtime) or while the handle reads it (by AsyncTurnHandle.run).
+        return await (await self._turn(params, output_type, interrupt_if_cancelled=True)).run()
 
-    async def _turn(self, params: dict[str, Any], output_type: Any) -> AsyncTurnHandle:
-        started = await self._codex._runtime.start_turn(self.id, wire_params(params))
+    async def _turn(
+        self, params: dict[str, Any], output_type: Any, *, interrupt_if_cancelled: bool = False
+    ) -> AsyncTurnHandle:
+        # turn() cancelled keeps the official behaviour: the turn goes on (only the cursor is released).
+        started = await self._codex._runtime.start_turn(
+            self.id, wire_params(params), interrupt_if_cancelled=interrupt_if_cancelled
+        )
         subscription = Subscription(started)
         return AsyncTurnHandle(
             self._codex, self.id, started.turn_id, _subscription=subscription, _output_type=output_type
@@ -552,25 +566,45 @@ class AsyncTurnHandle:
 
     # END GENERATED: AsyncTurnHandle.flat_methods
 
-    async def stream(self) -> AsyncGenerator[Notification, None]:
-        """Yield this turn's notifications, ending after its ``turn/completed``; see ``TurnHandle.stream``."""
+    async def stream(self, *, interrupt_on_close: bool = False) -> AsyncGenerator[Notification, None]:
+        """Yield this turn's notifications, ending after its ``turn/completed``; see ``TurnHandle.stream``.
+
+        Closed before the turn ended (``aclose()``, dropped, or the consuming task cancelled), the turn goes on,
+        as in the official SDK; with ``interrupt_on_close=True`` it is interrupted (without waiting).
+        """
         batches = self._batches()
         try:
             async for events in batches:
                 for event in events:
                     yield event
+        except (GeneratorExit, asyncio.CancelledError):
+            if interrupt_on_close:
+                self._interrupt_unfinished()
+            raise
         finally:
             await batches.aclose()
 
     async def run(self) -> TurnResult:
-        """Consume the turn and return its result; a failed turn raises ``RuntimeError`` with its message."""
+        """Consume the turn and return its result; a failed turn raises ``RuntimeError`` with its message.
+
+        If the awaiting task is cancelled before the turn ended, the turn is interrupted in the engine (without
+        waiting for the answer) and ``CancelledError`` raised at once: a deviation from the official SDK, which
+        leaves the turn running (the thread's next ``run()`` would then join it).
+        """
         batches = self._batches()
         try:
             async for _ in batches:  # read to the end, a batch at a time, so the log can be pruned
                 pass
+        except asyncio.CancelledError:
+            self._interrupt_unfinished()
+            raise
         finally:
             await batches.aclose()
         return self._subscription.result(self._output_type)
+
+    def _interrupt_unfinished(self) -> None:
+        """Interrupt this turn, fire and forget, unless it already ended."""
+        self._codex._runtime.interrupt_turn(self.thread_id, self._subscription.log)
 
     async def _batches(self) -> AsyncGenerator[list[Notification], None]:
         """The log's batches past this handle's cursor, until it ends; errors made final, the cursor released."""

@@ -6,17 +6,23 @@ request's answer completes an asyncio future on the loop (:class:`~codex_actors.
 starting the runtime and the rare blocking lookups (a thread's actor not used before, the connection after an
 engine restart) run in a worker thread. Its methods are :class:`~codex_actors._sync_runtime.SyncRuntime`'s,
 awaited.
+
+A caller cancelled while it waits stops waiting at once; what the answer would have given it is released when
+it comes (a turn's cursor; with ``interrupt_if_cancelled``, the turn itself is interrupted: see
+:mod:`codex_actors._interrupts`).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from functools import partial
 from typing import Any, TypeVar
 
 import msgspec
 
 from ._config import CodexConfig
+from ._interrupts import Stopping, interrupt_turn, is_stopping, stopping, wait_stopped
 from ._logs import log_timeout
 from ._protocol.generated import AccountLoginCompletedNotification
 from ._protocol.jsonrpc import decode_payload
@@ -25,7 +31,9 @@ from ._sync_runtime import _ThreadAnswer
 from ._waiter import Waiter
 from .actors._directory import ThreadRef
 from .actors._messages import TurnStarted
+from .actors._turnlog import TurnLog
 from .errors import RequestTimeoutError, TransportClosedError
+from .models import Notification
 
 __all__ = ["NOT_INITIALIZED", "AsyncRuntime"]
 
@@ -41,6 +49,18 @@ def _release(started: Any) -> None:
     """A turn start whose caller was cancelled: give up its cursor, so its log is not kept for it."""
     if isinstance(started, TurnStarted):
         started.log.unsubscribe(started.subscriber)
+
+
+def _stop_abandoned(
+    runtime: Runtime, thread_id: str, token: Stopping, answer: asyncio.Future[TurnStarted]
+) -> None:
+    """The ``turn/start`` answer of a cancelled ``run()``: give up its cursor and interrupt its turn."""
+    if answer.cancelled() or answer.exception() is not None:
+        token.done()  # no turn was started
+        return
+    started = answer.result()
+    _release(started)
+    interrupt_turn(runtime, thread_id, started.log, token)
 
 
 class AsyncRuntime:
@@ -124,13 +144,42 @@ class AsyncRuntime:
         return decode_payload(await self.thread_request(thread_id, method, params), result_type)
 
     async def start_turn(
-        self, thread_id: str, params: dict[str, Any], *, timeout: float | None = None
+        self,
+        thread_id: str,
+        params: dict[str, Any],
+        *,
+        timeout: float | None = None,
+        interrupt_if_cancelled: bool = False,
     ) -> TurnStarted:
-        """Start (or join) a turn: its log, and this caller's cursor in it from the turn's first event."""
+        """Start (or join) a turn: its log, and this caller's cursor in it from the turn's first event.
+
+        Cancelled before the answer is taken, the cursor is released when it comes; with
+        ``interrupt_if_cancelled`` (``AsyncThread.run``) the turn is then interrupted too, and the thread's next
+        ``turn/start`` waits until it is (so it is a new turn, not a join of this one).
+        """
         runtime = await self._thread_runtime(thread_id)
+        if is_stopping(runtime, thread_id):  # a cancelled run's turn first: this must not join it
+            await asyncio.to_thread(wait_stopped, runtime, thread_id, runtime.options.request_timeout)
         waiter: Waiter[TurnStarted] = Waiter(on_abandoned=_release)
         runtime.submit_turn(thread_id, params, waiter.reply)
-        return await self._settle(runtime, waiter, "turn/start", timeout, thread_id)
+        try:
+            return await self._settle(
+                runtime, waiter, "turn/start", timeout, thread_id, keep=interrupt_if_cancelled
+            )
+        except asyncio.CancelledError:
+            future = waiter.future
+            if interrupt_if_cancelled:  # the answer (now, or when it comes) names the turn to interrupt
+                token = stopping(runtime, thread_id)
+                future.add_done_callback(partial(_stop_abandoned, runtime, thread_id, token))
+            elif future.done() and not future.cancelled() and future.exception() is None:
+                _release(future.result())  # answered, but cancelled before this task could take the answer
+            raise
+
+    def interrupt_turn(self, thread_id: str, log: TurnLog[Notification]) -> None:
+        """Interrupt the turn of ``log``, fire and forget (:func:`~codex_actors._interrupts.interrupt_turn`)."""
+        runtime = self._runtime
+        if runtime is not None:
+            interrupt_turn(runtime, thread_id, log)
 
     async def wait_login(self, login_id: str, timeout: float | None) -> AccountLoginCompletedNotification:
         """The ``account/login/completed`` of ``login_id`` (``TimeoutError`` after ``timeout``, if given)."""
@@ -157,12 +206,27 @@ class AsyncRuntime:
 
     @staticmethod
     async def _settle(
-        runtime: Runtime, waiter: Waiter[T], method: str, timeout: float | None, thread_id: str | None
+        runtime: Runtime,
+        waiter: Waiter[T],
+        method: str,
+        timeout: float | None,
+        thread_id: str | None,
+        *,
+        keep: bool = False,
     ) -> T:
+        """The waiter's answer within the timeout; ``keep``: a cancelled caller leaves the answer to come.
+
+        Without ``keep`` the waiter's future is cancelled with its caller (a late answer goes to its
+        ``on_abandoned``); with it, the future still gets the answer, for whoever the caller handed it to.
+        """
         seconds = runtime.options.request_timeout if timeout is None else timeout
+        future = waiter.future
         try:
-            return await asyncio.wait_for(waiter.future, seconds)
+            # Not wait_for: on 3.11 it can swallow a cancellation that races the answer (returning the answer).
+            async with asyncio.timeout(seconds):
+                return await (asyncio.shield(future) if keep else future)
         except TimeoutError:
+            future.cancel()  # a late answer goes to on_abandoned
             runtime.cancel(thread_id, waiter.reply)
             log_timeout(method, seconds, thread_id)
             raise RequestTimeoutError(method, seconds) from None

@@ -114,25 +114,39 @@ class EventStream(itertools.chain[Notification]):
     """The iterator ``TurnHandle.stream()`` returns: a turn's events, ending after its ``turn/completed``.
 
     It walks the log a batch at a time, so handing out one event is a C-level step. Like a generator, it can be
-    closed (the subscription is released; so it is when the iterator is dropped, or the turn ends).
+    closed (the subscription is released; so it is when the iterator is dropped, or the turn ends). Closed or
+    dropped while its subscription is still open and the turn has not ended, it calls ``on_close`` once (how
+    ``stream(interrupt_on_close=True)`` interrupts the turn).
     """
 
-    __slots__ = ("_subscription",)
+    __slots__ = ("_on_close", "_subscription")
 
     _subscription: Subscription
+    _on_close: Callable[[], None] | None
 
     @classmethod
-    def of(cls, subscription: Subscription, translate: Translate) -> EventStream:
+    def of(
+        cls, subscription: Subscription, translate: Translate, on_close: Callable[[], None] | None = None
+    ) -> EventStream:
         """The events of ``subscription``; a ``TransportClosedError`` while reading is raised translated."""
         stream = cast(EventStream, cls.from_iterable(_Batches(subscription, translate)))
         stream._subscription = subscription
+        stream._on_close = on_close
         return stream
 
     def close(self) -> None:
         """Stop reading: release the subscription (idempotent)."""
-        self._subscription.close()
+        self._stop(self._subscription)
+
+    def _stop(self, subscription: Subscription) -> None:
+        on_close = getattr(self, "_on_close", None)
+        if on_close is not None:
+            self._on_close = None
+            if not subscription.closed and not subscription.log.done:
+                on_close()
+        subscription.close()
 
     def __del__(self) -> None:
         subscription = getattr(self, "_subscription", None)  # unset if construction failed half-way
         if subscription is not None:
-            subscription.close()
+            self._stop(subscription)

@@ -17,11 +17,13 @@ import collections
 import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, TypeVar
 
 import pykka
 
 from ._config import CodexConfig
+from ._interrupts import interrupt_turn
 from ._login import ChatgptLoginHandle, DeviceCodeLoginHandle, chatgpt_login, device_code_login
 from ._protocol.generated import (
     LoginAccountParamsApiKey,
@@ -534,14 +536,22 @@ class TurnHandle:
 
     # END GENERATED: TurnHandle.flat_methods
 
-    def stream(self) -> Iterator[Notification]:
+    def stream(self, *, interrupt_on_close: bool = False) -> Iterator[Notification]:
         """Yield this turn's notifications, ending after its ``turn/completed``.
 
         A failed turn does not raise here (its ``turn/completed`` says so); an engine crash raises
         ``TransportClosedError``. A second ``stream()``/``run()`` on the same handle raises
         ``TransportClosedError("Turn subscription closed")``.
+
+        Closing the iterator (``close()``, or dropping it) before the turn ended leaves the turn running, as in
+        the official SDK; with ``interrupt_on_close=True`` it also interrupts the turn (``turn/interrupt``,
+        without waiting for the answer), so the thread's next turn is a new one.
         """
-        return EventStream.of(self._subscription, self._client.runtime.final_error)
+        runtime, subscription = self._client.runtime, self._subscription
+        on_close = (
+            partial(interrupt_turn, runtime, self.thread_id, subscription.log) if interrupt_on_close else None
+        )
+        return EventStream.of(subscription, runtime.final_error, on_close)
 
     def run(self) -> TurnResult:
         """Consume the turn and return its result; a failed turn raises ``RuntimeError`` with its message."""

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import msgspec
 import pykka
 
+from ._interrupts import is_stopping, wait_stopped
 from ._logs import log_timeout
 from ._protocol.generated import AccountLoginCompletedNotification
 from ._protocol.jsonrpc import decode_payload
@@ -67,8 +68,11 @@ class SyncRuntime:
 
     def start_turn(self, thread_id: str, params: dict[str, Any], *, timeout: float | None = None) -> TurnStarted:
         """Start (or join) a turn: its log, and this caller's cursor in it from the turn's first event."""
+        runtime = self.runtime
+        if is_stopping(runtime, thread_id):  # a cancelled run's turn first: this must not join it
+            wait_stopped(runtime, thread_id, runtime.options.request_timeout)
         future: pykka.Future[TurnStarted] = pykka.ThreadingFuture()
-        self.runtime.submit_turn(thread_id, params, future)
+        runtime.submit_turn(thread_id, params, future)
         return self._wait(future, "turn/start", timeout, thread_id)
 
     def subscribe_turn(self, thread_id: str, turn_id: str) -> TurnStarted:
