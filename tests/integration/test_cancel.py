@@ -393,6 +393,9 @@ def test_fifty_concurrent_runs_cancelled_each_interrupt_their_own_turn(no_leaks:
             threads = await asyncio.gather(
                 *(codex.thread_start(approval_mode=ApprovalMode.deny_all) for _ in range(count))
             )
+            # Each thread's actor starts on first use (in a worker thread): read each once, so that below each
+            # task sends its turn/start in its first step.
+            await asyncio.gather(*(thread.read() for thread in threads))
             tasks = [asyncio.create_task(thread.run(f"go {i}")) for i, thread in enumerate(threads)]
             await asyncio.sleep(0)  # every task sent its turn/start
             try:
