@@ -112,15 +112,15 @@ def _tell_quietly(ref: pykka.ActorRef[Any], message: Any) -> None:
         ref.tell(message)
 
 
-def _resume_error(thread_id: str, error: BaseException) -> BaseException:
-    """The error the requests that waited for a failed ``thread/resume`` get."""
-    if isinstance(error, InvalidRequestError) and (
-        "no rollout found" in error.message or "not found" in error.message
-    ):
-        unknown = UnknownThreadError(error.code, error.message, error.data, thread_id=thread_id)
-        unknown.__cause__ = error
-        return unknown
-    return error
+def _unknown_thread(thread_id: str, error: BaseException) -> BaseException:
+    """``error``, as :class:`UnknownThreadError` when it is the engine saying it has no such thread."""
+    if not isinstance(error, InvalidRequestError) or isinstance(error, UnknownThreadError):
+        return error
+    if "no rollout found" not in error.message and "thread not found" not in error.message:
+        return error
+    unknown = UnknownThreadError(error.code, error.message, error.data, thread_id=thread_id)
+    unknown.__cause__ = error
+    return unknown
 
 
 @dataclass(eq=False)
@@ -173,7 +173,12 @@ class ThreadActor(SupervisedActor):
         self._tags = itertools.count()
         self._starts: dict[int, StartTurn | RunTurn] = {}
         self._down: BaseException | None = None if connection is not None else not_running()
-        self._needs_resume = directory is not None and self._entry.loaded != directory.generation
+        # Resume first only where the engine is known not to have the thread: it was loaded on an engine that
+        # has died since. A thread whose state is unknown (an id alone, a thread started by a raw request) is
+        # used as it is, and resumed only if the engine then says it does not have it.
+        loaded = self._entry.loaded
+        self._needs_resume = directory is not None and loaded is not None and loaded != directory.generation
+        self._retried: set[int] = set()  # ids of turn starts sent again after a resume they needed
         self._resuming: int | None = None
         self._resume_generation = 0
         self._resume_attempt = 0
@@ -437,8 +442,18 @@ class ThreadActor(SupervisedActor):
 
     def _claim(self, start: StartTurn | RunTurn, done: RequestDone) -> None:
         if done.error is not None or done.result is None:
-            self._fail_request(start, done.error or TransportClosedError("turn/start got no result"))
+            error = _unknown_thread(self.thread_id, done.error or TransportClosedError("turn/start got no result"))
+            if isinstance(error, UnknownThreadError) and id(start) not in self._retried:
+                # The engine does not have the thread loaded (an id from an earlier client, a restart we did not
+                # see it through): resume it, then start the turn again, once.
+                self._retried.add(id(start))
+                self._needs_resume = True
+                self._on_request(start)
+                return
+            self._retried.discard(id(start))
+            self._fail_request(start, error)
             return
+        self._retried.discard(id(start))
         turn_id = decode_payload(done.result, TurnStartResponse).turn.id
         turn = self._turns.get(turn_id) or self._new_turn(turn_id)
         if isinstance(start, StartTurn):
@@ -533,13 +548,28 @@ class ThreadActor(SupervisedActor):
             self._resume_backoff = True
             self._timers.call_later(delay, functools.partial(_tell_quietly, self.actor_ref, _RETRY_RESUME))
             return
+        self._resume_attempt = 0
+        failure = _unknown_thread(self.thread_id, error)
+        held, self._held = self._held, []
+        if isinstance(failure, UnknownThreadError):
+            # No rollout to resume from: a thread started here with no turn yet is loaded all the same, so the
+            # requests go out (a thread the engine does not know at all then fails them itself).
+            logger.info(
+                "thread %s has nothing to resume (%s); sending its requests as they are",
+                self.thread_id,
+                error,
+                extra={"thread_id": self.thread_id},
+            )
+            self._needs_resume = False
+            for message in held:
+                if not isinstance(message, ThreadRequest):
+                    self._retried.add(id(message))  # a resume would not help these: no second try
+                self._on_request(message)
+            return
         logger.warning(
             "thread %s could not be resumed: %s", self.thread_id, error, extra={"thread_id": self.thread_id}
         )
-        self._resume_attempt = 0  # the next use tries again
-        failure = _resume_error(self.thread_id, error)
-        held, self._held = self._held, []
-        for message in held:
+        for message in held:  # the next use tries again
             self._fail_request(message, failure)
 
     # -- turns ------------------------------------------------------------------------------------------------

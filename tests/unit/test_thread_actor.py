@@ -32,6 +32,7 @@ from codex_actors.actors._messages import (
 from codex_actors.actors._reply import ReplyTo, reply_error, reply_value
 from codex_actors.actors._thread import ThreadActor
 from codex_actors.errors import (
+    InvalidParamsError,
     InvalidRequestError,
     TransportClosedError,
     UnknownMessageError,
@@ -283,10 +284,9 @@ def test_requests_held_for_a_thread_that_cannot_be_resumed_fail_with_why_and_the
     fresh = StubConnection()
     actor.tell(EngineUp(fresh))
     _, resumed = fresh.next_sent("thread/resume")
-    reply_error(resumed, InvalidRequestError(-32600, "no rollout found for thread id thr_1"))
-    with pytest.raises(UnknownThreadError, match="no rollout found") as raised:
+    reply_error(resumed, InvalidParamsError(-32602, "the engine does not like this thread"))
+    with pytest.raises(InvalidParamsError, match="does not like"):
         held.get(timeout=5)
-    assert raised.value.thread_id == THREAD and isinstance(raised.value, InvalidRequestError)
     # Not broken for good: the next use resumes again, and goes out once that works.
     again: pykka.Future[Any] = pykka.ThreadingFuture()
     actor.tell(ThreadRequest("thread/read", {}, again))
@@ -294,6 +294,38 @@ def test_requests_held_for_a_thread_that_cannot_be_resumed_fail_with_why_and_the
     reply_value(resumed, msgspec.Raw(b"{}"))
     _, reply = fresh.next_sent("thread/read")
     assert reply is again
+
+
+def test_a_thread_with_no_rollout_to_resume_sends_its_requests_and_an_unknown_one_fails_typed(
+    stub: StubConnection, actor: pykka.ActorRef[ThreadActor]
+) -> None:
+    actor.tell(EngineDown(TransportClosedError("down")))
+    finished: pykka.Future[Any] = pykka.ThreadingFuture()
+    actor.tell(StartTurn({"input": []}, finished))
+    fresh = StubConnection()
+    actor.tell(EngineUp(fresh))
+    _, resumed = fresh.next_sent("thread/resume")  # a thread with no turn yet has no rollout: it goes out as is
+    reply_error(resumed, InvalidRequestError(-32600, "no rollout found for thread id thr_1"))
+    _, started = fresh.next_sent("turn/start")
+    reply_error(started, InvalidRequestError(-32600, "thread not found: thr_1"))
+    with pytest.raises(UnknownThreadError, match="thread not found") as raised:
+        finished.get(timeout=5)
+    assert raised.value.thread_id == THREAD and isinstance(raised.value, InvalidRequestError)
+    assert fresh.sent == []  # no second resume: it would not help
+
+
+def test_a_turn_the_engine_has_no_thread_for_resumes_the_thread_and_starts_again_once(
+    stub: StubConnection, actor: pykka.ActorRef[ThreadActor]
+) -> None:
+    finished: pykka.Future[TurnStarted] = pykka.ThreadingFuture()
+    actor.tell(StartTurn({"input": []}, finished))  # an id alone: sent as it is, no resume first
+    _, started = stub.next_sent("turn/start")
+    reply_error(started, InvalidRequestError(-32600, "thread not found: thr_1"))
+    _, resumed = stub.next_sent("thread/resume")
+    reply_value(resumed, msgspec.Raw(b"{}"))
+    _, started = stub.next_sent("turn/start")
+    reply_value(started, start_reply("u9"))
+    assert finished.get(timeout=5).turn_id == "u9"
 
 
 def test_a_request_sent_while_the_engine_is_gone_unnoticed_is_held_not_lost(
