@@ -93,13 +93,16 @@ class Service(pykka.ThreadingActor):
         return None
 
 
+def results_of(service: pykka.ActorRef[Service]) -> list[TurnFinished]:
+    results: list[TurnFinished] = service.ask("results", block=True, timeout=5)
+    return results
+
+
 def drive(service: pykka.ActorRef[Service], tag: str) -> TurnFinished:
-    before = len(service.ask("results", timeout=5))
+    before = len(results_of(service))
     service.tell(tag)
-    results: list[TurnFinished] = wait_until(
-        lambda: (got := service.ask("results", timeout=5))[before:] and got, f"the turn {tag!r}", 60
-    )
-    return results[before]
+    wait_until(lambda: len(results_of(service)) > before, f"the turn {tag!r}", 60)
+    return results_of(service)[before]
 
 
 # -- bounded actors ---------------------------------------------------------------------------------------------
@@ -118,7 +121,8 @@ def test_1000_threads_idle_past_the_idle_time_give_back_their_os_threads_and_eac
 
             async def turn(thread: Any, text: str) -> str | None:
                 async with gate:
-                    return (await thread.run(text)).final_response
+                    answer: str | None = (await thread.run(text)).final_response
+                    return answer
 
             threads = [await codex.thread_start(approval_mode=ApprovalMode.deny_all) for _ in range(count)]
             assert set(await asyncio.gather(*(turn(thread, "one") for thread in threads))) == {"ok"}
@@ -138,7 +142,7 @@ def test_1000_threads_idle_past_the_idle_time_give_back_their_os_threads_and_eac
 def root_children(codex: AsyncCodex) -> list[str]:
     from codex_actors.actors import WhichChildren
 
-    rows = codex.supervisor.ask(WhichChildren(), timeout=10)
+    rows: list[Any] = codex.supervisor.ask(WhichChildren(), block=True, timeout=10)
     return [row.name for row in rows]
 
 
@@ -248,7 +252,7 @@ def test_a_service_keeps_driving_turns_through_a_crash_a_hibernation_and_an_engi
             address.tell(object())  # told: logged and dropped
             asked = address.ask(RunTurn(input="asked"), timeout=60)
             assert isinstance(asked, TurnFinished) and asked.error is None and asked.tag is None
-            assert [f.tag for f in service.ask("results", timeout=5)] == [
+            assert [f.tag for f in results_of(service)] == [
                 "first",
                 "after a crash",
                 "after hibernating",
@@ -288,6 +292,7 @@ def test_the_request_timeout_is_set_in_the_config() -> None:
 )
 def test_a_timeout_that_cannot_be_is_refused(field: str, value: float) -> None:
     with pytest.raises(ValueError, match=field):
-        CodexConfig(**{field: value})
+        changes: dict[str, Any] = {field: value}
+        CodexConfig(**changes)
     assert CodexConfig().request_timeout_s == 120.0 and CodexConfig().thread_idle_timeout_s == 60.0
     assert CodexConfig(thread_idle_timeout_s=None).thread_idle_timeout_s is None
