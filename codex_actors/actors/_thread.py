@@ -456,6 +456,13 @@ class ThreadActor(SupervisedActor):
         self._retried.discard(id(start))
         turn_id = decode_payload(done.result, TurnStartResponse).turn.id
         turn = self._turns.get(turn_id) or self._new_turn(turn_id)
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "thread %s: turn %s started",
+                self.thread_id,
+                turn_id,
+                extra={"thread_id": self.thread_id, "turn_id": turn_id},
+            )
         if isinstance(start, StartTurn):
             subscriber = turn.log.subscribe(from_start=True)
             reply_value(start.reply, TurnStarted(turn_id, turn.log, subscriber))
@@ -587,6 +594,15 @@ class ThreadActor(SupervisedActor):
         self, turn: _Turn, *, result: TurnResult | None = None, error: BaseException | None = None
     ) -> None:
         turn.result, turn.error = result, error
+        if logger.isEnabledFor(logging.DEBUG):
+            outcome = result.status.value if result is not None else f"{type(error).__name__}: {error}"
+            logger.debug(
+                "thread %s: turn %s ended: %s",
+                self.thread_id,
+                turn.turn_id,
+                outcome,
+                extra={"thread_id": self.thread_id, "turn_id": turn.turn_id, "outcome": outcome},
+            )
         turn.log.finish(None if error is None else fresh(error), result=result)
         turn.log.set_retain(bool(self._starts))  # a turn/start in flight may still claim it whole
         for listener in turn.listeners:

@@ -108,6 +108,7 @@ def drive(service: pykka.ActorRef[Service], tag: str) -> TurnFinished:
 # -- bounded actors ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.timeout(300)
 def test_1000_threads_idle_past_the_idle_time_give_back_their_os_threads_and_each_runs_its_next_turn(
     offline: OfflineEngine,
 ) -> None:
@@ -126,13 +127,16 @@ def test_1000_threads_idle_past_the_idle_time_give_back_their_os_threads_and_eac
 
             threads = [await codex.thread_start(approval_mode=ApprovalMode.deny_all) for _ in range(count)]
             assert set(await asyncio.gather(*(turn(thread, "one") for thread in threads))) == {"ok"}
+            # Within a constant: the runtime's one timer thread, and asyncio's default executor (bounded), which
+            # starts the actors of threads not in use yet off the event loop.
+            constant = 1 + min(32, (os.cpu_count() or 1) + 4)
             await asyncio.to_thread(
                 wait_until,
-                lambda: threading.active_count() <= before + 1,  # the runtime's one timer thread
+                lambda: not any(runtime.has_thread_actor(thread.id) for thread in threads),
                 "every idle actor hibernated",
                 60,
             )
-            assert not any(runtime.has_thread_actor(thread.id) for thread in threads)
+            assert threading.active_count() <= before + constant
             assert len(root_children(codex)) <= 4  # telemetry, tools, approvals, engine: no thread:<id> left
             assert set(await asyncio.gather(*(turn(thread, "two") for thread in threads))) == {"ok"}
 
@@ -172,6 +176,7 @@ def test_a_dropped_thread_lets_its_actor_go_and_an_archived_one_stops_too(offlin
 # -- restarts that scale ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.timeout(300)
 def test_300_live_threads_survive_a_kill_and_the_first_turn_after_it_resumes_only_its_own_thread(
     offline: OfflineEngine,
 ) -> None:
@@ -296,3 +301,26 @@ def test_a_timeout_that_cannot_be_is_refused(field: str, value: float) -> None:
         CodexConfig(**changes)
     assert CodexConfig().request_timeout_s == 120.0 and CodexConfig().thread_idle_timeout_s == 60.0
     assert CodexConfig(thread_idle_timeout_s=None).thread_idle_timeout_s is None
+
+
+# -- logging ------------------------------------------------------------------------------------------------------
+
+
+def test_the_thread_logger_says_turns_hibernation_and_resumes(
+    offline: OfflineEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="codex_actors.thread")
+    with Codex(idle_config(offline)) as codex:
+        thread = codex.thread_start(approval_mode=ApprovalMode.deny_all)
+        turn_id = thread.run("one").id
+        wait_until(lambda: not codex._client.runtime.has_thread_actor(thread.id), "the idle actor hibernated")
+        restart_engine(codex)
+        thread.run("two")
+    ours = [record for record in caplog.records if getattr(record, "thread_id", None) == thread.id]
+    lines = [record.getMessage() for record in ours]
+    assert f"thread {thread.id}: turn {turn_id} started" in lines
+    assert f"thread {thread.id}: turn {turn_id} ended: completed" in lines
+    assert f"thread {thread.id}: actor hibernates" in lines
+    assert f"thread {thread.id} resumed" in lines
+    (ended,) = [r for r in ours if r.getMessage().endswith("ended: completed") and r.turn_id == turn_id]  # type: ignore[attr-defined]
+    assert ended.outcome == "completed"  # type: ignore[attr-defined]
