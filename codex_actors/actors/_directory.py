@@ -154,6 +154,8 @@ class ThreadDirectory:
             self.check_open()
             with entry.lock:
                 ref = entry.ref
+                if ref is not None and not ref.is_alive():  # stopped since (a crash not restarted yet)
+                    ref = entry.ref = None
                 if ref is not None:
                     try:
                         if ask:
