@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from collections.abc import Iterator
 from typing import Any
 
 import pykka
@@ -21,25 +20,11 @@ from codex_actors.actors._connection import EngineConnection
 from codex_actors.actors._pending import PendingRequests, tracing_requests
 from codex_actors.errors import InvalidRequestError, RequestTimeoutError, TransportClosedError
 from tests.support.fixtures import FAKE_ENGINE, fake_engine_config
+from tests.support.records import lines
 from tests.support.waiting import wait_until
 
 COLOURED = "\x1b[2m2026-12-02T13:51:36Z\x1b[0m \x1b[31mERROR\x1b[0m \x1b[2mcodex_core\x1b[0m: boom, in colour"
 PLAIN = "2026-12-02T13:51:36Z ERROR codex_core: boom, in colour"
-
-
-@pytest.fixture
-def debug(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
-    caplog.set_level(logging.DEBUG, logger="codex_actors")
-    yield caplog
-
-
-def lines(caplog: pytest.LogCaptureFixture, logger: str, **fields: Any) -> list[logging.LogRecord]:
-    """The records of ``logger`` whose extra fields have these values."""
-    return [
-        record
-        for record in caplog.records
-        if record.name == logger and all(getattr(record, key, object()) == value for key, value in fields.items())
-    ]
 
 
 def test_each_answered_request_is_one_debug_line_with_method_id_outcome_and_elapsed(

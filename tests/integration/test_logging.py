@@ -6,8 +6,6 @@ import dataclasses
 import logging
 import os
 import signal
-from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
@@ -15,23 +13,10 @@ from codex_actors import ApprovalMode, Codex, TransportClosedError
 from codex_actors._logs import REDACTED
 from codex_actors.errors import InvalidRequestError
 from codex_actors.testing import Gate, OfflineEngine, message, reply
+from tests.support.records import lines
 from tests.support.waiting import wait_until
 
 SECRET = "sk-test-never-logged-0123456789"
-
-
-@pytest.fixture
-def debug(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
-    caplog.set_level(logging.DEBUG, logger="codex_actors")
-    yield caplog
-
-
-def lines(caplog: pytest.LogCaptureFixture, logger: str, **fields: Any) -> list[logging.LogRecord]:
-    return [
-        record
-        for record in caplog.records
-        if record.name == logger and all(getattr(record, key, object()) == value for key, value in fields.items())
-    ]
 
 
 def engine_pid(codex: Codex) -> int:

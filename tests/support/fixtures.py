@@ -1,7 +1,8 @@
-"""Fixtures (collected through ``pytest_plugins``): ``no_leaks``, ``offline``; and the fake engine's config."""
+"""Fixtures (through ``pytest_plugins``): ``no_leaks``, ``offline``, ``debug``; the fake engine's config."""
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,3 +36,10 @@ def offline() -> Iterator[OfflineEngine]:
     """The real engine's offline setup: a scripted model, an isolated CODEX_HOME, a workspace."""
     with OfflineEngine() as engine:
         yield engine
+
+
+@pytest.fixture
+def debug(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+    """``caplog``, capturing every ``codex_actors`` logger from DEBUG up."""
+    caplog.set_level(logging.DEBUG, logger="codex_actors")
+    yield caplog
