@@ -383,8 +383,9 @@ class ThreadActor(SupervisedActor):
             self._finish(turn, result=turn.accumulator.result())
         if unowned:
             if any(note.method in _UNLOADING for note in unowned):
-                self._entry.loaded = None  # archived or closed: a later use resumes it first
-                self._needs_resume = True
+                # Archived or closed: not loaded any more. Requests still go out as they are (the engine answers
+                # them as it answers the official SDK); a turn it has no thread for resumes it first.
+                self._entry.loaded = None
                 self._release_when_idle = True
             if self._global_sink is not None:
                 self._global_sink(unowned)
