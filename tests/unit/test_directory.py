@@ -22,6 +22,8 @@ from tests.support.waiting import wait_until
 class Echo(pykka.ThreadingActor):
     """A stand-in thread actor: answers asks with what it got; a RunTurn with a TurnFinished."""
 
+    use_daemon_thread = True
+
     def __init__(self, got: list[Any]) -> None:
         super().__init__()
         self.got = got
@@ -38,13 +40,20 @@ class Echo(pykka.ThreadingActor):
 
 
 class Root(pykka.ThreadingActor):
-    """A stand-in root: ``StartThread`` starts an ``Echo`` and puts it in the entry."""
+    """A stand-in root: ``StartThread`` starts an ``Echo`` and puts it in the entry (it stops them all)."""
+
+    use_daemon_thread = True
 
     def __init__(self, directory: ThreadDirectory, got: list[Any]) -> None:
         super().__init__()
         self.directory = directory
         self.got = got
         self.started = 0
+        self.children: list[pykka.ActorRef[Echo]] = []
+
+    def on_stop(self) -> None:
+        for child in self.children:
+            child.stop()
 
     def on_receive(self, message: Any) -> Any:
         if isinstance(message, StartThread):
@@ -52,6 +61,7 @@ class Root(pykka.ThreadingActor):
             with entry.lock:
                 if entry.ref is None or not entry.ref.is_alive():
                     entry.ref = Echo.start(self.got)
+                    self.children.append(entry.ref)
                     self.started += 1
             return entry.ref
         if message == "started":
@@ -60,7 +70,7 @@ class Root(pykka.ThreadingActor):
 
 
 @pytest.fixture
-def rig() -> Iterator[tuple[ThreadDirectory, pykka.ActorRef[Root], list[Any]]]:
+def rig(no_leaks: None) -> Iterator[tuple[ThreadDirectory, pykka.ActorRef[Root], list[Any]]]:
     escalation = Escalation()
     directory = ThreadDirectory(escalation)
     got: list[Any] = []
@@ -69,11 +79,7 @@ def rig() -> Iterator[tuple[ThreadDirectory, pykka.ActorRef[Root], list[Any]]]:
     try:
         yield directory, root, got
     finally:
-        root.stop()
-        for entry_id in ("t1", "t2"):
-            entry = directory.find(entry_id)
-            if entry is not None and entry.ref is not None:
-                entry.ref.stop()
+        root.stop()  # and every Echo it started
 
 
 def test_an_address_starts_the_actor_on_first_use_and_again_after_it_stopped(
@@ -150,7 +156,7 @@ def test_a_closed_or_crashed_runtime_refuses_with_sdk_errors() -> None:
         address.ask("x")
 
 
-def test_a_dead_supervisor_is_not_running() -> None:
+def test_a_dead_supervisor_is_not_running(no_leaks: None) -> None:
     directory = ThreadDirectory()
     root = Root.start(directory, [])
     directory.supervisor = root
@@ -177,7 +183,7 @@ def test_entries_are_weak_and_remember_a_bounded_number_of_ended_turns() -> None
 
 
 def test_timers_call_in_deadline_order_on_one_thread_and_close_drops_the_rest(
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, no_leaks: None
 ) -> None:
     timers = Timers()
     calls: list[str] = []
