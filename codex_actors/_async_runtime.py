@@ -27,7 +27,6 @@ from ._logs import log_timeout
 from ._protocol.generated import AccountLoginCompletedNotification
 from ._protocol.jsonrpc import decode_payload
 from ._runtime import Runtime
-from ._sync_runtime import _ThreadAnswer
 from ._waiter import Waiter
 from .actors._directory import ThreadRef
 from .actors._messages import TurnStarted
@@ -195,8 +194,7 @@ class AsyncRuntime:
         """Send a request that answers a thread (start, resume, fork, unarchive); return the thread's address."""
         runtime = await self.start()
         generation = runtime.directory.generation
-        thread_id = decode_payload(await self.request(method, params), _ThreadAnswer).thread.id
-        return runtime.opened(thread_id, generation)
+        return runtime.opened_by(await self.request(method, params), generation)
 
     async def _thread_runtime(self, thread_id: str) -> Runtime:
         runtime = await self.start()

@@ -18,11 +18,13 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
+import msgspec
 import pykka
 
 from ._config import CodexConfig
 from ._engine_requirements import FieldRequirements, runtime_version
 from ._failures import fresh, not_running
+from ._protocol.jsonrpc import decode_payload
 from .actors._connection import EngineConnection
 from .actors._directory import ThreadDirectory, ThreadRef
 from .actors._messages import (
@@ -43,6 +45,17 @@ from .errors import EngineCrashed, TransportClosedError
 from .models import initialize_response
 
 __all__ = ["Runtime"]
+
+
+class _ThreadId(msgspec.Struct):
+    id: str
+
+
+class _ThreadAnswer(msgspec.Struct):
+    """The part of a thread start, resume, fork or unarchive answer that names the thread."""
+
+    thread: _ThreadId
+
 
 #: Seconds a lookup waits for the root supervisor (it answers at once unless it is restarting the engine).
 SUPERVISOR_TIMEOUT = 60.0
@@ -184,9 +197,11 @@ class Runtime:
 
         The thread is known loaded there while something refers to the address (or to the thread's actor).
         """
-        address = self.directory.ref(thread_id)
-        self.directory.mark_loaded(thread_id, generation)
-        return address
+        return self.directory.mark_loaded(thread_id, generation)
+
+    def opened_by(self, answer: msgspec.Raw, generation: int) -> ThreadRef:
+        """:meth:`opened`, for the raw answer to a thread start, resume, fork or unarchive."""
+        return self.opened(decode_payload(answer, _ThreadAnswer).thread.id, generation)
 
     def release_thread(self, thread_id: str) -> None:
         """A ``Thread`` object of ``thread_id`` is gone: its actor may hibernate once idle (never raises)."""
@@ -201,16 +216,14 @@ class Runtime:
 
     def thread_actor(self, thread_id: str) -> pykka.ActorRef[Any]:
         """The running actor of ``thread_id``, started if none runs; may wait for the supervisor."""
-        for _ in range(3):
-            ref = self.directory.live_ref(thread_id)
-            if ref is not None:
-                return ref
-            self._check_usable()
-            try:
-                self.directory.revive(thread_id)
-            except TransportClosedError as exc:
-                raise self.final_error(exc) from None
-        raise self.final_error(not_running())
+        ref = self.directory.live_ref(thread_id)
+        if ref is not None:
+            return ref
+        self._check_usable()
+        try:
+            return self.directory.revive(thread_id)
+        except TransportClosedError as exc:
+            raise self.final_error(exc) from None
 
     def submit_thread(self, thread_id: str, method: str, params: dict[str, Any], reply: ReplyTo) -> None:
         """A request about one thread, through its actor (held there while the engine restarts)."""

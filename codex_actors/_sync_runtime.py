@@ -26,16 +26,6 @@ __all__ = ["SyncRuntime"]
 T = TypeVar("T")
 
 
-class _ThreadId(msgspec.Struct):
-    id: str
-
-
-class _ThreadAnswer(msgspec.Struct):
-    """The part of a thread start, resume, fork or unarchive answer that names the thread."""
-
-    thread: _ThreadId
-
-
 class SyncRuntime:
     """Blocking calls on one :class:`~codex_actors._runtime.Runtime`; every wait has a timeout."""
 
@@ -101,8 +91,7 @@ class SyncRuntime:
         its actor, when it starts, does not resume it.
         """
         generation = self.runtime.directory.generation
-        thread_id = decode_payload(self.request(method, params), _ThreadAnswer).thread.id
-        return self.runtime.opened(thread_id, generation)
+        return self.runtime.opened_by(self.request(method, params), generation)
 
     def _wait(self, future: pykka.Future[T], method: str, timeout: float | None, thread_id: str | None) -> T:
         """``future``'s value within ``timeout`` (default: the runtime's request timeout), errors made final.

@@ -130,9 +130,14 @@ class ThreadDirectory:
         ref = None if entry is None else entry.ref
         return ref if ref is not None and ref.is_alive() else None
 
-    def mark_loaded(self, thread_id: str, generation: int) -> None:
-        """The engine of ``generation`` answered a start, resume or fork of ``thread_id``: it has it loaded."""
-        self.entry(thread_id).loaded = generation
+    def mark_loaded(self, thread_id: str, generation: int) -> ThreadRef:
+        """The engine of ``generation`` answered a start, resume or fork of ``thread_id``: it has it loaded.
+
+        It is known so while something refers to the entry: the address returned does.
+        """
+        address = self.ref(thread_id)
+        address._entry.loaded = generation
+        return address
 
     def mark_unloaded(self, thread_id: str) -> None:
         """The engine archived or closed ``thread_id``: its next use resumes it."""
@@ -168,13 +173,16 @@ class ThreadDirectory:
             self.revive(entry.thread_id)
         raise TransportClosedError(f"the actor of thread {entry.thread_id} could not be started")
 
-    def revive(self, thread_id: str) -> None:
-        """Have the root supervisor start the actor of ``thread_id`` if none runs (blocks, briefly)."""
+    def revive(self, thread_id: str) -> pykka.ActorRef[Any]:
+        """The running actor of ``thread_id``, which the root supervisor starts if none runs (blocks, briefly)."""
         supervisor = self.supervisor
         if supervisor is None:
             raise not_running()
         try:
-            supervisor.ask(StartThread(thread_id), block=True, timeout=SUPERVISOR_TIMEOUT)
+            ref: pykka.ActorRef[Any] = supervisor.ask(
+                StartThread(thread_id), block=True, timeout=SUPERVISOR_TIMEOUT
+            )
+            return ref
         except pykka.ActorDeadError:
             self.check_open()
             raise not_running() from None
@@ -227,7 +235,7 @@ class ThreadRef:
         future: pykka.Future[Any]
         if isinstance(message, RunTurn):
             future = _SdkFuture()
-            self._directory.deliver(self._entry, _with_reply(message, _Settle(future)))
+            self._directory.deliver(self._entry, msgspec.structs.replace(message, reply_to=_Settle(future)))
         else:
             inner = self._directory.deliver(self._entry, message, ask=True)
             assert inner is not None
@@ -247,10 +255,6 @@ class ThreadRef:
 
     def __repr__(self) -> str:
         return f"<ThreadRef thread_id={self._entry.thread_id!r}>"
-
-
-def _with_reply(message: RunTurn, reply_to: Any) -> RunTurn:
-    return msgspec.structs.replace(message, reply_to=reply_to)
 
 
 def _answer(inner: pykka.Future[Any], timeout: float | None) -> Any:

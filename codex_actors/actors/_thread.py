@@ -177,8 +177,10 @@ class ThreadActor(SupervisedActor):
         # has died since. A thread whose state is unknown (an id alone, a thread started by a raw request) is
         # used as it is, and resumed only if the engine then says it does not have it.
         loaded = self._entry.loaded
-        self._needs_resume = directory is not None and loaded is not None and loaded != directory.generation
-        self._retried: set[int] = set()  # ids of turn starts sent again after a resume they needed
+        self._needs_resume = loaded is not None and loaded != self._generation
+        # Ids of the turn starts here (held or in flight) that a resume already preceded: a "thread not found" to
+        # one of them fails it; to any other, the thread is resumed and the turn started again. Bounded by them.
+        self._retried: set[int] = set()
         self._resuming: int | None = None
         self._resume_generation = 0
         self._resume_attempt = 0
@@ -190,6 +192,11 @@ class ThreadActor(SupervisedActor):
         self._idle_armed = False
         self._release_when_idle = False
         self._hibernating = False
+
+    @property
+    def _generation(self) -> int:
+        """The current engine's generation (0 for a bare actor, which has no directory)."""
+        return 0 if self._directory is None else self._directory.generation
 
     # -- lifecycle --------------------------------------------------------------------------------------------
 
@@ -208,8 +215,8 @@ class ThreadActor(SupervisedActor):
     def on_stop(self) -> None:
         """Release the thread's notifications and fail whatever still waits."""
         self._release(TransportClosedError(f"the actor of thread {self.thread_id} stopped"))
-        for turn_id in self._turns:  # a late subscriber of one of these, after a revival, gets an ended log
-            if self._turns[turn_id].ended:
+        for turn_id, turn in self._turns.items():  # a late subscriber of one, after a revival, gets an ended log
+            if turn.ended:
                 self._entry.forget_turn(turn_id)
         super().on_stop()
 
@@ -236,13 +243,24 @@ class ThreadActor(SupervisedActor):
         if items:
             self._on_notifications(items)
 
-    def _release(self, error: BaseException) -> None:
+    def _give_up_address(self, *, unless_inbox_busy: bool = False) -> bool:
+        """Stop being the thread's actor: senders start another incarnation; notifications go elsewhere.
+
+        With ``unless_inbox_busy``, only if no message waits in the inbox (checked under the entry's lock, which
+        senders hold while they put a message in): False, and nothing changed, if one does.
+        """
         entry = self._entry
         with entry.lock:
             if entry.ref is not None and entry.ref == self.actor_ref:
-                entry.ref = None  # senders now start another incarnation
+                if unless_inbox_busy and not self.actor_inbox.empty():
+                    return False
+                entry.ref = None
         if self._connection is not None:
             self._connection.unbind_thread(self.thread_id, self._deliver)
+        return True
+
+    def _release(self, error: BaseException) -> None:
+        self._give_up_address()
         self._fail_active_turns(error)
         for held in self._held:
             self._fail_request(held, error)
@@ -317,10 +335,13 @@ class ThreadActor(SupervisedActor):
             self._arm_idle(self._idle_timeout)
 
     def _arm_idle(self, delay: float) -> None:
-        if self._timers is None:  # pragma: no cover - no idle time without timers
-            return
         self._idle_armed = True
-        self._timers.call_later(delay, functools.partial(_tell_quietly, self.actor_ref, _IDLE_CHECK))
+        self._tell_later(delay, _IDLE_CHECK)
+
+    def _tell_later(self, delay: float, message: Any) -> None:
+        """Tell this actor ``message`` after ``delay`` seconds (from the runtime's timer thread)."""
+        assert self._timers is not None  # only an actor of a runtime (with timers) has an idle time or retries
+        self._timers.call_later(delay, functools.partial(_tell_quietly, self.actor_ref, message))
 
     def _on_idle_check(self) -> None:
         self._idle_armed = False
@@ -334,14 +355,8 @@ class ThreadActor(SupervisedActor):
 
     def _hibernate(self) -> None:
         """Give up the address, then stop, unless a message came in meanwhile (the lock makes that exact)."""
-        entry = self._entry
-        with entry.lock:
-            if entry.ref is not None and entry.ref == self.actor_ref:
-                if not self.actor_inbox.empty():
-                    return  # handled first; the idle check is armed again after it
-                entry.ref = None
-            if self._connection is not None:
-                self._connection.unbind_thread(self.thread_id, self._deliver)
+        if not self._give_up_address(unless_inbox_busy=True):
+            return  # handled first; the idle check is armed again after it
         self._hibernating = True
         logger.debug("thread %s: actor hibernates", self.thread_id, extra={"thread_id": self.thread_id})
         self.stop()
@@ -451,7 +466,6 @@ class ThreadActor(SupervisedActor):
                 self._needs_resume = True
                 self._on_request(start)
                 return
-            self._retried.discard(id(start))
             self._fail_request(start, error)
             return
         self._retried.discard(id(start))
@@ -474,9 +488,16 @@ class ThreadActor(SupervisedActor):
 
     def _cancel(self, message: CancelRequest) -> None:
         """A caller stopped waiting: forget its request here and at the port."""
-        self._held = [held for held in self._held if getattr(held, "reply", None) is not message.reply]
+        kept = []
+        for held in self._held:
+            if getattr(held, "reply", None) is message.reply:
+                self._retried.discard(id(held))
+            else:
+                kept.append(held)
+        self._held = kept
         for tag, start in list(self._starts.items()):
             if isinstance(start, StartTurn) and start.reply is message.reply:
+                self._retried.discard(id(start))
                 del self._starts[tag]
         if not self._starts:
             self._retain_all(False)
@@ -517,7 +538,7 @@ class ThreadActor(SupervisedActor):
         """Send ``thread/resume`` to the current engine; held requests go out when it answers."""
         assert self._connection is not None
         self._resuming = next(self._tags)
-        self._resume_generation = 0 if self._directory is None else self._directory.generation
+        self._resume_generation = self._generation
         logger.debug(
             "thread %s: resuming (attempt %d)",
             self.thread_id,
@@ -554,7 +575,7 @@ class ThreadActor(SupervisedActor):
                 extra={"thread_id": self.thread_id, "attempt": self._resume_attempt},
             )
             self._resume_backoff = True
-            self._timers.call_later(delay, functools.partial(_tell_quietly, self.actor_ref, _RETRY_RESUME))
+            self._tell_later(delay, _RETRY_RESUME)
             return
         self._resume_attempt = 0
         failure = _unknown_thread(self.thread_id, error)
@@ -628,14 +649,18 @@ class ThreadActor(SupervisedActor):
             except Exception as exc:
                 error = exc
                 result = dataclasses.replace(result, items=list(result.items))
+        self._answer_run(run, turn.turn_id, result, error)
+
+    def _answer_run(
+        self, run: RunTurn, turn_id: str | None, result: TurnResult | None, error: BaseException | None
+    ) -> None:
         if run.reply_to is not None:
             with contextlib.suppress(pykka.ActorDeadError):
-                run.reply_to.tell(TurnFinished(self.thread_id, turn.turn_id, result, error, run.tag))
+                run.reply_to.tell(TurnFinished(self.thread_id, turn_id, result, error, run.tag))
 
     def _fail_request(self, message: StartTurn | RunTurn | ThreadRequest, error: BaseException) -> None:
+        self._retried.discard(id(message))  # it leaves this actor: its id may be another message's next
         if isinstance(message, RunTurn):
-            if message.reply_to is not None:
-                with contextlib.suppress(pykka.ActorDeadError):
-                    message.reply_to.tell(TurnFinished(self.thread_id, None, None, fresh(error), message.tag))
+            self._answer_run(message, None, None, fresh(error))
         else:
             reply_error(message.reply, fresh(error))
