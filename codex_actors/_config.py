@@ -6,12 +6,34 @@ from dataclasses import dataclass
 
 from ._version import SDK_VERSION
 
-__all__ = ["DEFAULT_REQUEST_TIMEOUT_S", "DEFAULT_THREAD_IDLE_TIMEOUT_S", "CodexConfig"]
+__all__ = [
+    "DEFAULT_HANDSHAKE_TIMEOUT_S",
+    "DEFAULT_HEARTBEAT_INTERVAL_S",
+    "DEFAULT_HEARTBEAT_TIMEOUT_S",
+    "DEFAULT_MAX_LINE_BYTES",
+    "DEFAULT_MAX_RESTARTS",
+    "DEFAULT_REQUEST_TIMEOUT_S",
+    "DEFAULT_RESTART_WINDOW_S",
+    "DEFAULT_THREAD_IDLE_TIMEOUT_S",
+    "CodexConfig",
+]
 
 #: Seconds a request waits for its answer, by default.
 DEFAULT_REQUEST_TIMEOUT_S = 120.0
 #: Seconds an idle thread's actor runs before it hibernates, by default.
 DEFAULT_THREAD_IDLE_TIMEOUT_S = 60.0
+#: Seconds of silence from the engine after which it is asked whether it still answers, by default.
+DEFAULT_HEARTBEAT_INTERVAL_S = 15.0
+#: Seconds the engine has to answer that question before it is taken for hung, by default.
+DEFAULT_HEARTBEAT_TIMEOUT_S = 30.0
+#: Seconds a restarted engine has to answer ``initialize``, by default.
+DEFAULT_HANDSHAKE_TIMEOUT_S = 10.0
+#: Engine restarts allowed within the restart window, by default (failed restart attempts count).
+DEFAULT_MAX_RESTARTS = 3
+#: The sliding window of the restart limit, in seconds, by default.
+DEFAULT_RESTART_WINDOW_S = 5.0
+#: The longest line accepted from the engine, by default (256 MiB: far above anything the engine writes).
+DEFAULT_MAX_LINE_BYTES = 256 * 1024 * 1024
 
 
 @dataclass(slots=True)
@@ -36,6 +58,24 @@ class CodexConfig:
     * ``thread_idle_timeout_s`` (default 60): seconds after which the actor of an idle thread (no turn running,
       nothing waiting) hibernates, giving back its OS thread; the next use revives it, transparently. ``None``
       keeps every thread's actor running until its ``Thread`` is dropped, archived or the client closed.
+
+    And the limits that keep a long-lived process from hanging (see ``docs/04-testing-strategy.md``, the fault
+    matrix):
+
+    * ``turn_timeout_s`` (default ``None``: real turns may run for hours): a turn still running after this many
+      seconds is interrupted and fails with :class:`~codex_actors.errors.TurnTimeoutError`.
+    * ``heartbeat_interval_s`` (default 15) and ``heartbeat_timeout_s`` (default 30): after this long without a
+      word from the engine, it is sent a cheap request; if it still says nothing within the timeout it is taken
+      for hung, killed and restarted like a crashed one, and what was in flight fails with
+      :class:`~codex_actors.errors.EngineHungError`. ``heartbeat_interval_s=None`` turns the check off.
+    * ``handshake_timeout_s`` (default 10): seconds a *restarted* engine has to answer ``initialize`` (the first
+      start of a client has a longer bound); a restart that does not answer in time is a failed restart.
+    * ``max_restarts`` (default 3) within ``restart_window_s`` (default 5): the engine restarts allowed, failed
+      restart attempts included; past them the client gives up with :class:`~codex_actors.errors.EngineCrashed`
+      naming the real cause.
+    * ``max_line_bytes`` (default 256 MiB): the longest line read from the engine. A longer one is dropped
+      (memory stays bounded while it streams past), and what it belonged to fails at once with
+      :class:`~codex_actors.errors.LineTooLongError`.
     """
 
     codex_bin: str | None = None
@@ -49,10 +89,30 @@ class CodexConfig:
     experimental_api: bool = True
     request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S
     thread_idle_timeout_s: float | None = DEFAULT_THREAD_IDLE_TIMEOUT_S
+    turn_timeout_s: float | None = None
+    heartbeat_interval_s: float | None = DEFAULT_HEARTBEAT_INTERVAL_S
+    heartbeat_timeout_s: float = DEFAULT_HEARTBEAT_TIMEOUT_S
+    handshake_timeout_s: float = DEFAULT_HANDSHAKE_TIMEOUT_S
+    max_restarts: int = DEFAULT_MAX_RESTARTS
+    restart_window_s: float = DEFAULT_RESTART_WINDOW_S
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
 
     def __post_init__(self) -> None:
-        if not self.request_timeout_s > 0:
-            raise ValueError(f"request_timeout_s must be > 0, got {self.request_timeout_s!r}")
+        for name in ("request_timeout_s", "heartbeat_timeout_s", "handshake_timeout_s", "restart_window_s"):
+            _check_positive(name, getattr(self, name))
+        for name in ("turn_timeout_s", "heartbeat_interval_s"):
+            value = getattr(self, name)
+            if value is not None:
+                _check_positive(name, value)
         idle = self.thread_idle_timeout_s
         if idle is not None and not idle >= 0:
             raise ValueError(f"thread_idle_timeout_s must be >= 0 or None, got {idle!r}")
+        for name, low in (("max_restarts", 0), ("max_line_bytes", 1)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+
+
+def _check_positive(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0 or value == float("inf"):
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")

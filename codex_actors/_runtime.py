@@ -16,6 +16,7 @@ restart (:meth:`connection`); ``has_*`` tell whether they would.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from typing import Any
 
 import msgspec
@@ -77,10 +78,11 @@ class Runtime:
         config: CodexConfig | None = None,
         *,
         options: RuntimeOptions | None = None,
-        max_restarts: int = 3,
-        max_seconds: float = 5.0,
+        max_restarts: int | None = None,
     ) -> None:
         self.config = config or CodexConfig()
+        if max_restarts is not None:  # a shortcut for tests: the config's limit, replaced
+            self.config = dataclasses.replace(self.config, max_restarts=max_restarts)
         self.options = (options or RuntimeOptions()).for_config(self.config)
         self._escalation = Escalation()
         #: Every thread something refers to, and the address of each.
@@ -93,8 +95,6 @@ class Runtime:
             self.supervisor: pykka.ActorRef[RootSupervisor] = RootSupervisor.start(
                 self.config,
                 options=self.options,
-                max_restarts=max_restarts,
-                max_seconds=max_seconds,
                 engine=engine,
                 escalation=self._escalation,
                 directory=self.directory,

@@ -10,6 +10,13 @@ and message format, so ``except openai_codex.X`` code ports unchanged. This proj
 * :class:`OutputValidationError`: a structured-output turn's answer did not validate against ``output_type``.
 * :class:`UnknownThreadError`: the engine has no such thread (an ``InvalidRequestError``, as the engine's answer).
 * :class:`UnknownMessageError`: an actor was sent a message it does not handle (it answers this, and lives on).
+* :class:`LineTooLongError`: a line from the engine was longer than ``CodexConfig.max_line_bytes``; what it
+  belonged to (a request, a turn) fails with it.
+* :class:`EngineHungError`: the engine stopped answering (no word within the heartbeat's bound); it was killed
+  and restarted, and what was in flight fails with it.
+* :class:`TurnTimeoutError`: a turn ran past ``CodexConfig.turn_timeout_s``; it was interrupted.
+* :class:`InvalidInputError`: a value passed in cannot be sent to the engine (a lone surrogate in a string, a
+  schema that is not JSON); ``field`` names it. Raised before anything is sent.
 """
 
 from __future__ import annotations
@@ -20,10 +27,13 @@ __all__ = [
     "CodexError",
     "CodexRpcError",
     "EngineCrashed",
+    "EngineHungError",
     "InternalRpcError",
+    "InvalidInputError",
     "InvalidParamsError",
     "InvalidRequestError",
     "JsonRpcError",
+    "LineTooLongError",
     "MethodNotFoundError",
     "OutputValidationError",
     "ParseError",
@@ -32,6 +42,7 @@ __all__ = [
     "RetryLimitExceededError",
     "ServerBusyError",
     "TransportClosedError",
+    "TurnTimeoutError",
     "UnknownMessageError",
     "UnknownThreadError",
     "is_retryable_error",
@@ -70,6 +81,48 @@ class RequestTimeoutError(CodexError, TimeoutError):
 
 class EngineCrashed(TransportClosedError):
     """The engine kept dying: the supervisor gave up restarting it and stopped the runtime."""
+
+
+class EngineHungError(TransportClosedError):
+    """The engine stopped answering: it said nothing within the heartbeat's bound, so it was killed.
+
+    The runtime restarts it like a crashed one; what was in flight on it fails with this error.
+    """
+
+
+class LineTooLongError(ProtocolError):
+    """A line from the engine was longer than the limit (``CodexConfig.max_line_bytes``) and was dropped.
+
+    ``size`` is the line's length in bytes, ``limit`` the limit. What the line belonged to (the request it
+    answered, the turn it was an event of) fails with this error at once.
+    """
+
+    def __init__(self, message: str, *, size: int, limit: int) -> None:
+        super().__init__(message)
+        self.size = size
+        self.limit = limit
+
+
+class TurnTimeoutError(CodexError, TimeoutError):
+    """A turn ran longer than ``CodexConfig.turn_timeout_s``: it was interrupted and failed with this error."""
+
+    def __init__(self, turn_id: str | None, timeout: float) -> None:
+        super().__init__(f"turn {turn_id} did not finish within {timeout:g} s; it was interrupted")
+        self.turn_id = turn_id
+        self.timeout = timeout
+
+
+class InvalidInputError(CodexError, ValueError):
+    """A value passed in cannot be sent to the engine; ``field`` names it (for example ``input[0].text``).
+
+    Raised before anything is sent: a string with a lone surrogate (not UTF-8), an ``output_schema`` that does
+    not encode as JSON. A ``ValueError``, as the standard library's own encoding errors are.
+    """
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
 
 
 class JsonRpcError(CodexError):

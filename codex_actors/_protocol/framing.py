@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["DEFAULT_MAX_LINE_BYTES", "LineSplitter", "SplitResult", "split_lines"]
+from .._config import DEFAULT_MAX_LINE_BYTES
 
-#: Default cap on one line from the engine (16 MiB).
-DEFAULT_MAX_LINE_BYTES = 16 * 1024 * 1024
+__all__ = ["LineSplitter", "SplitResult", "split_lines"]
 
 
 @dataclass(slots=True)

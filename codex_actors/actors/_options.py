@@ -6,8 +6,16 @@ import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .._config import DEFAULT_REQUEST_TIMEOUT_S, DEFAULT_THREAD_IDLE_TIMEOUT_S
-from .._protocol.framing import DEFAULT_MAX_LINE_BYTES
+from .._config import (
+    DEFAULT_HANDSHAKE_TIMEOUT_S,
+    DEFAULT_HEARTBEAT_INTERVAL_S,
+    DEFAULT_HEARTBEAT_TIMEOUT_S,
+    DEFAULT_MAX_LINE_BYTES,
+    DEFAULT_MAX_RESTARTS,
+    DEFAULT_REQUEST_TIMEOUT_S,
+    DEFAULT_RESTART_WINDOW_S,
+    DEFAULT_THREAD_IDLE_TIMEOUT_S,
+)
 
 if TYPE_CHECKING:
     from .._config import CodexConfig
@@ -22,8 +30,8 @@ DEFAULT_STDERR_TAIL_BYTES = 256 * 1024
 class RuntimeOptions:
     """Limits and timeouts of one runtime. The defaults suit long-lived processes.
 
-    The two a user sets live in :class:`~codex_actors.CodexConfig` (``request_timeout_s``,
-    ``thread_idle_timeout_s``); :meth:`for_config` copies them here.
+    The ones a user sets live in :class:`~codex_actors.CodexConfig` (its ``*_s`` timeouts, the restart limit and
+    ``max_line_bytes``); :meth:`for_config` copies them here.
     """
 
     #: Default seconds a request waits for its reply.
@@ -34,8 +42,18 @@ class RuntimeOptions:
     resume_attempts: int = 8
     resume_initial_delay: float = 0.05
     resume_max_delay: float = 2.0
-    #: Seconds for the process to start and answer ``initialize``.
+    #: Seconds a turn may run before it is interrupted and failed (``None``: no limit).
+    turn_timeout: float | None = None
+    #: Seconds of engine silence before a heartbeat request (``None``: never), and its bound before "hung".
+    heartbeat_interval: float | None = DEFAULT_HEARTBEAT_INTERVAL_S
+    heartbeat_timeout: float = DEFAULT_HEARTBEAT_TIMEOUT_S
+    #: Seconds for the process to start and answer ``initialize`` (a client's first engine).
     connect_timeout: float = 60.0
+    #: Seconds for a restarted engine to answer ``initialize``.
+    handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT_S
+    #: Engine restarts (failed attempts included) allowed within ``restart_window`` seconds.
+    max_restarts: int = DEFAULT_MAX_RESTARTS
+    restart_window: float = DEFAULT_RESTART_WINDOW_S
     #: Longest line accepted from the engine; longer ones are dropped and reported.
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
     #: Bytes of the engine's stderr kept for error messages.
@@ -49,5 +67,14 @@ class RuntimeOptions:
     def for_config(self, config: CodexConfig) -> RuntimeOptions:
         """These options, with the timeouts the user chose in ``config``."""
         return dataclasses.replace(
-            self, request_timeout=config.request_timeout_s, thread_idle_timeout=config.thread_idle_timeout_s
+            self,
+            request_timeout=config.request_timeout_s,
+            thread_idle_timeout=config.thread_idle_timeout_s,
+            turn_timeout=config.turn_timeout_s,
+            heartbeat_interval=config.heartbeat_interval_s,
+            heartbeat_timeout=config.heartbeat_timeout_s,
+            handshake_timeout=config.handshake_timeout_s,
+            max_restarts=config.max_restarts,
+            restart_window=config.restart_window_s,
+            max_line_bytes=config.max_line_bytes,
         )

@@ -1,7 +1,7 @@
 """The root supervisor: the tree of one ``Codex`` runtime.
 
 ```
-RootSupervisor (one-for-one, 3 restarts in 5 s by default)
+RootSupervisor (one-for-one, CodexConfig.max_restarts in restart_window_s: 3 in 5 s by default)
  ├── telemetry       TelemetryActor     permanent
  ├── tools           ToolRegistry       permanent
  ├── approvals       ApprovalBroker     permanent
@@ -87,8 +87,6 @@ class RootSupervisor(Supervisor):
         config: CodexConfig,
         *,
         options: RuntimeOptions | None = None,
-        max_restarts: int = 3,
-        max_seconds: float = 5.0,
         unowned_buffer_size: int = 1024,
         engine: EngineProcess | None = None,
         escalation: Escalation | None = None,
@@ -113,7 +111,9 @@ class RootSupervisor(Supervisor):
             ChildSpec("tools", self._service(ToolRegistry, "tools")),
             ChildSpec("approvals", self._service(ApprovalBroker, "approvals")),
         ]
-        super().__init__([], max_restarts=max_restarts, max_seconds=max_seconds, name="root")
+        super().__init__(
+            [], max_restarts=self.options.max_restarts, max_seconds=self.options.restart_window, name="root"
+        )
 
     # -- children ---------------------------------------------------------------------------------------------
 

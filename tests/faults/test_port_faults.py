@@ -76,7 +76,7 @@ def test_malformed_lines_do_not_kill_the_port() -> None:
 
 def test_a_20mb_line_is_dropped_and_reading_resyncs() -> None:
     events = Events()
-    with open_fake(events) as conn:
+    with open_fake(events, RuntimeOptions(max_line_bytes=16 * 1024 * 1024)) as conn:
         assert msgspec.json.decode(conn.request("test/huge", timeout=30)) == {"ok": True}
         dropped = events.wait(LineDroppedEvent)
         assert dropped.size > 20 * 1024 * 1024

@@ -6,6 +6,7 @@ thread actor sends once a new engine is up) is answered with -32600, and ``turn/
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import signal
@@ -27,7 +28,6 @@ from codex_actors._sync_api import TurnHandle
 from codex_actors._sync_runtime import SyncRuntime
 from codex_actors.actors import GetCounts
 from codex_actors.actors._messages import EngineDown, EngineUp, RunTurn, ThreadRequest, TurnFinished
-from codex_actors.actors._options import RuntimeOptions
 from codex_actors.actors._port import EnginePort
 from codex_actors.actors._root import RootSupervisor
 from codex_actors.actors._supervisor import GetChild, WhichChildren
@@ -162,7 +162,7 @@ def test_a_crashed_service_is_restarted_and_answers_meanwhile_with_an_error(
 
 
 def test_telemetry_counts_port_events_and_unowned_notifications() -> None:
-    client = SyncRuntime(Runtime(fake_engine_config(), options=RuntimeOptions(max_line_bytes=1024)))
+    client = SyncRuntime(Runtime(dataclasses.replace(fake_engine_config(), max_line_bytes=1024)))
     try:
         client.request("test/malformed", timeout=5)
         client.request("test/huge", {"size": 4096}, timeout=5)
