@@ -8,16 +8,24 @@ and :class:`ErrorResponse`, or raises :class:`ProtocolError`, in one msgspec pas
   a read made only of such lines is decoded in one call (:func:`decode_block`);
 * anything else (replies, server requests, an unknown method, params that do not fit the schema) is decoded
   into an envelope whose ``params``/``result`` stay raw bytes (:class:`msgspec.Raw`), decoded where consumed.
+
+Encoding is the one place a value that cannot be sent (a string with a lone surrogate, an object that is not
+JSON) is found: every encoder raises :class:`~codex_actors.errors.InvalidInputError` naming its field
+(``input[0].text``, ``output_schema.properties.x``, ``model``: the params' own member in snake_case, the rest
+as given), before anything is written. The fast path costs nothing: the params are walked only once encoding
+has failed, to find the offending value.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any, TypeAlias, TypeVar
 
 import msgspec
 
-from ..errors import ProtocolError
+from ..errors import InvalidInputError, ProtocolError
 from ..models import Notification
 from .notifications import TypedNotification, decode_params
 
@@ -176,30 +184,92 @@ def wire_params(params: msgspec.Struct | Mapping[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in params.items() if value is not None}
 
 
-def _line(message: dict[str, Any]) -> bytes:
+_ENCODE_ERRORS = (TypeError, ValueError, msgspec.EncodeError)
+_CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, UnicodeEncodeError):
+        bad = exc.object[exc.start : exc.end] if isinstance(exc.object, str) else ""
+        return f"{bad!a} at position {exc.start} cannot be sent: {exc.reason} (not valid UTF-8)"
+    return f"cannot be sent as JSON: {exc}"
+
+
+def _children(value: Any) -> list[tuple[Any, Any]] | None:
+    """``(key or index, value)`` of each member of a container; ``None`` for a leaf."""
+    if isinstance(value, msgspec.Struct):
+        return [(f.encode_name, getattr(value, f.name)) for f in msgspec.structs.fields(value)]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return [(f.name, getattr(value, f.name)) for f in dataclasses.fields(value)]
+    if isinstance(value, Mapping):
+        return [((key,), key) for key in value] + list(value.items())  # a key first, as ``(key,)``
+    if isinstance(value, list | tuple | set | frozenset):
+        return list(enumerate(value))
+    return None
+
+
+def _step(path: str, key: Any) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    if not path:  # one of the params: named as the Python keyword it comes from
+        return _CAMEL.sub(r"_\1", key).lower() if isinstance(key, str) and _NAME.fullmatch(key) else f"[{key!r}]"
+    return f"{path}.{key}" if isinstance(key, str) and _NAME.fullmatch(key) else f"{path}[{key!r}]"
+
+
+def _offender(value: Any, path: str) -> tuple[str, BaseException] | None:
+    """The path of the first value in ``value`` that does not encode, and its error (``None``: it encodes)."""
+    try:
+        _encoder.encode(value)
+        return None
+    except _ENCODE_ERRORS as exc:
+        error: BaseException = exc
+    for key, child in _children(value) or ():
+        if isinstance(key, tuple):  # a mapping's key itself (a lone surrogate in it)
+            found = _offender(child, "")
+            if found is not None:
+                return _step(path, child), found[1]
+            continue
+        found = _offender(child, _step(path, key))
+        if found is not None:
+            return found
+    return path or "params", error
+
+
+def _line(message: dict[str, Any], payload: str) -> bytes:
     buf = bytearray()
-    _encoder.encode_into(message, buf)
+    try:
+        _encoder.encode_into(message, buf)
+    except _ENCODE_ERRORS:
+        found = _offender(message.get(payload), "")
+        if found is None:  # pragma: no cover - the envelope's own members always encode
+            raise
+        field, error = found
+        raise InvalidInputError(field, _why(error)) from error
     buf += b"\n"
     return bytes(buf)
 
 
 def encode_request(request_id: RequestId, method: str, params: Any = None) -> bytes:
-    """A request line; ``params`` (a dict or a Struct) is left out entirely when ``None``."""
+    """A request line; ``params`` (a dict or a Struct) is left out entirely when ``None``.
+
+    A value in ``params`` that cannot be sent raises :class:`~codex_actors.errors.InvalidInputError`.
+    """
     if params is None:
-        return _line({"id": request_id, "method": method})
-    return _line({"id": request_id, "method": method, "params": params})
+        return _line({"id": request_id, "method": method}, "params")
+    return _line({"id": request_id, "method": method, "params": params}, "params")
 
 
 def encode_notification(method: str, params: Any = None) -> bytes:
     """A notification line, e.g. ``{"method":"initialized"}``."""
     if params is None:
-        return _line({"method": method})
-    return _line({"method": method, "params": params})
+        return _line({"method": method}, "params")
+    return _line({"method": method, "params": params}, "params")
 
 
 def encode_result(request_id: RequestId, result: Any) -> bytes:
     """The answer to a server request."""
-    return _line({"id": request_id, "result": result})
+    return _line({"id": request_id, "result": result}, "result")
 
 
 def encode_error(request_id: RequestId, code: int, message: str, data: Any = None) -> bytes:
@@ -207,4 +277,4 @@ def encode_error(request_id: RequestId, code: int, message: str, data: Any = Non
     error: dict[str, Any] = {"code": code, "message": message}
     if data is not None:
         error["data"] = data
-    return _line({"id": request_id, "error": error})
+    return _line({"id": request_id, "error": error}, "error")

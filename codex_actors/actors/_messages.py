@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 import msgspec
 
 from .._protocol.jsonrpc import RequestId, ServerNotification, ServerRequest
+from ..models import Notification
 from ._reply import ReplyTo
 
 if TYPE_CHECKING:
@@ -21,7 +22,8 @@ if TYPE_CHECKING:
     from .._modes import ApprovalMode, Sandbox
     from .._protocol.generated import Personality, ReasoningEffort, ReasoningSummary
     from .._results import TurnResult
-    from ..models import JsonObject, Notification
+    from ..errors import LineTooLongError
+    from ..models import JsonObject
     from ._turnlog import TurnLog
 
 __all__ = [
@@ -39,6 +41,7 @@ __all__ = [
     "HandleServerRequest",
     "IdleCheck",
     "LineDroppedEvent",
+    "LineTooLongNote",
     "NotificationSink",
     "PortEvent",
     "PortStatus",
@@ -188,11 +191,19 @@ class ProtocolErrorEvent(msgspec.Struct, frozen=True):
 
 
 class LineDroppedEvent(msgspec.Struct, frozen=True):
-    """The engine wrote a line longer than the port's limit; it was dropped and reading resynchronized."""
+    """The engine wrote a line longer than the port's limit; it was dropped and reading resynchronized.
+
+    The other fields are what its first and last bytes told (``None``: not seen): the JSON-RPC id of a reply
+    or a server request, the method, and the ``threadId``/``turnId`` of its params.
+    """
 
     pid: int
     size: int
     limit: int
+    request_id: RequestId | None = None
+    method: str | None = None
+    thread_id: str | None = None
+    turn_id: str | None = None
 
 
 class EngineExitedEvent(msgspec.Struct, frozen=True):
@@ -207,6 +218,18 @@ PortEvent: TypeAlias = ProtocolErrorEvent | LineDroppedEvent | EngineExitedEvent
 
 
 # -- a thread actor: told by the runtime, by other actors and by the reader thread -------------------------------
+
+
+class LineTooLongNote(Notification, frozen=True, gc=False):
+    """In a thread's intake, in the place of a dropped line of the thread: its turn fails with ``error``.
+
+    ``payload`` is an :class:`~codex_actors.models.UnknownNotification` holding the ``threadId`` and ``turnId``
+    (when known) the line's ends told; ``method`` is the dropped line's. With no turn id, every running turn of
+    the thread fails. It travels with the thread's other notifications, so no event read after the dropped line
+    (a ``turn/completed``) is handled before it. It never reaches a turn's log.
+    """
+
+    error: LineTooLongError | None = None
 
 
 class DrainNotifications(msgspec.Struct, frozen=True):

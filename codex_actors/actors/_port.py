@@ -7,7 +7,9 @@ engine writes back never goes through the mailbox: the process's reader thread f
 :class:`~codex_actors.actors._connection.EngineConnection`.
 
 Every failure a waiter can see is typed: :class:`~codex_actors.errors.TransportClosedError` once the engine is
-gone (never a raw ``BrokenPipeError``), with its exit code and stderr tail when it died.
+gone (never a raw ``BrokenPipeError``), with its exit code and stderr tail when it died. A request whose params
+cannot be encoded is answered with :class:`~codex_actors.errors.InvalidInputError` and nothing is written; an
+answer to a server request that cannot be encoded is replaced by a JSON-RPC error (the engine never waits).
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ import pykka
 
 from .._config import CodexConfig
 from .._failures import not_running
+from .._logs import ENGINE
 from .._protocol.jsonrpc import encode_error, encode_notification, encode_request, encode_result
-from ..errors import TransportClosedError
+from ..errors import InvalidInputError, TransportClosedError
 from ._messages import (
     CancelRequest,
     Connect,
@@ -44,6 +47,9 @@ from ._router import Router
 from ._supervisor import ChildContext, SupervisedActor
 
 __all__ = ["EnginePort"]
+
+#: The JSON-RPC code of the error sent instead of an answer to a server request that cannot be encoded.
+ENCODE_FAILED_CODE = -32603
 
 
 class _StdoutClosed(msgspec.Struct, frozen=True):
@@ -99,12 +105,8 @@ class EnginePort(SupervisedActor):
         match message:
             case SendRequest():
                 self._send_request(message.method, message.params, message.reply)
-            case SendNotification():
-                self._write_or_log(encode_notification(message.method, message.params))
-            case ReplyResult():
-                self._write_or_log(encode_result(message.id, message.result))
-            case ReplyError():
-                self._write_or_log(encode_error(message.id, message.code, message.message, message.data))
+            case SendNotification() | ReplyResult() | ReplyError():
+                self._write_or_log(self._encode_told(message))
             case CancelRequest():
                 self._pending.cancel(message.reply)
             case _StdoutClosed():
@@ -164,7 +166,7 @@ class EnginePort(SupervisedActor):
         request_id = next(self._ids)
         try:
             line = encode_request(request_id, method, params)
-        except (TypeError, ValueError, msgspec.EncodeError) as exc:
+        except InvalidInputError as exc:  # nothing is sent: the caller gets the error naming the field
             reply_error(reply, exc)
             return
         traced = method if tracing_requests() else None  # the request log (DEBUG) records the method
@@ -176,10 +178,27 @@ class EnginePort(SupervisedActor):
         except (OSError, ValueError):
             self._engine_gone()  # fails this request too, with the exit code and stderr tail
 
-    def _write_or_log(self, line: bytes) -> None:
+    @staticmethod
+    def _encode_told(message: SendNotification | ReplyResult | ReplyError) -> bytes | None:
+        """The line of a told write; an answer that cannot be encoded becomes an error answer (logged)."""
+        try:
+            if isinstance(message, SendNotification):
+                return encode_notification(message.method, message.params)
+            if isinstance(message, ReplyResult):
+                return encode_result(message.id, message.result)
+            return encode_error(message.id, message.code, message.message, message.data)
+        except InvalidInputError as exc:
+            if isinstance(message, SendNotification):
+                ENGINE.error("notification %s not sent: %s", message.method, exc, extra={"method": message.method})
+                return None
+            ENGINE.error("the answer to server request %r cannot be sent: %s", message.id, exc)
+            reason = f"codex-actors could not encode the answer: {exc}"
+            return encode_error(message.id, ENCODE_FAILED_CODE, reason.encode("utf-8", "replace").decode())
+
+    def _write_or_log(self, line: bytes | None) -> None:
         # A notification or an answer to a server request has nobody waiting on it: if the engine is gone,
         # the loss is already reported by the exit event.
-        if self._closed_error is not None or self._process is None:
+        if line is None or self._closed_error is not None or self._process is None:
             return
         try:
             self._process.write(line)

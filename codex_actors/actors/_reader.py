@@ -7,6 +7,16 @@ per-thread batches to the :class:`~codex_actors.actors._router.Router`'s sinks, 
 (or refused, when nobody handles them), and what goes wrong (a dropped line, a line that is not JSON-RPC) to
 the router's event sink. Order is kept across kinds: what was read before a reply or a server request is
 delivered first.
+
+A line over the limit is dropped, never silently: what it belonged to fails at once with
+:class:`~codex_actors.errors.LineTooLongError`, found from the line's first and last bytes
+(:mod:`codex_actors._protocol.dropped`). A reply fails its request; a server request is refused (the engine
+fails that item rather than wait); an event of a bound thread goes to the thread's sink as a
+:class:`~codex_actors.actors._messages.LineTooLongNote`, in its place among the thread's other events, and the
+thread's actor fails the turn. Anything else (an event of no thread or of a thread nobody has bound, a line
+whose ends tell nothing) is logged at ERROR on ``codex_actors.engine``; in-flight work is left to its own
+bounds then (a request's timeout, ``turn_timeout_s``). Every dropped line is also a
+:class:`~codex_actors.actors._messages.LineDroppedEvent` with what its ends told.
 """
 
 from __future__ import annotations
@@ -14,7 +24,9 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable, Sequence
 
-from .._protocol.framing import LineSplitter, split_lines
+from .._logs import ENGINE
+from .._protocol.dropped import DroppedFields, dropped_fields
+from .._protocol.framing import DroppedLine, LineSplitter, SplitResult, split_lines
 from .._protocol.jsonrpc import (
     ErrorResponse,
     Response,
@@ -23,8 +35,9 @@ from .._protocol.jsonrpc import (
     decode_block,
     decode_lines,
 )
-from ..errors import ProtocolError, map_jsonrpc_error
-from ._messages import LineDroppedEvent, NotificationSink, ProtocolErrorEvent, ReplyError
+from ..errors import LineTooLongError, ProtocolError, map_jsonrpc_error
+from ..models import JsonObject, UnknownNotification
+from ._messages import LineDroppedEvent, LineTooLongNote, NotificationSink, ProtocolErrorEvent, ReplyError
 from ._pending import PendingRequests
 from ._reply import ReplyTo, reply_error, reply_value
 from ._router import Router
@@ -34,6 +47,23 @@ __all__ = ["StdoutDispatcher"]
 _PAYLOAD_THREAD_ID = operator.attrgetter("payload.thread_id")
 
 _Batches = dict[int, tuple[NotificationSink, list[ServerNotification]]]
+
+#: The JSON-RPC code a server request is refused with when its line was dropped.
+DROPPED_REQUEST_CODE = -32603
+
+
+def _what(fields: DroppedFields) -> str:
+    """What a dropped line was, in words, from what its ends told."""
+    if fields.id is not None and fields.method is None:
+        return f"the reply to request {fields.id!r}"
+    parts = [repr(fields.method) if fields.method is not None else "a line"]
+    if fields.id is not None:
+        parts.append(f"(server request {fields.id!r})")
+    if fields.thread_id is not None:
+        parts.append(f"of thread {fields.thread_id}")
+    if fields.turn_id is not None:
+        parts.append(f"turn {fields.turn_id}")
+    return " ".join(parts)
 
 
 class StdoutDispatcher:
@@ -65,15 +95,73 @@ class StdoutDispatcher:
         """Deliver everything complete in ``chunk`` (an incomplete last line waits for the next one)."""
         split = self._splitter.feed(chunk)
         if split.dropped:
-            pid = self._pid()
-            for size in split.dropped:
-                self._router.events(LineDroppedEvent(pid, size, self._max_line_bytes))
-        if split.block:
+            self._with_dropped(split)
+        elif split.block:
             self._dispatch_block(split.block)
 
     def finish(self) -> None:
         """Stdout ended: deliver an unterminated last line, if any."""
-        self._dispatch(self._splitter.finish().lines)
+        split = self._splitter.finish()
+        self._dispatch(split.lines)
+        for dropped in split.dropped:
+            self._on_dropped(dropped)
+
+    def _with_dropped(self, split: SplitResult) -> None:
+        """A read with dropped lines: each handled in its place among the lines kept around it."""
+        block, start = split.block, 0
+        for dropped in split.dropped:
+            if dropped.offset > start:
+                self._dispatch_block(block[start : dropped.offset - 1])  # without the newline before it
+            start = max(start, dropped.offset)
+            self._on_dropped(dropped)
+        if start < len(block):
+            self._dispatch_block(block[start:])
+
+    def _on_dropped(self, dropped: DroppedLine) -> None:
+        fields = dropped_fields(dropped.head, dropped.tail)
+        limit = self._max_line_bytes
+        self._router.events(
+            LineDroppedEvent(
+                self._pid(), dropped.size, limit, fields.id, fields.method, fields.thread_id, fields.turn_id
+            )
+        )
+        what = _what(fields)
+        error = LineTooLongError(
+            f"{what}: a line of {dropped.size:,} bytes from the engine, over the limit of {limit:,} bytes "
+            "(CodexConfig.max_line_bytes), was dropped",
+            size=dropped.size,
+            limit=limit,
+        )
+        if fields.id is not None and fields.method is None:
+            if self._fail_request(fields.id, error):
+                return
+        elif fields.id is not None:  # a server request: refused, so the engine fails that item, never waits
+            ENGINE.warning("%s; refused", error, extra={"pid": self._pid(), "method": fields.method})
+            self._refuse(ReplyError(fields.id, DROPPED_REQUEST_CODE, str(error)))
+            return
+        elif fields.thread_id is not None:
+            sink = self._router.sink_for(fields.thread_id)
+            if sink is not self._router.default:
+                params: JsonObject = {"threadId": fields.thread_id, "turnId": fields.turn_id}
+                sink([LineTooLongNote(fields.method or "", UnknownNotification(params), None, error=error)])
+                return
+        ENGINE.error(
+            "%s; nothing waiting for it could be told",
+            error,
+            extra={"pid": self._pid(), "method": fields.method, "thread_id": fields.thread_id},
+        )
+
+    def _fail_request(self, request_id: int | str, error: LineTooLongError) -> bool:
+        """Fail the request ``request_id`` with ``error``; False if nobody waits for it."""
+        reply = self._pending.pop(request_id)
+        if reply is None:
+            return False
+        if reply is self.handshake:
+            self.handshake = None
+        if self._pending.traced:
+            self._pending.answered(request_id, error)
+        reply_error(reply, error)
+        return True
 
     def _dispatch_block(self, block: bytes) -> None:
         batch = decode_block(block)

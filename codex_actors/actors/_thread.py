@@ -5,7 +5,10 @@ actor's intake, and one :class:`DrainNotifications` is told while none is pendin
 turn's events to its :class:`~codex_actors.actors._turnlog.TurnLog` (which every subscriber reads at its own
 cursor) and feeds the turn's :class:`~codex_actors._results.TurnAccumulator`; at ``turn/completed`` the log
 ends carrying the turn's :class:`~codex_actors._results.TurnResult`, assembled here once for every reader and
-every :class:`RunTurn` sender. Notifications of the thread that belong to no turn go to the global sink.
+every :class:`RunTurn` sender. Notifications of the thread that belong to no turn go to the global sink. A
+:class:`~codex_actors.actors._messages.LineTooLongNote` in the intake (a line of this thread was over the limit and
+dropped) fails its turn (with no turn id, every running one) with its ``LineTooLongError``, in its place: what was
+read after it, a ``turn/completed`` included, cannot end that turn any more.
 
 It never blocks, and it talks to its engine only through an
 :class:`~codex_actors.actors._messages.EngineHandle`: requests go out with their replies delivered back as
@@ -51,6 +54,7 @@ from .._structured import run_result
 from .._turn_params import TURN_OPTIONS, turn_params
 from ..errors import (
     InvalidRequestError,
+    ProtocolError,
     TransportClosedError,
     UnknownMessageError,
     UnknownThreadError,
@@ -65,6 +69,7 @@ from ._messages import (
     EngineHandle,
     EngineUp,
     IdleCheck,
+    LineTooLongNote,
     NotificationSink,
     ReleaseThread,
     RetryResume,
@@ -375,9 +380,16 @@ class ThreadActor(SupervisedActor):
             return
         touched: dict[str, list[Notification]] = {}
         finished: list[_Turn] = []
+        failed: list[tuple[_Turn, BaseException]] = []
         completed: set[str] = set()
         unowned: list[ServerNotification] = []
         for note in items:
+            if type(note) is LineTooLongNote:  # a line of this thread was dropped: its turn fails, here
+                for turn in self._turns_of(note.turn_id):
+                    if not turn.ended and turn.turn_id not in completed:
+                        completed.add(turn.turn_id)
+                        failed.append((turn, note.error or ProtocolError("a line of this thread was dropped")))
+                continue
             turn_id = note.turn_id
             if turn_id is None:
                 unowned.append(note)
@@ -396,6 +408,8 @@ class ThreadActor(SupervisedActor):
             self._turns[turn_id].log.extend(events)
         for turn in finished:
             self._finish(turn, result=turn.accumulator.result())
+        for turn, error in failed:
+            self._finish(turn, error=error)
         if unowned:
             if any(note.method in _UNLOADING for note in unowned):
                 # Archived or closed: not loaded any more. Requests still go out as they are (the engine answers
@@ -404,6 +418,12 @@ class ThreadActor(SupervisedActor):
                 self._release_when_idle = True
             if self._global_sink is not None:
                 self._global_sink(unowned)
+
+    def _turns_of(self, turn_id: str | None) -> list[_Turn]:
+        """The turn ``turn_id`` (made if new); with no id, every turn of the thread still running."""
+        if turn_id is None:
+            return [turn for turn in self._turns.values() if not turn.ended]
+        return [self._turns.get(turn_id) or self._new_turn(turn_id)]
 
     def _on_request(self, message: StartTurn | RunTurn | ThreadRequest) -> None:
         connection = self._connection

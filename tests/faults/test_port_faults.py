@@ -22,6 +22,7 @@ from codex_actors.actors._process import EngineProcess
 from codex_actors.actors._router import NotificationBuffer, Router
 from codex_actors.errors import (
     CodexError,
+    InvalidInputError,
     InvalidRequestError,
     ProtocolError,
     RequestTimeoutError,
@@ -146,8 +147,9 @@ def test_errors_are_mapped_to_typed_exceptions() -> None:
 
 def test_unencodable_params_fail_that_request_only() -> None:
     with open_fake() as conn:
-        with pytest.raises(TypeError):
+        with pytest.raises(InvalidInputError) as info:
             conn.request("test/echo", {"x": object()}, timeout=5)
+        assert info.value.field == "x"
         assert echo(conn, 5) == {"n": 5}
 
 

@@ -8,7 +8,7 @@ import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from codex_actors._protocol.framing import LineSplitter
+from codex_actors._protocol.framing import LineSplitter, split_lines
 from codex_actors._protocol.jsonrpc import (
     ErrorResponse,
     Response,
@@ -98,4 +98,33 @@ def test_framing_drops_exactly_the_over_long_lines(lines: list[bytes], limit: in
     kept = [bytes(line) for line in result.lines]
     expected = [line for line in lines if len(line) <= limit]
     assert kept == [line for line in expected if line]
-    assert result.dropped == [len(line) for line in lines if len(line) > limit]
+    too_long = [line for line in lines if len(line) > limit]
+    assert [(d.size, d.head, d.tail) for d in result.dropped] == [(len(line), line, line) for line in too_long]
+
+
+@given(
+    st.lists(st.binary(min_size=1, max_size=40).filter(lambda b: b"\n" not in b), min_size=1, max_size=12),
+    st.integers(1, 16),
+    st.lists(st.integers(1, 30), max_size=30),
+)
+def test_framing_keeps_every_line_in_its_place_however_the_stream_is_cut(
+    lines: list[bytes], limit: int, sizes: list[int]
+) -> None:
+    """Kept lines and dropped ones (with their whole bytes, as head and tail here) come out in stream order."""
+    stream = b"".join(line + b"\n" for line in lines)
+    splitter = LineSplitter(max_line_bytes=limit)
+    seen: list[tuple[str, bytes]] = []
+    pos = 0
+    for size in [*sizes, len(stream)]:
+        result = splitter.feed(stream[pos : pos + size])
+        pos += size
+        start = 0
+        for dropped in result.dropped:
+            seen += [("kept", line) for line in split_lines(result.block[start : max(start, dropped.offset)])]
+            start = max(start, dropped.offset)
+            assert dropped.head == dropped.tail  # short lines: both are the whole line
+            seen.append(("dropped", dropped.head))
+        seen += [("kept", line) for line in split_lines(result.block[start:])]
+        if pos >= len(stream):
+            break
+    assert seen == [("dropped" if len(line) > limit else "kept", line) for line in lines]

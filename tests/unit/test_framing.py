@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import tracemalloc
+
 import pytest
 
-from codex_actors._protocol.framing import LineSplitter
+from codex_actors._protocol.framing import KEPT_HEAD, KEPT_TAIL, DroppedLine, LineSplitter
 
 
 def feed_all(splitter: LineSplitter, chunks: list[bytes]) -> tuple[list[bytes], list[int]]:
@@ -13,9 +15,9 @@ def feed_all(splitter: LineSplitter, chunks: list[bytes]) -> tuple[list[bytes], 
     for chunk in chunks:
         result = splitter.feed(chunk)
         lines += [bytes(line) for line in result.lines]
-        dropped += result.dropped
+        dropped += [line.size for line in result.dropped]
     end = splitter.finish()
-    return lines + [bytes(line) for line in end.lines], dropped + end.dropped
+    return lines + [bytes(line) for line in end.lines], dropped + [line.size for line in end.dropped]
 
 
 def test_lines_across_chunks() -> None:
@@ -54,3 +56,54 @@ def test_a_long_line_inside_one_big_chunk_is_dropped() -> None:
 def test_bad_limit() -> None:
     with pytest.raises(ValueError, match="max_line_bytes"):
         LineSplitter(0)
+
+
+def dropped_lines(splitter: LineSplitter, chunks: list[bytes]) -> list[DroppedLine]:
+    out: list[DroppedLine] = []
+    for chunk in chunks:
+        out += splitter.feed(chunk).dropped
+    return out + splitter.finish().dropped
+
+
+def test_a_dropped_line_keeps_its_head_and_tail_whichever_way_it_arrived() -> None:
+    line = bytes(range(256)).replace(b"\n", b" ") * 100  # 25,600 bytes, no newline inside
+    head, tail = line[:KEPT_HEAD], line[-KEPT_TAIL:]
+    in_one_chunk = dropped_lines(LineSplitter(1000), [b"a\n" + line + b"\nb\n"])
+    in_small_chunks = dropped_lines(
+        LineSplitter(1000), [line[i : i + 777] for i in range(0, len(line), 777)] + [b"\n"]
+    )
+    at_the_end = dropped_lines(LineSplitter(1000), [line[:5000], line[5000:]])
+    newline_at_a_chunk_start = dropped_lines(LineSplitter(1000), [line, b"\nok\n"])
+    for dropped in (in_one_chunk, in_small_chunks, at_the_end, newline_at_a_chunk_start):
+        assert [(d.size, d.head, d.tail) for d in dropped] == [(len(line), head, tail)]
+
+
+def test_a_dropped_line_knows_where_it_was_among_the_kept_ones() -> None:
+    splitter = LineSplitter(10)
+    first = splitter.feed(b"one\n" + b"x" * 20 + b"\ntwo\n" + b"y" * 30)
+    assert first.block == b"one\ntwo"
+    assert [d.offset for d in first.dropped] == [4]  # after "one\n": the lines before it are block[:4]
+    second = splitter.feed(b"yyy\nthree\n")
+    assert second.block == b"three" and [(d.offset, d.size) for d in second.dropped] == [(0, 33)]
+
+
+def test_a_long_line_is_held_as_it_came_and_copied_once() -> None:
+    """A 17.8 MB line in 1 MiB reads: no copy while it streams, one join at its end (never O(n^2))."""
+    mib = 1 << 20
+    chunks = [bytes([65 + i]) * mib for i in range(17)]  # distinct objects, allocated before measuring
+    end = b"z" * (mib // 2) + b"\n"
+    splitter = LineSplitter(256 * mib)
+    tracemalloc.start()
+    try:
+        for chunk in chunks:
+            assert splitter.feed(chunk).block == b""
+        streaming_peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.reset_peak()
+        block = splitter.feed(end).block
+        joined_peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert splitter.buffered == 0
+    assert len(block) == 17 * mib + mib // 2
+    assert streaming_peak < mib // 4  # the chunks are kept as they came: nothing copied while the line streams
+    assert joined_peak < len(block) + mib  # at its end, one copy of the line (no intermediate buffers)

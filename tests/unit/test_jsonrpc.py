@@ -18,7 +18,7 @@ from codex_actors._protocol.jsonrpc import (
     encode_request,
     encode_result,
 )
-from codex_actors.errors import ProtocolError
+from codex_actors.errors import CodexError, InvalidInputError, ProtocolError
 
 
 def test_decode_each_kind() -> None:
@@ -143,3 +143,38 @@ def test_a_block_with_anything_else_is_left_to_decode_lines(odd: bytes) -> None:
     delta = b'{"method":"item/agentMessage/delta","params":{"threadId":"t","turnId":"u","itemId":"i","delta":"a"}}'
     assert decode_block(delta + b"\n" + odd) is None
     assert decode_block(delta) is not None
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        (
+            {"threadId": "t", "input": [{"type": "text", "text": "ok"}, {"type": "text", "text": "a\ud800b"}]},
+            "input[1].text",
+        ),
+        ({"threadId": "t", "outputSchema": {"properties": {"x": object()}}}, "output_schema.properties.x"),
+        ({"model": "gpt\udfff"}, "model"),
+        ({"outputSchema": {"enum": ["a", {"b\ud800": 1}]}}, "output_schema.enum[1]['b\\ud800']"),
+    ],
+)
+def test_a_value_that_cannot_be_sent_is_an_invalid_input_error_naming_its_field(
+    params: dict[str, object], field: str
+) -> None:
+    with pytest.raises(InvalidInputError) as info:
+        encode_request(1, "turn/start", params)
+    assert info.value.field == field
+    assert isinstance(info.value, ValueError) and isinstance(info.value, CodexError)
+    assert str(info.value).startswith(f"{field}: ")
+
+
+def test_a_struct_param_that_cannot_be_sent_is_named_by_its_wire_field() -> None:
+    class Params(msgspec.Struct, omit_defaults=True, rename="camel"):
+        thread_id: str
+        base_instructions: str | None = None
+
+    with pytest.raises(InvalidInputError) as info:
+        encode_request(1, "thread/start", Params("t", "x\ud800"))
+    assert info.value.field == "base_instructions"
+    with pytest.raises(InvalidInputError) as result:
+        encode_result(1, {"contentItems": [{"type": "inputText", "text": "\ud800"}]})
+    assert result.value.field == "content_items[0].text"

@@ -14,6 +14,7 @@ from codex_actors._protocol.jsonrpc import ServerNotification, ServerRequest
 from codex_actors.actors._messages import (
     NO_HANDLER_CODE,
     LineDroppedEvent,
+    LineTooLongNote,
     PortEvent,
     ProtocolErrorEvent,
     ReplyError,
@@ -22,7 +23,7 @@ from codex_actors.actors._pending import PendingRequests
 from codex_actors.actors._reader import StdoutDispatcher
 from codex_actors.actors._reply import CallbackReply
 from codex_actors.actors._router import Router
-from codex_actors.errors import InvalidRequestError, ProtocolError
+from codex_actors.errors import InvalidRequestError, LineTooLongError, ProtocolError
 from codex_actors.models import UnknownNotification
 
 
@@ -38,6 +39,8 @@ def note(thread: str | None, delta: str = "x", turn: str = "u1") -> bytes:
 
 
 def delta_of(notification: ServerNotification) -> Any:
+    if isinstance(notification, LineTooLongNote):
+        return "<dropped>"
     payload = notification.payload
     if isinstance(payload, UnknownNotification):  # no threadId: the schema refuses it, so it stays raw
         return payload.params["delta"]
@@ -174,7 +177,7 @@ def test_a_line_over_the_limit_is_dropped_reported_and_reading_goes_on() -> None
     rig = Rig(max_line_bytes=200)
     rig.bind("A")
     rig.reader.feed(note("A", "y" * 500) + note("A", "ok"))
-    assert rig.order == [("A", ["ok"])]
+    assert rig.order == [("A", ["<dropped>"]), ("A", ["ok"])]
     (event,) = rig.events
     assert isinstance(event, LineDroppedEvent) and event.limit == 200 and event.size > 500
 
@@ -187,3 +190,58 @@ def test_decoded_notifications_are_the_public_objects() -> None:
     (first,) = got
     assert first.method == "item/agentMessage/delta" and first.thread_id == "A" and first.turn_id == "u1"
     assert msgspec.json.decode(first.params)["delta"] == "hi"
+
+
+def test_a_dropped_reply_fails_its_request_at_once_naming_size_and_limit() -> None:
+    rig = Rig(max_line_bytes=200)
+    future = rig.wait_reply(5)
+    rig.reader.feed(line({"result": {"text": "y" * 500}, "id": 5}))  # the id after the huge field
+    with pytest.raises(LineTooLongError) as info:
+        future.get(timeout=0)
+    assert info.value.limit == 200 and info.value.size > 500
+    assert f"{info.value.size:,} bytes" in str(info.value) and "200 bytes" in str(info.value)
+    (event,) = rig.events
+    assert isinstance(event, LineDroppedEvent) and event.request_id == 5 and event.method is None
+    assert len(rig.pending) == 0
+
+
+def test_a_dropped_event_of_a_thread_reaches_its_sink_in_order() -> None:
+    rig = Rig(max_line_bytes=300)
+    got: list[list[ServerNotification]] = []
+    rig.router.bind_thread("A", lambda batch: got.append(list(batch)))
+    item = {"type": "agentMessage", "id": "m", "text": "y" * 500}
+    huge = line({"params": {"item": item, "turnId": "u1", "threadId": "A"}, "method": "item/completed"})
+    rig.reader.feed(note("A", "before") + huge + note("A", "after"))
+    assert [[type(n).__name__ for n in batch] for batch in got] == [
+        ["ItemAgentMessageDeltaEvent"],
+        ["LineTooLongNote"],
+        ["ItemAgentMessageDeltaEvent"],
+    ]
+    marker = got[1][0]
+    assert isinstance(marker, LineTooLongNote)
+    assert marker.thread_id == "A" and marker.turn_id == "u1" and marker.method == "item/completed"
+    assert isinstance(marker.error, LineTooLongError) and "item/completed" in str(marker.error)
+    (event,) = rig.events
+    assert isinstance(event, LineDroppedEvent) and (event.thread_id, event.turn_id) == ("A", "u1")
+
+
+def test_a_dropped_server_request_is_refused_so_the_engine_does_not_wait() -> None:
+    rig = Rig(max_line_bytes=200)
+    rig.reader.feed(
+        line({"id": 9, "method": "item/tool/call", "params": {"threadId": "A", "arguments": "y" * 500}})
+    )
+    (refusal,) = rig.refused
+    assert refusal.id == 9 and "max_line_bytes" in refusal.message
+    assert rig.order == []
+
+
+def test_a_dropped_line_nobody_owns_is_logged_at_error_and_reported(caplog: pytest.LogCaptureFixture) -> None:
+    rig = Rig(max_line_bytes=200)
+    rig.reader.feed(line({"method": "configWarning", "params": {"summary": "y" * 500}}) + b"z" * 300 + b"\n")
+    errors = [r for r in caplog.records if r.levelname == "ERROR" and r.name == "codex_actors.engine"]
+    assert len(errors) == 2 and "configWarning" in errors[0].getMessage()
+    assert [(e.method, e.size) for e in rig.events if isinstance(e, LineDroppedEvent)] == [
+        ("configWarning", len(line({"method": "configWarning", "params": {"summary": "y" * 500}})) - 1),
+        (None, 300),
+    ]
+    assert rig.order == []

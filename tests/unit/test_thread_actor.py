@@ -21,6 +21,7 @@ from codex_actors.actors._messages import (
     CancelRequest,
     EngineDown,
     EngineUp,
+    LineTooLongNote,
     NotificationSink,
     RunTurn,
     StartTurn,
@@ -34,10 +35,12 @@ from codex_actors.actors._thread import ThreadActor
 from codex_actors.errors import (
     InvalidParamsError,
     InvalidRequestError,
+    LineTooLongError,
     TransportClosedError,
     UnknownMessageError,
     UnknownThreadError,
 )
+from codex_actors.models import JsonObject, UnknownNotification
 from tests.support.waiting import wait_until
 
 THREAD = "thr_1"
@@ -384,3 +387,26 @@ def test_an_unknown_message_asked_is_answered_with_an_unknown_message_error(
     assert isinstance(answered, UnknownMessageError) and isinstance(answered, TypeError)
     assert "does not handle 'what is this?'" in str(answered)
     assert actor.is_alive()
+
+
+def dropped_note(turn: str | None) -> LineTooLongNote:
+    error = LineTooLongError("item/completed: a line was dropped", size=300, limit=200)
+    params: JsonObject = {"threadId": THREAD, "turnId": turn}
+    return LineTooLongNote("item/completed", UnknownNotification(params), None, error=error)
+
+
+@pytest.mark.parametrize("turn_id", ["u1", None], ids=["its-turn", "no-turn-id"])
+def test_a_dropped_line_fails_the_turn_in_its_place_and_nothing_after_it_completes_the_turn(
+    stub: StubConnection, actor: pykka.ActorRef[ThreadActor], turn_id: str | None
+) -> None:
+    started = start_turn(actor, stub, "u1")
+    lines = [json.dumps(m).encode() for m in (delta("u1", "a"), answer("u1", "late"), turn_completed("u1"))]
+    before, *after = [n for n in decode_lines(lines) if isinstance(n, ServerNotification)]
+    assert stub.sink is not None
+    stub.sink([before, dropped_note(turn_id), *after])  # one read: the dropped line between the others
+    methods: list[str] = []
+    with pytest.raises(LineTooLongError):
+        while events := started.log.take(started.subscriber, timeout=5):
+            methods.extend(event.method for event in events)
+    assert methods == ["item/agentMessage/delta"]  # the events after it are not the turn's any more
+    assert started.log.result is None

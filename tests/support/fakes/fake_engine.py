@@ -6,6 +6,7 @@ It answers `initialize` like the real engine, then obeys test methods:
   test/echo            reply with the params
   test/malformed       write a non-JSON line and a non-object one, then reply {"ok": true} (in one write)
   test/huge            write one line of params.size bytes (default 20 MB), then reply {"ok": true}
+  test/huge-reply      reply with a result of params.size bytes; with params.idLast the id comes after it
   test/split           write the reply one byte at a time
   test/die             write params.stderr to stderr and exit with params.code (default 3), no reply
   test/hang            never reply
@@ -21,7 +22,9 @@ It answers `initialize` like the real engine, then obeys test methods:
   thread/start         answer like the real engine (a new thread id each time)
   turn/start           answer like the real engine, then play a turn: turn/started, FAKE_ENGINE_FLOOD
                        item/agentMessage/delta notifications (default 3), item/completed, turn/completed;
-                       FAKE_ENGINE_EVENTS_FIRST=1 plays the turn before answering
+                       FAKE_ENGINE_EVENTS_FIRST=1 plays the turn before answering; FAKE_ENGINE_HUGE_ITEM=N
+                       makes the first turn's item/completed carry a message of N bytes, with threadId and
+                       turnId before it (FAKE_ENGINE_HUGE_LAYOUT=first, the default) or after it (=last)
   model/list           with FAKE_ENGINE_ERRORS (a JSON list of JSON-RPC error objects): answer each call with
                        the next error, then {"data": []} (neither the real engine, whose -32001 needs a full
                        queue, nor any other method can be made to send a chosen error)
@@ -110,7 +113,7 @@ def thread_started(thread_id: str) -> dict[str, Any]:
     }
 
 
-def play_turn(thread_id: str, turn_id: str, deltas: int) -> None:
+def play_turn(thread_id: str, turn_id: str, deltas: int, huge: int = 0) -> None:
     def line(method: str, params: dict[str, Any]) -> bytes:
         return json.dumps({"method": method, "params": params, "emittedAtMs": 1}).encode() + b"\n"
 
@@ -124,6 +127,13 @@ def play_turn(thread_id: str, turn_id: str, deltas: int) -> None:
     for _ in range(full):
         out.write(block)
     out.write(delta * rest)
+    if huge:
+        big = {"type": "agentMessage", "id": "msg_2", "text": "y" * huge, "phase": None}
+        ids = {"threadId": thread_id, "turnId": turn_id}
+        if os.environ.get("FAKE_ENGINE_HUGE_LAYOUT", "first") == "last":
+            out.write(json.dumps({"params": {"item": big, **ids}, "method": "item/completed"}).encode() + b"\n")
+        else:
+            out.write(line("item/completed", {**ids, "item": big}))
     completed = {"threadId": thread_id, "turnId": turn_id, "completedAtMs": 1, "item": message}
     out.write(line("item/completed", completed))
     out.write(line("turn/completed", {"threadId": thread_id, "turn": turn(turn_id, "completed", [message])}))
@@ -140,6 +150,7 @@ def main() -> int:
     refused = set(filter(None, os.environ.get("FAKE_ENGINE_REFUSE", "").split(",")))
     overloaded_resumes = int(os.environ.get("FAKE_ENGINE_OVERLOAD_RESUMES", "0"))
     resumes: dict[str, int] = {}
+    huge_item = int(os.environ.get("FAKE_ENGINE_HUGE_ITEM", "0"))
     while True:
         msg = read_message()
         if msg is None:
@@ -216,13 +227,14 @@ def main() -> int:
             thread_id = params.get("threadId", "thr")
             turn_id = f"turn-{next_thread()}"
             deltas = int(os.environ.get("FAKE_ENGINE_FLOOD", "3"))
+            huge, huge_item = huge_item, 0  # the first turn only
             if os.environ.get("FAKE_ENGINE_EVENTS_FIRST") == "1":  # the whole turn, then its turn/start reply
-                play_turn(thread_id, turn_id, deltas)
+                play_turn(thread_id, turn_id, deltas, huge)
                 time.sleep(0.2)
                 send({"id": mid, "result": {"turn": turn(turn_id, "inProgress")}})
             else:
                 send({"id": mid, "result": {"turn": turn(turn_id, "inProgress")}})
-                play_turn(thread_id, turn_id, deltas)
+                play_turn(thread_id, turn_id, deltas, huge)
         elif method == "test/echo":
             send({"id": mid, "result": params})
         elif method == "test/malformed":
@@ -235,6 +247,9 @@ def main() -> int:
             out.write(payload)
             out.flush()
             send({"id": mid, "result": {"ok": True}})
+        elif method == "test/huge-reply":
+            result = {"text": "y" * int(params.get("size", 2 * 1024 * 1024))}
+            send({"result": result, "id": mid} if params.get("idLast") else {"id": mid, "result": result})
         elif method == "test/split":
             data = json.dumps({"id": mid, "result": {"split": True}}).encode() + b"\n"
             for i in range(len(data)):
