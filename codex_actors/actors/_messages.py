@@ -59,6 +59,7 @@ __all__ = [
     "StopThread",
     "SubscribeTurn",
     "ThreadRequest",
+    "TurnDeadline",
     "TurnFinished",
     "TurnStarted",
     "UnownedNotifications",
@@ -323,6 +324,16 @@ class IdleCheck(msgspec.Struct, frozen=True):
 
 class RetryResume(msgspec.Struct, frozen=True):
     """Tell (from the runtime's timers): the backoff after a transient ``thread/resume`` failure is over."""
+
+
+class TurnDeadline(msgspec.Struct, frozen=True):
+    """Tell (from the runtime's timers): ``turn_id``'s time is up, or the grace after its ``turn/interrupt`` is.
+
+    The first comes ``RuntimeOptions.turn_timeout`` after the engine accepted the turn; the second, for a turn
+    timed out already, when the engine was given long enough to end it.
+    """
+
+    turn_id: str
 
 
 class ReleaseThread(msgspec.Struct, frozen=True):

@@ -10,12 +10,20 @@ Every failure a waiter can see is typed: :class:`~codex_actors.errors.TransportC
 gone (never a raw ``BrokenPipeError``), with its exit code and stderr tail when it died. A request whose params
 cannot be encoded is answered with :class:`~codex_actors.errors.InvalidInputError` and nothing is written; an
 answer to a server request that cannot be encoded is replaced by a JSON-RPC error (the engine never waits).
+
+Liveness: the reader's :class:`~codex_actors.actors._liveness.Watchdog` (``RuntimeOptions.heartbeat_*``) has the
+port write a heartbeat after ``heartbeat_interval`` seconds of silence from the engine (from the handshake's
+answer on, idle or not); a heartbeat is not a request anyone waits for: its answer is dropped unlogged. If not a
+byte comes within ``heartbeat_timeout``, the reader SIGKILLs the engine's process group and the engine is gone
+as if it had died, with :class:`~codex_actors.errors.EngineHungError` for every waiter (and the supervisor's
+restart).
 """
 
 from __future__ import annotations
 
 import contextlib
 import itertools
+import logging
 import threading
 from typing import Any
 
@@ -26,7 +34,8 @@ from .._config import CodexConfig
 from .._failures import not_running
 from .._logs import ENGINE
 from .._protocol.jsonrpc import encode_error, encode_notification, encode_request, encode_result
-from ..errors import InvalidInputError, TransportClosedError
+from ..errors import EngineHungError, InvalidInputError, TransportClosedError
+from ._liveness import HEARTBEAT_METHOD, Watchdog
 from ._messages import (
     CancelRequest,
     Connect,
@@ -56,6 +65,13 @@ class _StdoutClosed(msgspec.Struct, frozen=True):
     """Tell (from the reader thread to its own port): the engine's stdout ended on its own."""
 
     exit_code: int | None
+
+
+class _Heartbeat(msgspec.Struct, frozen=True):
+    """Tell (from the reader thread to its own port): the engine has been silent; write a heartbeat."""
+
+
+_HEARTBEAT = _Heartbeat()
 
 
 class EnginePort(SupervisedActor):
@@ -97,6 +113,7 @@ class EnginePort(SupervisedActor):
         self._gone_lock = threading.Lock()
         self._exit_code: int | None = None
         self._closed_error: TransportClosedError | None = None
+        self._hung_after: float | None = None  # set (under the gone lock) when the watchdog gave the engine up
 
     # -- the actor thread -------------------------------------------------------------------------------------
 
@@ -109,6 +126,8 @@ class EnginePort(SupervisedActor):
                 self._write_or_log(self._encode_told(message))
             case CancelRequest():
                 self._pending.cancel(message.reply)
+            case _Heartbeat():
+                self._heartbeat()
             case _StdoutClosed():
                 self._on_stdout_closed(message.exit_code)
             case Connect():
@@ -148,7 +167,26 @@ class EnginePort(SupervisedActor):
         self._send_request("initialize", params, reply)
         # Only now the reader threads: the engine takes tens of milliseconds to answer, and starting them
         # while it boots keeps them off the startup's critical path (its answer waits in the pipe meanwhile).
-        self._process.start_reading(self._reader.feed, self._on_stdout_end)
+        self._process.start_reading(self._reader.feed, self._on_stdout_end, self._watchdog())
+
+    def _watchdog(self) -> Watchdog | None:
+        interval = self._options.heartbeat_interval
+        if interval is None:
+            return None
+        timeout = self._options.heartbeat_timeout
+        return Watchdog(interval, timeout, ready=self._may_ping, ping=self._ping, hung=self._engine_hung)
+
+    def _heartbeat(self) -> None:
+        """Write a heartbeat: a request with an id nobody waits for (its answer is dropped, never logged)."""
+        if self._process is not None and ENGINE.isEnabledFor(logging.DEBUG):
+            pid = self._process.pid
+            ENGINE.debug(
+                "engine %d silent for %g s: heartbeat sent",
+                pid,
+                self._options.heartbeat_interval,
+                extra={"pid": pid},
+            )
+        self._write_or_log(encode_request(next(self._ids), HEARTBEAT_METHOD))
 
     def _status(self) -> PortStatus:
         process = self._process
@@ -207,8 +245,8 @@ class EnginePort(SupervisedActor):
 
     def _transport_error(self) -> TransportClosedError:
         error = self._closed_error
-        if error is not None:
-            return TransportClosedError(str(error), exit_code=error.exit_code, stderr_tail=error.stderr_tail)
+        if error is not None:  # a fresh copy, of the same class (EngineHungError stays one)
+            return type(error)(str(error), exit_code=error.exit_code, stderr_tail=error.stderr_tail)
         return not_running()
 
     def _on_stdout_closed(self, exit_code: int | None) -> None:
@@ -251,6 +289,32 @@ class EnginePort(SupervisedActor):
         with contextlib.suppress(pykka.ActorDeadError):
             self.actor_ref.tell(refusal)
 
+    def _may_ping(self) -> bool:
+        return self._reader.handshake is None and not self._closing.is_set() and self._closed_error is None
+
+    def _ping(self) -> None:
+        with contextlib.suppress(pykka.ActorDeadError):
+            self.actor_ref.tell(_HEARTBEAT)
+
+    def _engine_hung(self, waited: float) -> None:
+        """No answer to the heartbeat: kill the engine (never blocks); then it is gone (:meth:`_engine_gone`)."""
+        process = self._process
+        if self._closing.is_set() or process is None:
+            return
+        with self._gone_lock:
+            if self._closed_error is not None:
+                return  # it died on its own first
+            self._hung_after = waited
+        ENGINE.warning(
+            "engine %d did not answer within %g s (silent for %g s): killing it",
+            process.pid,
+            waited,
+            waited + (self._options.heartbeat_interval or 0.0),
+            extra={"pid": process.pid, "waited_s": waited},
+        )
+        process.kill()
+        self._engine_gone()
+
     def _on_stdout_end(self) -> None:
         self._reader.finish()
         if not self._closing.is_set():
@@ -265,9 +329,17 @@ class EnginePort(SupervisedActor):
             exit_code = process.wait_exit(1.0)
             process.join_stderr(0.5)
             tail = process.stderr_tail.summary()
-            self._closed_error = TransportClosedError(
-                f"Codex process closed stdout. stderr_tail={tail}", exit_code=exit_code, stderr_tail=tail
-            )
+            if self._hung_after is not None:
+                self._closed_error = EngineHungError(
+                    f"Codex process did not answer within {self._hung_after:g} s; it was killed. "
+                    f"stderr_tail={tail}",
+                    exit_code=exit_code,
+                    stderr_tail=tail,
+                )
+            else:
+                self._closed_error = TransportClosedError(
+                    f"Codex process closed stdout. stderr_tail={tail}", exit_code=exit_code, stderr_tail=tail
+                )
         for reply in self._pending.close(self._closed_error):
             reply_error(reply, self._transport_error())
         self._router.events(EngineExitedEvent(process.pid, exit_code, process.stderr_tail.text()))

@@ -5,7 +5,8 @@ thread that keeps only the last ``stderr_tail_bytes`` (default 256 KiB), read ba
 
 Logs (``codex_actors.engine``): the start at INFO (``pid``, the redacted ``argv``, ``cwd``; never the
 environment), the exit at INFO when it was asked to stop and at WARNING when it exited on its own (``pid``,
-``exit_code``, ``stderr_tail``); and at DEBUG every stderr line on ``codex_actors.engine.stderr``.
+``exit_code``, ``stderr_tail``), at WARNING when it was killed for not answering (:meth:`EngineProcess.kill`);
+and at DEBUG every stderr line on ``codex_actors.engine.stderr``.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from collections.abc import Callable, Iterator
 from .._binary import EngineLaunch, build_launch
 from .._config import CodexConfig
 from .._logs import ENGINE, STDERR, redact_argv, strip_ansi
+from ._liveness import Watchdog
 from ._options import DEFAULT_STDERR_TAIL_BYTES, RuntimeOptions
 
 __all__ = ["DEFAULT_STDERR_TAIL_BYTES", "EngineProcess", "StderrTail"]
@@ -100,7 +102,7 @@ class EngineProcess:
     Two daemon threads serve it, from :meth:`start_reading` on: the stdout reader, which hands every chunk it
     reads to its owner, and the stderr drain. Both wait
     in ``poll()`` on their pipe and on a wake-up pipe, so :meth:`stop` can end them even if a stray grandchild
-    keeps the engine's pipes open.
+    keeps the engine's pipes open. The reader's wait has the timeout of its :class:`Watchdog`, if given.
     """
 
     def __init__(
@@ -127,6 +129,8 @@ class EngineProcess:
         _grow_pipe(self._popen.stdout)
         self._wake_r, self._wake_w = os.pipe()
         self._stopped = False
+        self._watchdog: Watchdog | None = None
+        self._killed = False
         pid = self._popen.pid
         argv = redact_argv(launch.argv)
         ENGINE.info(
@@ -147,14 +151,21 @@ class EngineProcess:
         """
         return cls(build_launch(config), read_size=options.read_size, stderr_tail_bytes=options.stderr_tail_bytes)
 
-    def start_reading(self, on_stdout: Callable[[bytes], None], on_stdout_end: Callable[[], None]) -> None:
+    def start_reading(
+        self,
+        on_stdout: Callable[[bytes], None],
+        on_stdout_end: Callable[[], None],
+        watchdog: Watchdog | None = None,
+    ) -> None:
         """Start the stderr drain, then the stdout reader.
 
         ``on_stdout`` gets every chunk read, and ``on_stdout_end`` is called once when stdout ends. Until this
-        is called, the engine's output waits in its pipes.
+        is called, the engine's output waits in its pipes. With a ``watchdog``, the reader waits for output at
+        most its :meth:`~Watchdog.wait_s`, tells it of every chunk and of every wait that passed in silence.
         """
         self._on_stdout = on_stdout
         self._on_stdout_end = on_stdout_end
+        self._watchdog = watchdog
         self._stderr_thread.start()  # first: the reader may want to join it at once if the engine exits at once
         self._stdout_thread.start()
 
@@ -183,12 +194,25 @@ class EngineProcess:
             written = stdin.write(view)
             view = view[written or 0 :]
 
-    def _chunks(self, fd: int) -> Iterator[bytes]:
+    def kill(self) -> None:
+        """SIGKILL the engine's process group now (it stopped answering); never blocks. :meth:`stop` reaps it."""
+        self._killed = True
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self._popen.pid, signal.SIGKILL)
+
+    def _chunks(self, fd: int, watchdog: Watchdog | None = None) -> Iterator[bytes]:
         poller = select.poll()
         poller.register(fd, select.POLLIN)
         poller.register(self._wake_r, select.POLLIN)
         while True:
-            events = poller.poll()
+            wait_s = None if watchdog is None else watchdog.wait_s()
+            events = poller.poll(None if wait_s is None else wait_s * 1000.0)
+            if not events:  # only with a watchdog: that long without a byte
+                assert watchdog is not None
+                watchdog.silence()
+                continue
+            if watchdog is not None:
+                watchdog.heard()
             if any(ready == self._wake_r for ready, _ in events):
                 return
             try:
@@ -203,7 +227,7 @@ class EngineProcess:
         stdout = self._popen.stdout
         assert stdout is not None
         try:
-            for chunk in self._chunks(stdout.fileno()):
+            for chunk in self._chunks(stdout.fileno(), self._watchdog):
                 self._on_stdout(chunk)
         finally:
             self._on_stdout_end()
@@ -284,13 +308,23 @@ class EngineProcess:
         return code
 
     def _log_exit(self, code: int, *, on_its_own: bool) -> None:
-        level = logging.WARNING if on_its_own else logging.INFO
+        if self._killed:
+            on_its_own = False
+        level = logging.WARNING if on_its_own or self._killed else logging.INFO
         if not ENGINE.isEnabledFor(level):
             return
         pid = self._popen.pid
         tail = self.stderr_tail.summary()
         extra = {"pid": pid, "exit_code": code, "stderr_tail": tail}
-        if on_its_own:
+        if self._killed:
+            ENGINE.warning(
+                "engine %d killed: it stopped answering, exit code %s; stderr tail:\n%s",
+                pid,
+                _exit_text(code),
+                tail or "(empty)",
+                extra=extra,
+            )
+        elif on_its_own:
             ENGINE.warning(
                 "engine %d exited on its own, exit code %s; stderr tail:\n%s",
                 pid,

@@ -26,6 +26,13 @@ runtime's idle time: it gives up its address in the thread's
 incarnation, which knows from the entry whether the engine still has the thread loaded. A thread that was
 archived, or whose last ``Thread`` object is gone (:class:`ReleaseThread`), hibernates as soon as it is idle.
 A message it does not handle is answered with :class:`~codex_actors.errors.UnknownMessageError`, never a crash.
+
+Turn timeout (``RuntimeOptions.turn_timeout``, from ``CodexConfig.turn_timeout_s``; off by default): when the
+engine accepts a turn started here, a :class:`TurnDeadline` is armed on the runtime's timers. A turn still running
+then is interrupted (``turn/interrupt``, best effort) and ends at once with
+:class:`~codex_actors.errors.TurnTimeoutError` for every reader and :class:`RunTurn` sender. Until the engine
+says the turn is over (its ``turn/completed``, or a refused interrupt, or :data:`STOP_GRACE_S`) the thread's next
+``turn/start`` is held: sent earlier, the engine would join it to the turn being stopped.
 """
 
 from __future__ import annotations
@@ -56,6 +63,7 @@ from ..errors import (
     InvalidRequestError,
     ProtocolError,
     TransportClosedError,
+    TurnTimeoutError,
     UnknownMessageError,
     UnknownThreadError,
     is_retryable_error,
@@ -77,6 +85,7 @@ from ._messages import (
     StartTurn,
     SubscribeTurn,
     ThreadRequest,
+    TurnDeadline,
     TurnFinished,
     TurnStarted,
 )
@@ -94,6 +103,8 @@ logger = logging.getLogger("codex_actors.thread")
 COMPLETED_TURNS_KEPT = 8
 #: Requests held while the engine restarts; past this they fail at once.
 MAX_HELD_REQUESTS = 1024
+#: Seconds a timed-out turn's next ``turn/start`` waits for the engine to end it (it takes milliseconds).
+STOP_GRACE_S = 5.0
 #: The notifications after which the engine no longer has the thread loaded.
 _UNLOADING = frozenset({"thread/archived", "thread/closed"})
 
@@ -136,6 +147,7 @@ class _Turn:
     result: TurnResult | None = None
     error: BaseException | None = None
     listeners: list[RunTurn] = field(default_factory=list)
+    deadline_armed: bool = False
 
     @property
     def ended(self) -> bool:
@@ -173,6 +185,11 @@ class ThreadActor(SupervisedActor):
         self._timers = timers
         self._options = options or RuntimeOptions()
         self._idle_timeout = self._options.thread_idle_timeout if timers is not None else None
+        self._turn_timeout = self._options.turn_timeout if timers is not None else None
+        # Turns timed out whose end the engine has not confirmed yet (a new turn/start waits), and the tags of
+        # their turn/interrupt requests. Both bounded by the turns running at once.
+        self._stopping: set[str] = set()
+        self._interrupts: dict[int, str] = {}
         self._turns: dict[str, _Turn] = {}
         self._completed: collections.deque[str] = collections.deque()
         self._tags = itertools.count()
@@ -302,6 +319,8 @@ class ThreadActor(SupervisedActor):
                     self._resume()
             case ReleaseThread():
                 self._release_when_idle = True
+            case TurnDeadline():
+                self._on_deadline(message.turn_id)
             case _:
                 return self._refuse(message)
         self._last_activity = time.monotonic()
@@ -326,6 +345,7 @@ class ThreadActor(SupervisedActor):
             and self._resuming is None
             and not self._resume_backoff
             and not self._intake
+            and not self._stopping
             and all(turn.ended for turn in self._turns.values())
         )
 
@@ -383,6 +403,7 @@ class ThreadActor(SupervisedActor):
         failed: list[tuple[_Turn, BaseException]] = []
         completed: set[str] = set()
         unowned: list[ServerNotification] = []
+        stopped: list[str] = []
         for note in items:
             if type(note) is LineTooLongNote:  # a line of this thread was dropped: its turn fails, here
                 for turn in self._turns_of(note.turn_id):
@@ -396,6 +417,8 @@ class ThreadActor(SupervisedActor):
                 continue
             turn = self._turns.get(turn_id) or self._new_turn(turn_id)
             if turn.ended or turn_id in completed:
+                if turn_id in self._stopping and note.method == "turn/completed":
+                    stopped.append(turn_id)  # a timed-out turn is over in the engine too
                 continue  # a straggler after the turn's end: turn/completed is always the log's last event
             events = touched.get(turn_id)
             if events is None:
@@ -410,6 +433,8 @@ class ThreadActor(SupervisedActor):
             self._finish(turn, result=turn.accumulator.result())
         for turn, error in failed:
             self._finish(turn, error=error)
+        for turn_id in stopped:
+            self._stopped(turn_id)
         if unowned:
             if any(note.method in _UNLOADING for note in unowned):
                 # Archived or closed: not loaded any more. Requests still go out as they are (the engine answers
@@ -432,11 +457,8 @@ class ThreadActor(SupervisedActor):
             self._down = not_running()
             self._needs_resume = True
         if self._down is not None or self._resuming is not None or self._resume_backoff or self._needs_resume:
-            if len(self._held) >= MAX_HELD_REQUESTS:
-                error = TransportClosedError("too many requests held while the engine restarts")
-                self._fail_request(message, error)
+            if not self._hold(message):
                 return
-            self._held.append(message)
             if self._down is None and self._resuming is None and not self._resume_backoff:
                 self._resume()
             return
@@ -444,6 +466,9 @@ class ThreadActor(SupervisedActor):
         if isinstance(message, ThreadRequest):
             params = {"threadId": self.thread_id, **message.params}
             connection.send(message.method, params, message.reply)
+            return
+        if self._stopping:  # a timed-out turn is still being stopped: a turn/start now would join it
+            self._hold(message)
             return
         if isinstance(message, RunTurn):
             try:
@@ -462,9 +487,29 @@ class ThreadActor(SupervisedActor):
         self._retain_all(True)
         connection.send("turn/start", params, ActorReply(self.actor_ref, tag))
 
+    def _hold(self, message: StartTurn | RunTurn | ThreadRequest) -> bool:
+        """Keep ``message`` for later (bounded: past :data:`MAX_HELD_REQUESTS` it fails at once, False)."""
+        if len(self._held) >= MAX_HELD_REQUESTS:
+            self._fail_request(message, TransportClosedError("too many requests held while the engine restarts"))
+            return False
+        self._held.append(message)
+        return True
+
     def _on_request_done(self, done: RequestDone) -> None:
         if done.tag == self._resuming:
             self._on_resumed(done)
+            return
+        interrupted = self._interrupts.pop(done.tag, None)
+        if interrupted is not None:
+            if done.error is not None:  # refused (the turn is over already) or lost: nothing left to wait for
+                logger.debug(
+                    "thread %s: turn/interrupt of turn %s failed: %s",
+                    self.thread_id,
+                    interrupted,
+                    done.error,
+                    extra={"thread_id": self.thread_id, "turn_id": interrupted},
+                )
+                self._stopped(interrupted)
             return
         start = self._starts.pop(done.tag, None)
         if start is None:
@@ -498,6 +543,8 @@ class ThreadActor(SupervisedActor):
                 turn_id,
                 extra={"thread_id": self.thread_id, "turn_id": turn_id},
             )
+        if not turn.ended:
+            self._arm_deadline(turn)
         if isinstance(start, StartTurn):
             subscriber = turn.log.subscribe(from_start=True)
             reply_value(start.reply, TurnStarted(turn_id, turn.log, subscriber))
@@ -541,6 +588,8 @@ class ThreadActor(SupervisedActor):
         self._down = error
         self._resuming = None
         self._needs_resume = True
+        self._stopping.clear()  # its turns are gone with it; held requests wait for the resume
+        self._interrupts.clear()
         self._fail_active_turns(error)
 
     def _on_engine_up(self, connection: EngineHandle) -> None:
@@ -620,6 +669,58 @@ class ThreadActor(SupervisedActor):
         )
         for message in held:  # the next use tries again
             self._fail_request(message, failure)
+
+    # -- turn timeouts ----------------------------------------------------------------------------------------
+
+    def _arm_deadline(self, turn: _Turn) -> None:
+        if self._turn_timeout is None or turn.deadline_armed:
+            return
+        turn.deadline_armed = True
+        self._tell_later(self._turn_timeout, TurnDeadline(turn.turn_id))
+
+    def _on_deadline(self, turn_id: str) -> None:
+        turn = self._turns.get(turn_id)
+        if turn is not None and not turn.ended:
+            self._time_out(turn)
+        elif turn_id in self._stopping:  # the engine never said the timed-out turn ended: go on anyway
+            logger.debug(
+                "thread %s: turn %s not confirmed stopped within %g s; starting the next turn anyway",
+                self.thread_id,
+                turn_id,
+                STOP_GRACE_S,
+                extra={"thread_id": self.thread_id, "turn_id": turn_id},
+            )
+            self._stopped(turn_id)
+
+    def _time_out(self, turn: _Turn) -> None:
+        """Interrupt the turn (best effort) and end it with :class:`TurnTimeoutError`."""
+        timeout = self._turn_timeout
+        assert timeout is not None
+        logger.info(
+            "thread %s: turn %s still running after %g s; interrupting it",
+            self.thread_id,
+            turn.turn_id,
+            timeout,
+            extra={"thread_id": self.thread_id, "turn_id": turn.turn_id, "timeout_s": timeout},
+        )
+        connection = self._connection
+        if connection is not None and self._down is None:
+            tag = next(self._tags)
+            self._interrupts[tag] = turn.turn_id
+            self._stopping.add(turn.turn_id)
+            params = {"threadId": self.thread_id, "turnId": turn.turn_id}
+            connection.send("turn/interrupt", params, ActorReply(self.actor_ref, tag))
+            self._tell_later(STOP_GRACE_S, TurnDeadline(turn.turn_id))
+        self._finish(turn, error=TurnTimeoutError(turn.turn_id, timeout))
+
+    def _stopped(self, turn_id: str) -> None:
+        """A timed-out turn is over in the engine: the requests held for it go out (once none is stopping)."""
+        self._stopping.discard(turn_id)
+        if self._stopping or not self._held:
+            return
+        held, self._held = self._held, []
+        for message in held:
+            self._on_request(message)
 
     # -- turns ------------------------------------------------------------------------------------------------
 

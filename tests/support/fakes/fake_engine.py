@@ -9,7 +9,8 @@ It answers `initialize` like the real engine, then obeys test methods:
   test/huge-reply      reply with a result of params.size bytes; with params.idLast the id comes after it
   test/split           write the reply one byte at a time
   test/die             write params.stderr to stderr and exit with params.code (default 3), no reply
-  test/hang            never reply
+  test/hang            never reply (but go on answering everything else)
+  test/freeze          stop reading and writing altogether, as a hung engine does (only a signal ends it)
   test/server-request  send a server request (params.method) and reply with what the client answered
   test/notify          write params.count notifications of params.method with params.params, then reply
   test/flood           write params.count item/agentMessage/delta notifications for a turn, then turn/completed
@@ -261,6 +262,9 @@ def main() -> int:
             os._exit(int(params.get("code", 3)))
         elif method == "test/hang":
             pass
+        elif method == "test/freeze":
+            while True:
+                time.sleep(60)
         elif method == "test/server-request":
             send({"id": next_server_id, "method": params.get("method", "item/tool/call"), "params": {}})
             next_server_id += 1
