@@ -87,6 +87,8 @@ logger = logging.getLogger("codex_actors.thread")
 
 #: Completed turns whose logs stay reachable for late subscribers.
 COMPLETED_TURNS_KEPT = 8
+#: Turns nobody claimed yet (their events came before the turn/start reply naming them) kept meanwhile, at most.
+UNCLAIMED_TURNS_KEPT = 16
 #: Requests held while the engine restarts; past this they fail at once.
 MAX_HELD_REQUESTS = 1024
 #: The notifications after which the engine no longer has the thread loaded.
@@ -131,6 +133,8 @@ class _Turn:
     result: TurnResult | None = None
     error: BaseException | None = None
     listeners: list[RunTurn] = field(default_factory=list)
+    #: A turn/start reply or a subscription named it (until then it may be dropped: see ``_unknown_turn``).
+    claimed: bool = False
 
     @property
     def ended(self) -> bool:
@@ -169,6 +173,8 @@ class ThreadActor(SupervisedActor):
         self._options = options or RuntimeOptions()
         self._idle_timeout = self._options.thread_idle_timeout if timers is not None else None
         self._turns: dict[str, _Turn] = {}
+        # The ids of the turns in _turns that nobody claimed, oldest first (bounded by UNCLAIMED_TURNS_KEPT).
+        self._unclaimed: collections.OrderedDict[str, None] = collections.OrderedDict()
         self._completed: collections.deque[str] = collections.deque()
         self._tags = itertools.count()
         self._starts: dict[int, StartTurn | RunTurn] = {}
@@ -268,6 +274,7 @@ class ThreadActor(SupervisedActor):
         for start in self._starts.values():
             self._fail_request(start, error)
         self._starts.clear()
+        self._drop_unclaimed()
 
     # -- messages ---------------------------------------------------------------------------------------------
 
@@ -369,11 +376,11 @@ class ThreadActor(SupervisedActor):
         if len(turns) == 1 and None not in turns and _RESULT_NEUTRAL_TYPES.issuperset(map(type, items)):
             # The common case (a stream of deltas): one turn, nothing that changes its result, no per-event work.
             turn_id = turns.pop()
-            turn = self._turns.get(turn_id) or self._new_turn(turn_id)
-            if not turn.ended:
+            turn = self._turns.get(turn_id) or self._unknown_turn(turn_id)
+            if turn is not None and not turn.ended:
                 turn.log.extend(items)
             return
-        touched: dict[str, list[Notification]] = {}
+        touched: dict[str, tuple[_Turn, list[Notification]]] = {}
         finished: list[_Turn] = []
         completed: set[str] = set()
         unowned: list[ServerNotification] = []
@@ -382,18 +389,22 @@ class ThreadActor(SupervisedActor):
             if turn_id is None:
                 unowned.append(note)
                 continue
-            turn = self._turns.get(turn_id) or self._new_turn(turn_id)
+            turn = self._turns.get(turn_id) or self._unknown_turn(turn_id)
+            if turn is None:  # nobody can claim it: dropped (its end remembered, for a late subscriber)
+                if note.method == "turn/completed":
+                    self._entry.forget_turn(turn_id)
+                continue
             if turn.ended or turn_id in completed:
                 continue  # a straggler after the turn's end: turn/completed is always the log's last event
-            events = touched.get(turn_id)
-            if events is None:
-                events = touched[turn_id] = []
-            events.append(note)
+            entry = touched.get(turn_id)
+            if entry is None:
+                entry = touched[turn_id] = (turn, [])
+            entry[1].append(note)
             if note.method in RESULT_METHODS and turn.accumulator.add(note.payload):
                 finished.append(turn)
                 completed.add(turn_id)
-        for turn_id, events in touched.items():
-            self._turns[turn_id].log.extend(events)
+        for turn, events in touched.values():
+            turn.log.extend(events)
         for turn in finished:
             self._finish(turn, result=turn.accumulator.result())
         if unowned:
@@ -454,7 +465,7 @@ class ThreadActor(SupervisedActor):
         finally:
             # Only now, with the caller subscribed, may logs drop what every subscriber has read.
             if not self._starts:
-                self._retain_all(False)
+                self._no_start_in_flight()
 
     def _claim(self, start: StartTurn | RunTurn, done: RequestDone) -> None:
         if done.error is not None or done.result is None:
@@ -470,7 +481,7 @@ class ThreadActor(SupervisedActor):
             return
         self._retried.discard(id(start))
         turn_id = decode_payload(done.result, TurnStartResponse).turn.id
-        turn = self._turns.get(turn_id) or self._new_turn(turn_id)
+        turn = self._claim_turn(turn_id)
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
                 "thread %s: turn %s started",
@@ -500,7 +511,7 @@ class ThreadActor(SupervisedActor):
                 self._retried.discard(id(start))
                 del self._starts[tag]
         if not self._starts:
-            self._retain_all(False)
+            self._no_start_in_flight()
         if self._connection is not None:
             self._connection.cancel(message.reply)
 
@@ -510,8 +521,8 @@ class ThreadActor(SupervisedActor):
             # It ended long ago: an ended, empty log, so the handle's stream ends at once.
             turn = _Turn(message.turn_id, TurnLog(message.turn_id, retain=False), TurnAccumulator(message.turn_id))
             turn.log.finish()
-        elif turn is None:
-            turn = self._new_turn(message.turn_id)
+        else:
+            turn = self._claim_turn(message.turn_id)
         subscriber = turn.log.subscribe(from_start=message.from_start)
         reply_value(message.reply, TurnStarted(turn.turn_id, turn.log, subscriber))
 
@@ -608,6 +619,44 @@ class ThreadActor(SupervisedActor):
         self._turns[turn_id] = turn
         return turn
 
+    def _claim_turn(self, turn_id: str) -> _Turn:
+        """The turn a turn/start reply or a subscription names, from now on kept as any claimed turn."""
+        turn = self._turns.get(turn_id) or self._new_turn(turn_id)
+        turn.claimed = True
+        self._unclaimed.pop(turn_id, None)
+        return turn
+
+    def _unknown_turn(self, turn_id: str) -> _Turn | None:
+        """A table entry for events of a turn nobody claimed, or ``None``: they are not kept.
+
+        Only a turn/start in flight may claim such a turn (its first events can come before its reply), so only
+        then is one kept, and at most ``UNCLAIMED_TURNS_KEPT`` of them (the oldest are dropped).
+        """
+        if not self._starts:
+            return None
+        unclaimed = self._unclaimed
+        while len(unclaimed) >= UNCLAIMED_TURNS_KEPT:
+            self._forget_unclaimed(unclaimed.popitem(last=False)[0])
+        unclaimed[turn_id] = None
+        return self._new_turn(turn_id)
+
+    def _forget_unclaimed(self, turn_id: str) -> None:
+        turn = self._turns.pop(turn_id, None)
+        if turn is not None and turn.ended:
+            with contextlib.suppress(ValueError):
+                self._completed.remove(turn_id)  # at most COMPLETED_TURNS_KEPT long
+            self._entry.forget_turn(turn_id)
+
+    def _drop_unclaimed(self) -> None:
+        """No turn/start is in flight any more: nobody can claim what nobody claimed."""
+        unclaimed, self._unclaimed = self._unclaimed, collections.OrderedDict()
+        for turn_id in unclaimed:
+            self._forget_unclaimed(turn_id)
+
+    def _no_start_in_flight(self) -> None:
+        self._retain_all(False)
+        self._drop_unclaimed()
+
     def _retain_all(self, retain: bool) -> None:
         for turn in self._turns.values():
             turn.log.set_retain(retain)
@@ -634,6 +683,7 @@ class ThreadActor(SupervisedActor):
         while len(self._completed) > COMPLETED_TURNS_KEPT:
             forgotten = self._completed.popleft()
             self._turns.pop(forgotten, None)
+            self._unclaimed.pop(forgotten, None)
             self._entry.forget_turn(forgotten)
 
     def _fail_active_turns(self, error: BaseException) -> None:

@@ -354,3 +354,36 @@ def test_a_turn_whose_events_arrive_before_its_turn_start_reply_loses_nothing() 
         assert sum(e.method == "item/agentMessage/delta" for e in events) == 5
         assert events[-1].method == "turn/completed"
         assert thread.run("again").final_response == "xxxxx"
+
+
+def _thread_actor(client: SyncRuntime, thread_id: str) -> Any:
+    """The running actor of ``thread_id``, once it handled everything told before (asked an unknown message)."""
+    ref = client.bind_thread(thread_id)
+    ref.ask("barrier", timeout=30)
+    return ref._actor_weakref()
+
+
+def test_a_flood_of_events_for_unknown_turns_keeps_nothing_and_the_next_turn_works() -> None:
+    import gc
+    import tracemalloc
+
+    from codex_actors.actors._thread import UNCLAIMED_TURNS_KEPT
+
+    count = 200_000
+    with Codex(fake_engine_config()) as codex:
+        thread = codex.thread_start()
+        client = codex._client
+        _thread_actor(client, thread.id)
+        gc.collect()
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            client.request("test/scatter", {"count": count, "threadId": thread.id}, timeout=120)
+            actor = _thread_actor(client, thread.id)
+            gc.collect()
+            held = tracemalloc.get_traced_memory()[0] - before
+        finally:
+            tracemalloc.stop()
+        assert len(actor._turns) <= UNCLAIMED_TURNS_KEPT
+        assert held < 8 * 1024 * 1024, f"{held} bytes held after {count} events of unknown turns"
+        assert thread.run("next").final_response == "xxx"
