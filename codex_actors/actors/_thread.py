@@ -57,6 +57,7 @@ from ..errors import (
     is_retryable_error,
 )
 from ..models import Notification
+from ._coalesce import DELTAS
 from ._directory import ThreadDirectory, ThreadEntry
 from ._messages import (
     CancelRequest,
@@ -524,6 +525,7 @@ class ThreadActor(SupervisedActor):
         else:
             turn = self._claim_turn(message.turn_id)
         subscriber = turn.log.subscribe(from_start=message.from_start)
+        turn.log.set_retain(bool(self._starts))  # kept whole only while a turn/start in flight may claim it too
         reply_value(message.reply, TurnStarted(turn.turn_id, turn.log, subscriber))
 
     # -- engine restarts --------------------------------------------------------------------------------------
@@ -615,7 +617,7 @@ class ThreadActor(SupervisedActor):
     # -- turns ------------------------------------------------------------------------------------------------
 
     def _new_turn(self, turn_id: str) -> _Turn:
-        turn = _Turn(turn_id, TurnLog(turn_id, retain=True), TurnAccumulator(turn_id))
+        turn = _Turn(turn_id, TurnLog(turn_id, retain=True, coalescer=DELTAS), TurnAccumulator(turn_id))
         self._turns[turn_id] = turn
         return turn
 
