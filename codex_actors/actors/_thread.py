@@ -6,6 +6,8 @@ turn's events to its :class:`~codex_actors.actors._turnlog.TurnLog` (which every
 cursor) and feeds the turn's :class:`~codex_actors._results.TurnAccumulator`; at ``turn/completed`` the log
 ends carrying the turn's :class:`~codex_actors._results.TurnResult`, assembled here once for every reader and
 every :class:`RunTurn` sender. Notifications of the thread that belong to no turn go to the global sink.
+Those of a turn nobody claimed (no turn/start reply, no subscription named it) are kept only while a turn/start,
+whose reply may come after the turn's first events, is in flight, for at most ``UNCLAIMED_TURNS_KEPT`` turns.
 
 It never blocks, and it talks to its engine only through an
 :class:`~codex_actors.actors._messages.EngineHandle`: requests go out with their replies delivered back as

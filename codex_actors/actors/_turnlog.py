@@ -8,6 +8,14 @@ waits). Events every subscriber has read are pruned (all of them when it has no 
 while a ``turn/start`` that may claim it is in flight, so a handle that subscribes late still sees the turn
 from its first event.
 
+What the slowest subscriber has not read is bounded as well, for a log given a
+:class:`~codex_actors.actors._coalesce.Coalescer` (every turn's log is): once that subscriber lags (behind by
+``COALESCE_AFTER`` events, not counting the batch just written, and no read for ``LAG_BATCHES`` batches), runs of
+mergeable events it has not read (a turn's text deltas, one item at a time) are merged into one event each. Runs
+break at every cursor and the cursors are remapped, so each subscriber reads on from the same point; a pass runs
+when what is held has doubled since the last one (amortized O(1) per event). A subscriber that keeps up is never
+touched: the writer's only extra work is one comparison per batch.
+
 A log ends with :meth:`TurnLog.finish`: normally after ``turn/completed``, carrying the turn's result (so every
 reader gets the one its owner assembled), or with an error (the engine died), which readers get once they have
 read everything before it.
