@@ -18,6 +18,7 @@ import asyncio
 import weakref
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, TypeVar
 
 import pykka
@@ -34,6 +35,7 @@ from ._protocol.jsonrpc import wire_params
 from ._runtime import Runtime
 from ._subscription import Subscription
 from ._sync_runtime import SyncRuntime
+from ._unclosed import close_when_dropped
 from .actors._directory import ThreadRef
 from .errors import TransportClosedError
 from .models import InitializeResponse, Notification, initialize_response
@@ -73,15 +75,27 @@ __all__ = ["AsyncCodex", "AsyncThread", "AsyncTurnHandle"]
 T = TypeVar("T")
 
 
+def _started(runtime: AsyncRuntime) -> Runtime | None:
+    return runtime.started
+
+
+def _check_metadata(runtime: Runtime) -> None:
+    """A runtime's ``initialize`` answer validated as it starts (``RuntimeError`` if it lacks the metadata)."""
+    initialize_response(runtime.initialize_result)
+
+
 class AsyncCodex:
-    """Async mirror of :class:`~codex_actors.Codex`. Prefer ``async with AsyncCodex()``."""
+    """Async mirror of :class:`~codex_actors.Codex`. Prefer ``async with AsyncCodex()``.
+
+    Dropped without ``close()`` while its runtime runs, it is closed when collected (or at exit), with a
+    ``ResourceWarning``; its threads and turn handles keep it alive while they are in use.
+    """
 
     def __init__(self, config: CodexConfig | None = None) -> None:
-        self._init: InitializeResponse | None = None
-        self._runtime = AsyncRuntime(config, on_start=self._on_start)
-
-    def _on_start(self, runtime: Runtime) -> None:
-        self._init = initialize_response(runtime.initialize_result)
+        self._init: tuple[Runtime, InitializeResponse] | None = None
+        # Nothing the runtime holds may refer to this client (on_start included): see codex_actors._unclosed.
+        self._runtime = AsyncRuntime(config, on_start=_check_metadata)
+        close_when_dropped(self, partial(_started, self._runtime))
 
     async def __aenter__(self) -> AsyncCodex:
         await self._ready()
@@ -96,9 +110,12 @@ class AsyncCodex:
     @property
     def metadata(self) -> InitializeResponse:
         """The engine's validated ``initialize`` answer; ``RuntimeError`` before initialization."""
-        if self._init is None:
+        runtime = self._runtime.started
+        if runtime is None:
             raise RuntimeError(NOT_INITIALIZED)
-        return self._init
+        if self._init is None or self._init[0] is not runtime:
+            self._init = (runtime, initialize_response(runtime.initialize_result))
+        return self._init[1]
 
     @property
     def supervisor(self) -> pykka.ActorRef[Any]:

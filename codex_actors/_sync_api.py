@@ -34,6 +34,7 @@ from ._protocol.jsonrpc import wire_params
 from ._runtime import Runtime
 from ._subscription import EventStream, Subscription
 from ._sync_runtime import SyncRuntime
+from ._unclosed import close_when_dropped
 from .actors._directory import ThreadRef
 from .models import InitializeResponse, Notification, initialize_response
 
@@ -72,20 +73,28 @@ __all__ = ["Codex", "Thread", "TurnHandle"]
 T = TypeVar("T")
 
 
+def _the(runtime: Runtime) -> Runtime:
+    return runtime
+
+
 class Codex:
     """Synchronous client for creating threads and running Codex turns.
 
     The engine starts (and completes its handshake) in the constructor; use it as a context manager so it is
     closed promptly. Inside, a supervisor restarts the engine if it dies: threads resume on the new engine.
+    A client dropped without ``close()`` is closed when collected (or at exit), with a ``ResourceWarning``; its
+    threads and turn handles keep it alive while they are in use.
     """
 
     def __init__(self, config: CodexConfig | None = None) -> None:
-        self._client = SyncRuntime(Runtime(config))
+        runtime = Runtime(config)
+        self._client = SyncRuntime(runtime)
         try:
-            self._init = initialize_response(self._client.runtime.initialize_result)
+            self._init = initialize_response(runtime.initialize_result)
         except Exception:
-            self._client.runtime.close()
+            runtime.close()
             raise
+        close_when_dropped(self, partial(_the, runtime))
 
     def __enter__(self) -> Codex:
         return self
@@ -124,14 +133,14 @@ class Codex:
         """Start a browser ChatGPT login and return its live handle."""
         raw = self._client.request("account/login/start", wire_params(LoginAccountParamsChatgpt()))
         response = chatgpt_login(raw)
-        return ChatgptLoginHandle(self._client, response["loginId"], response["authUrl"])
+        return ChatgptLoginHandle(self._handed_out(), response["loginId"], response["authUrl"])
 
     def login_chatgpt_device_code(self) -> DeviceCodeLoginHandle:
         """Start a device-code ChatGPT login and return its live handle."""
         raw = self._client.request("account/login/start", wire_params(LoginAccountParamsChatgptDeviceCode()))
         response = device_code_login(raw)
         return DeviceCodeLoginHandle(
-            self._client, response["loginId"], response["verificationUrl"], response["userCode"]
+            self._handed_out(), response["loginId"], response["verificationUrl"], response["userCode"]
         )
 
     def logout(self) -> None:
@@ -328,7 +337,11 @@ class Codex:
     def _open_thread(self, method: str, params: dict[str, Any]) -> Thread:
         """Send a request that answers a thread (start, resume, fork, unarchive) and bind its actor."""
         address = self._client.open_thread(method, wire_params(params))  # holds the thread's entry meanwhile
-        return Thread(self._client, address.thread_id)
+        return Thread(self._handed_out(), address.thread_id)
+
+    def _handed_out(self) -> SyncRuntime:
+        """The runtime for an object this client hands out, which keeps the client alive while it is."""
+        return SyncRuntime(self._client.runtime, owner=self)
 
     def _call(self, method: str, params: dict[str, Any], result_type: type[T]) -> T:
         return self._client.call(method, wire_params(params), result_type)

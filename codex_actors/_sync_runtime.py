@@ -29,10 +29,13 @@ T = TypeVar("T")
 class SyncRuntime:
     """Blocking calls on one :class:`~codex_actors._runtime.Runtime`; every wait has a timeout."""
 
-    __slots__ = ("runtime",)
+    __slots__ = ("owner", "runtime")
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, owner: object = None) -> None:
         self.runtime = runtime
+        #: The client this was handed out by, kept alive while this is (a ``Thread``, a ``TurnHandle``, a login
+        #: handle in use keep their ``Codex`` open); ``None`` for the client's own.
+        self.owner = owner
 
     def request(self, method: str, params: Any = None, *, timeout: float | None = None) -> msgspec.Raw:
         """Send a request to the engine and wait for its raw result."""

@@ -5,7 +5,9 @@ actor's intake, and one :class:`DrainNotifications` is told while none is pendin
 turn's events to its :class:`~codex_actors.actors._turnlog.TurnLog` (which every subscriber reads at its own
 cursor) and feeds the turn's :class:`~codex_actors._results.TurnAccumulator`; at ``turn/completed`` the log
 ends carrying the turn's :class:`~codex_actors._results.TurnResult`, assembled here once for every reader and
-every :class:`RunTurn` sender. Notifications of the thread that belong to no turn go to the global sink. A
+every :class:`RunTurn` sender. Notifications of the thread that belong to no turn go to the global sink.
+Those of a turn nobody claimed (no turn/start reply, no subscription named it) are kept only while a turn/start,
+whose reply may come after the turn's first events, is in flight, for at most ``UNCLAIMED_TURNS_KEPT`` turns. A
 :class:`~codex_actors.actors._messages.LineTooLongNote` in the intake (a line of this thread was over the limit and
 dropped) fails its turn (with no turn id, every running one) with its ``LineTooLongError``, in its place: what was
 read after it, a ``turn/completed`` included, cannot end that turn any more.
@@ -69,6 +71,7 @@ from ..errors import (
     is_retryable_error,
 )
 from ..models import Notification
+from ._coalesce import DELTAS
 from ._directory import ThreadDirectory, ThreadEntry
 from ._messages import (
     CancelRequest,
@@ -101,6 +104,8 @@ logger = logging.getLogger("codex_actors.thread")
 
 #: Completed turns whose logs stay reachable for late subscribers.
 COMPLETED_TURNS_KEPT = 8
+#: Turns nobody claimed yet (their events came before the turn/start reply naming them) kept meanwhile, at most.
+UNCLAIMED_TURNS_KEPT = 16
 #: Requests held while the engine restarts; past this they fail at once.
 MAX_HELD_REQUESTS = 1024
 #: Seconds a timed-out turn's next ``turn/start`` waits for the engine to end it (it takes milliseconds).
@@ -148,6 +153,8 @@ class _Turn:
     error: BaseException | None = None
     listeners: list[RunTurn] = field(default_factory=list)
     deadline_armed: bool = False
+    #: A turn/start reply or a subscription named it (until then it may be dropped: see ``_unknown_turn``).
+    claimed: bool = False
 
     @property
     def ended(self) -> bool:
@@ -191,6 +198,8 @@ class ThreadActor(SupervisedActor):
         self._stopping: set[str] = set()
         self._interrupts: dict[int, str] = {}
         self._turns: dict[str, _Turn] = {}
+        # The ids of the turns in _turns that nobody claimed, oldest first (bounded by UNCLAIMED_TURNS_KEPT).
+        self._unclaimed: collections.OrderedDict[str, None] = collections.OrderedDict()
         self._completed: collections.deque[str] = collections.deque()
         self._tags = itertools.count()
         self._starts: dict[int, StartTurn | RunTurn] = {}
@@ -290,6 +299,7 @@ class ThreadActor(SupervisedActor):
         for start in self._starts.values():
             self._fail_request(start, error)
         self._starts.clear()
+        self._drop_unclaimed()
 
     # -- messages ---------------------------------------------------------------------------------------------
 
@@ -394,11 +404,11 @@ class ThreadActor(SupervisedActor):
         if len(turns) == 1 and None not in turns and _RESULT_NEUTRAL_TYPES.issuperset(map(type, items)):
             # The common case (a stream of deltas): one turn, nothing that changes its result, no per-event work.
             turn_id = turns.pop()
-            turn = self._turns.get(turn_id) or self._new_turn(turn_id)
-            if not turn.ended:
+            turn = self._turns.get(turn_id) or self._unknown_turn(turn_id)
+            if turn is not None and not turn.ended:
                 turn.log.extend(items)
             return
-        touched: dict[str, list[Notification]] = {}
+        touched: dict[str, tuple[_Turn, list[Notification]]] = {}
         finished: list[_Turn] = []
         failed: list[tuple[_Turn, BaseException]] = []
         completed: set[str] = set()
@@ -415,20 +425,24 @@ class ThreadActor(SupervisedActor):
             if turn_id is None:
                 unowned.append(note)
                 continue
-            turn = self._turns.get(turn_id) or self._new_turn(turn_id)
+            turn = self._turns.get(turn_id) or self._unknown_turn(turn_id)
+            if turn is None:  # nobody can claim it: dropped (its end remembered, for a late subscriber)
+                if note.method == "turn/completed":
+                    self._entry.forget_turn(turn_id)
+                continue
             if turn.ended or turn_id in completed:
                 if turn_id in self._stopping and note.method == "turn/completed":
                     stopped.append(turn_id)  # a timed-out turn is over in the engine too
                 continue  # a straggler after the turn's end: turn/completed is always the log's last event
-            events = touched.get(turn_id)
-            if events is None:
-                events = touched[turn_id] = []
-            events.append(note)
+            entry = touched.get(turn_id)
+            if entry is None:
+                entry = touched[turn_id] = (turn, [])
+            entry[1].append(note)
             if note.method in RESULT_METHODS and turn.accumulator.add(note.payload):
                 finished.append(turn)
                 completed.add(turn_id)
-        for turn_id, events in touched.items():
-            self._turns[turn_id].log.extend(events)
+        for turn, events in touched.values():
+            turn.log.extend(events)
         for turn in finished:
             self._finish(turn, result=turn.accumulator.result())
         for turn, error in failed:
@@ -445,10 +459,12 @@ class ThreadActor(SupervisedActor):
                 self._global_sink(unowned)
 
     def _turns_of(self, turn_id: str | None) -> list[_Turn]:
-        """The turn ``turn_id`` (made if new); with no id, every turn of the thread still running."""
+        """The turn ``turn_id`` (an unknown one only as :meth:`_unknown_turn` keeps it); with no id, every turn of
+        the thread still running."""
         if turn_id is None:
             return [turn for turn in self._turns.values() if not turn.ended]
-        return [self._turns.get(turn_id) or self._new_turn(turn_id)]
+        turn = self._turns.get(turn_id) or self._unknown_turn(turn_id)
+        return [] if turn is None else [turn]
 
     def _on_request(self, message: StartTurn | RunTurn | ThreadRequest) -> None:
         connection = self._connection
@@ -519,7 +535,7 @@ class ThreadActor(SupervisedActor):
         finally:
             # Only now, with the caller subscribed, may logs drop what every subscriber has read.
             if not self._starts:
-                self._retain_all(False)
+                self._no_start_in_flight()
 
     def _claim(self, start: StartTurn | RunTurn, done: RequestDone) -> None:
         if done.error is not None or done.result is None:
@@ -535,7 +551,7 @@ class ThreadActor(SupervisedActor):
             return
         self._retried.discard(id(start))
         turn_id = decode_payload(done.result, TurnStartResponse).turn.id
-        turn = self._turns.get(turn_id) or self._new_turn(turn_id)
+        turn = self._claim_turn(turn_id)
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
                 "thread %s: turn %s started",
@@ -567,7 +583,7 @@ class ThreadActor(SupervisedActor):
                 self._retried.discard(id(start))
                 del self._starts[tag]
         if not self._starts:
-            self._retain_all(False)
+            self._no_start_in_flight()
         if self._connection is not None:
             self._connection.cancel(message.reply)
 
@@ -577,9 +593,10 @@ class ThreadActor(SupervisedActor):
             # It ended long ago: an ended, empty log, so the handle's stream ends at once.
             turn = _Turn(message.turn_id, TurnLog(message.turn_id, retain=False), TurnAccumulator(message.turn_id))
             turn.log.finish()
-        elif turn is None:
-            turn = self._new_turn(message.turn_id)
+        else:
+            turn = self._claim_turn(message.turn_id)
         subscriber = turn.log.subscribe(from_start=message.from_start)
+        turn.log.set_retain(bool(self._starts))  # kept whole only while a turn/start in flight may claim it too
         reply_value(message.reply, TurnStarted(turn.turn_id, turn.log, subscriber))
 
     # -- engine restarts --------------------------------------------------------------------------------------
@@ -725,9 +742,47 @@ class ThreadActor(SupervisedActor):
     # -- turns ------------------------------------------------------------------------------------------------
 
     def _new_turn(self, turn_id: str) -> _Turn:
-        turn = _Turn(turn_id, TurnLog(turn_id, retain=True), TurnAccumulator(turn_id))
+        turn = _Turn(turn_id, TurnLog(turn_id, retain=True, coalescer=DELTAS), TurnAccumulator(turn_id))
         self._turns[turn_id] = turn
         return turn
+
+    def _claim_turn(self, turn_id: str) -> _Turn:
+        """The turn a turn/start reply or a subscription names, from now on kept as any claimed turn."""
+        turn = self._turns.get(turn_id) or self._new_turn(turn_id)
+        turn.claimed = True
+        self._unclaimed.pop(turn_id, None)
+        return turn
+
+    def _unknown_turn(self, turn_id: str) -> _Turn | None:
+        """A table entry for events of a turn nobody claimed, or ``None``: they are not kept.
+
+        Only a turn/start in flight may claim such a turn (its first events can come before its reply), so only
+        then is one kept, and at most ``UNCLAIMED_TURNS_KEPT`` of them (the oldest are dropped).
+        """
+        if not self._starts:
+            return None
+        unclaimed = self._unclaimed
+        while len(unclaimed) >= UNCLAIMED_TURNS_KEPT:
+            self._forget_unclaimed(unclaimed.popitem(last=False)[0])
+        unclaimed[turn_id] = None
+        return self._new_turn(turn_id)
+
+    def _forget_unclaimed(self, turn_id: str) -> None:
+        turn = self._turns.pop(turn_id, None)
+        if turn is not None and turn.ended:
+            with contextlib.suppress(ValueError):
+                self._completed.remove(turn_id)  # at most COMPLETED_TURNS_KEPT long
+            self._entry.forget_turn(turn_id)
+
+    def _drop_unclaimed(self) -> None:
+        """No turn/start is in flight any more: nobody can claim what nobody claimed."""
+        unclaimed, self._unclaimed = self._unclaimed, collections.OrderedDict()
+        for turn_id in unclaimed:
+            self._forget_unclaimed(turn_id)
+
+    def _no_start_in_flight(self) -> None:
+        self._retain_all(False)
+        self._drop_unclaimed()
 
     def _retain_all(self, retain: bool) -> None:
         for turn in self._turns.values():
@@ -755,6 +810,7 @@ class ThreadActor(SupervisedActor):
         while len(self._completed) > COMPLETED_TURNS_KEPT:
             forgotten = self._completed.popleft()
             self._turns.pop(forgotten, None)
+            self._unclaimed.pop(forgotten, None)
             self._entry.forget_turn(forgotten)
 
     def _fail_active_turns(self, error: BaseException) -> None:

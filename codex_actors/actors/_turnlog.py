@@ -8,6 +8,14 @@ waits). Events every subscriber has read are pruned (all of them when it has no 
 while a ``turn/start`` that may claim it is in flight, so a handle that subscribes late still sees the turn
 from its first event.
 
+What the slowest subscriber has not read is bounded as well, for a log given a
+:class:`~codex_actors.actors._coalesce.Coalescer` (every turn's log is): once that subscriber lags (behind by
+``COALESCE_AFTER`` events, not counting the batch just written, and no read for ``LAG_BATCHES`` batches), runs of
+mergeable events it has not read (a turn's text deltas, one item at a time) are merged into one event each. Runs
+break at every cursor and the cursors are remapped, so each subscriber reads on from the same point; a pass runs
+when what is held has doubled since the last one (amortized O(1) per event). A subscriber that keeps up is never
+touched: the writer's only extra work is one comparison per batch.
+
 A log ends with :meth:`TurnLog.finish`: normally after ``turn/completed``, carrying the turn's result (so every
 reader gets the one its owner assembled), or with an error (the engine died), which readers get once they have
 read everything before it.
@@ -21,12 +29,18 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
-__all__ = ["LogClosedError", "TurnLog"]
+from ._coalesce import Coalescer, coalesce
+
+__all__ = ["COALESCE_AFTER", "LogClosedError", "TurnLog"]
 
 E = TypeVar("E")
 Waker = Callable[[], object]
 
 _COMPACT_AFTER = 1024
+#: Events held (unread by the slowest subscriber) past which a log with a coalescer first coalesces them.
+COALESCE_AFTER = 4096
+#: Batches written since the slowest subscriber last read on, past which (and past COALESCE_AFTER) it lags.
+LAG_BATCHES = 16
 
 
 class LogClosedError(Exception):
@@ -36,7 +50,14 @@ class LogClosedError(Exception):
 class TurnLog(Generic[E]):
     """An append-only multicast log with per-subscriber cursors. Thread-safe."""
 
-    def __init__(self, turn_id: str, *, retain: bool = True) -> None:
+    def __init__(
+        self,
+        turn_id: str,
+        *,
+        retain: bool = True,
+        coalescer: Coalescer[E] | None = None,
+        coalesce_after: int = COALESCE_AFTER,
+    ) -> None:
         self.turn_id = turn_id
         self._events: list[E] = []
         self._head = 0  # index in _events of the first event still kept
@@ -48,6 +69,11 @@ class TurnLog(Generic[E]):
         self._error: BaseException | None = None
         self._result: object = None
         self._retain = retain
+        self._coalescer = coalescer
+        self._coalesce_after = coalesce_after
+        self._coalesce_at = coalesce_after  # the held count that starts the next pass
+        self._lagging = False  # the slowest subscriber lagged at a pass, and has not read on since
+        self._unread_batches = 0  # batches written since the slowest subscriber last read on
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
 
@@ -61,6 +87,9 @@ class TurnLog(Generic[E]):
             if self._done or (not self._retain and not self._cursors):
                 return
             self._events.extend(events)
+            self._unread_batches += 1
+            if self._coalescer is not None and len(self._events) - self._head >= self._coalesce_at:
+                self._coalesce(self._coalescer, len(events))
             wakers = self._take_wakers()
             self._cond.notify_all()
         for wake in wakers:
@@ -77,6 +106,8 @@ class TurnLog(Generic[E]):
             self._done = True
             self._error = error
             self._result = result
+            if self._coalescer is not None and len(self._events) - self._head >= self._coalesce_after:
+                self._coalesce(self._coalescer, 0)  # the turn is over: what a lagging subscriber has left
             wakers = self._take_wakers()
             self._cond.notify_all()
         for wake in wakers:
@@ -188,14 +219,48 @@ class TurnLog(Generic[E]):
         self._wakers.clear()
         return wakers
 
+    def _coalesce(self, coalescer: Coalescer[E], fresh: int) -> None:
+        """Merge the runs the slowest subscriber has not read yet, once it lags.
+
+        It lags once it is behind by the threshold (not counting the ``fresh`` batch just written) and has not
+        read on for ``LAG_BATCHES`` batches, and until it reads on: a subscriber that keeps up (the GIL or a busy
+        consumer may hold it back for a few batches) sees every delta as it was written. Nothing before the
+        slowest cursor is touched (it is read; a retained log keeps it for late subscribers), and no merged event
+        straddles a cursor, so every subscriber reads on from the same point of the turn.
+        """
+        events, base, cursors = self._events, self._base, self._cursors
+        start = max(self._head, min(cursors.values()) - base) if cursors else self._head
+        if not self._lagging:
+            if self._unread_batches < LAG_BATCHES or len(events) - fresh - start < self._coalesce_after:
+                return  # the slowest subscriber keeps up: the next batch checks again
+            self._lagging = True
+        stop = len(events)
+        if stop - start > 1:
+            breaks = {cursor - base - start for cursor in cursors.values() if start < cursor - base < stop}
+            merged, where = coalesce(events[start:stop], breaks, coalescer)
+            shift = len(merged) - (stop - start)
+            events[start:stop] = merged
+            for sub, cursor in cursors.items():
+                index = cursor - base
+                if index >= stop:
+                    cursors[sub] = cursor + shift
+                elif index > start:
+                    cursors[sub] = base + start + where[index - start]
+        # The next pass once what is held has doubled: each pass costs what it scans, amortized O(1) per event.
+        self._coalesce_at = max(self._coalesce_after, 2 * (len(events) - self._head))
+
     def _prune(self) -> None:
         if self._retain:
-            return
-        # Without subscribers nobody can read what is kept (a new one starts here), so nothing is.
-        low = (min(self._cursors.values()) if self._cursors else self._base + len(self._events)) - self._base
-        if low > self._head:
-            self._head = low
-        if self._head >= _COMPACT_AFTER and self._head * 2 >= len(self._events):
-            del self._events[: self._head]
-            self._base += self._head
-            self._head = 0
+            self._lagging, self._unread_batches = False, 0  # (approximately: a retained log is short-lived)
+        else:
+            # Without subscribers nobody can read what is kept (a new one starts here), so nothing is.
+            low = (min(self._cursors.values()) if self._cursors else self._base + len(self._events)) - self._base
+            if low > self._head:
+                self._head = low
+                self._lagging, self._unread_batches = False, 0
+            if self._head >= _COMPACT_AFTER and self._head * 2 >= len(self._events):
+                del self._events[: self._head]
+                self._base += self._head
+                self._head = 0
+        if self._coalesce_at > self._coalesce_after:  # the slowest reader caught up: the doubling starts anew
+            self._coalesce_at = max(self._coalesce_after, 2 * (len(self._events) - self._head))

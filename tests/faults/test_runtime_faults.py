@@ -27,6 +27,7 @@ from codex_actors._runtime import Runtime
 from codex_actors._sync_api import TurnHandle
 from codex_actors._sync_runtime import SyncRuntime
 from codex_actors.actors import GetCounts
+from codex_actors.actors._coalesce import DELTAS
 from codex_actors.actors._messages import EngineDown, EngineUp, RunTurn, ThreadRequest, TurnFinished
 from codex_actors.actors._port import EnginePort
 from codex_actors.actors._root import RootSupervisor
@@ -250,9 +251,9 @@ def test_a_hand_built_handle_streams_a_flood_of_a_turn_it_subscribed_to_early(ru
     handle = TurnHandle(runtime, THREAD, TURN)  # the turn does not exist yet: its events are all future
     runtime.request("test/flood", {"count": count, "threadId": THREAD, "turnId": TURN}, timeout=5)
     events = list(handle.stream())
-    assert len(events) == count + 1
     assert {event.method for event in events[:-1]} == {"item/agentMessage/delta"}
     assert "".join(event.payload.delta for event in events[:-1]) == "x" * count
+    assert sum(map(DELTAS.size, events[:-1])) == count  # read late: a backlog past the threshold is coalesced
     last = events[-1].payload
     assert isinstance(last, TurnCompletedNotification)
     assert last.turn.status == TurnStatus.completed
@@ -354,3 +355,69 @@ def test_a_turn_whose_events_arrive_before_its_turn_start_reply_loses_nothing() 
         assert sum(e.method == "item/agentMessage/delta" for e in events) == 5
         assert events[-1].method == "turn/completed"
         assert thread.run("again").final_response == "xxxxx"
+
+
+def _thread_actor(client: SyncRuntime, thread_id: str) -> Any:
+    """The running actor of ``thread_id``, once it handled everything told before (asked an unknown message)."""
+    ref = client.bind_thread(thread_id)
+    ref.ask("barrier", timeout=30)
+    return ref._actor_weakref()
+
+
+def test_a_flood_of_events_for_unknown_turns_keeps_nothing_and_the_next_turn_works() -> None:
+    import gc
+    import tracemalloc
+
+    from codex_actors.actors._thread import UNCLAIMED_TURNS_KEPT
+
+    count = 200_000
+    with Codex(fake_engine_config()) as codex:
+        thread = codex.thread_start()
+        client = codex._client
+        _thread_actor(client, thread.id)
+        gc.collect()
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            client.request("test/scatter", {"count": count, "threadId": thread.id}, timeout=120)
+            actor = _thread_actor(client, thread.id)
+            gc.collect()
+            held = tracemalloc.get_traced_memory()[0] - before
+        finally:
+            tracemalloc.stop()
+        assert len(actor._turns) <= UNCLAIMED_TURNS_KEPT
+        assert held < 8 * 1024 * 1024, f"{held} bytes held after {count} events of unknown turns"
+        assert thread.run("next").final_response == "xxx"
+
+
+def test_a_reader_that_starts_after_a_flood_of_deltas_ended_gets_the_whole_text_from_a_bounded_log(
+    runtime: SyncRuntime,
+) -> None:
+    import gc
+    import tracemalloc
+
+    from codex_actors.actors._turnlog import COALESCE_AFTER
+
+    count = 1_000_000
+    runtime.bind_thread(THREAD)
+    handle = TurnHandle(runtime, THREAD, TURN)  # subscribed before the turn's first event, read only after its end
+    log = handle._subscription.log
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        runtime.request("test/flood", {"count": count, "threadId": THREAD, "turnId": TURN}, timeout=60)
+        wait_until(lambda: log.done, "the flood's turn/completed", timeout=120)
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert len(log) <= 2 * COALESCE_AFTER + 1024
+    assert held < 16 * 1024 * 1024, f"{held} bytes held for a reader that lags {count} deltas"
+    events = list(handle.stream())
+    deltas = [event for event in events if event.method == "item/agentMessage/delta"]
+    assert "".join(event.payload.delta for event in deltas) == "x" * count
+    assert sum(map(DELTAS.size, deltas)) == count
+    assert events[-1].method == "turn/completed"
+    result = handle._subscription.result()
+    assert result.id == TURN and result.status == TurnStatus.completed

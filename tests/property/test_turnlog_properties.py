@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
+import math
 import random
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from codex_actors.actors._turnlog import LogClosedError, TurnLog
+from codex_actors._protocol.generated import AgentMessageDeltaNotification, ReasoningSummaryTextDeltaNotification
+from codex_actors.actors._coalesce import DELTAS, CoalescedNotification
+from codex_actors.actors._turnlog import LAG_BATCHES, LogClosedError, TurnLog
+from codex_actors.models import Notification, UnknownNotification
 
 PROPERTY_SETTINGS = settings(max_examples=100, deadline=None)
 
@@ -268,3 +274,134 @@ def test_one_writer_thread_and_four_reader_threads(retain: bool) -> None:
     else:
         assert len(log) == 0
         assert log._base + log._head == total  # everything pruned; compaction kept positions absolute
+
+
+# -- coalescing a lagging subscriber's deltas ---------------------------------------------------------------------
+
+_COALESCE_AFTER = 8  # small, so that short runs of operations coalesce many times
+_ITEMS = ("a", "b")
+
+
+def _note(kind: str, item: str, text: str) -> Notification:
+    """A delta of ``item`` (``kind`` "delta", or "summary": a reasoning summary's, index 0), or another event."""
+    if kind == "delta":
+        payload: Any = AgentMessageDeltaNotification(delta=text, item_id=item, thread_id="thr", turn_id="t")
+        return Notification("item/agentMessage/delta", payload)
+    if kind == "summary":
+        payload = ReasoningSummaryTextDeltaNotification(
+            delta=text, item_id=item, summary_index=0, thread_id="thr", turn_id="t"
+        )
+        return Notification("item/reasoning/summaryTextDelta", payload)
+    return Notification("item/started", UnknownNotification({"n": text}))
+
+
+_events = st.tuples(
+    st.sampled_from(["delta", "delta", "delta", "summary", "other"]),
+    st.sampled_from(_ITEMS),
+    st.text("xyz", min_size=1, max_size=3),
+).map(lambda spec: _note(*spec))
+_delta_ops = st.lists(
+    st.one_of(
+        st.tuples(st.just("write"), st.lists(_events, max_size=12)),
+        st.tuples(st.sampled_from(["take", "poll"]), st.integers(0, 2)),
+    ),
+    max_size=60,
+)
+
+
+def _canonical(events: list[Notification]) -> list[tuple[Any, ...]]:
+    """The events as a reader understands them: consecutive deltas of one item joined, the rest as they are."""
+    out: list[tuple[Any, ...]] = []
+    for event in events:
+        key = DELTAS.key(event)
+        if key is None:
+            out.append(("other", event.method, event.payload))
+        elif out and out[-1][0] == key:
+            out[-1] = (key, out[-1][1] + event.payload.delta)
+        else:
+            out.append((key, event.payload.delta))
+    return out
+
+
+def _held_bound(written: list[Notification], start: int, readers: int, largest_batch: int) -> int:
+    """What a coalescing log may hold when its slowest reader is at ``start``: a constant plus the irreducible."""
+    backlog = written[start:]
+    pieces = len(_canonical(backlog)) + readers + 1  # runs and other events, split at most at each cursor
+    chain = math.ceil(math.log2(len(written) + 1)) + 2  # a run is held as a chain of halving merges
+    return 2 * (_COALESCE_AFTER + LAG_BATCHES * largest_batch + pieces * chain)
+
+
+@PROPERTY_SETTINGS
+@given(subscribers=st.integers(1, 3), ops=_delta_ops)
+def test_a_lagging_subscriber_reads_coalesced_deltas_with_the_same_text_and_every_other_event_in_order(
+    subscribers: int, ops: list[tuple[str, Any]]
+) -> None:
+    log: TurnLog[Notification] = TurnLog("t", retain=False, coalescer=DELTAS, coalesce_after=_COALESCE_AFTER)
+    subs = [log.subscribe() for _ in range(subscribers)]
+    seen: list[list[Notification]] = [[] for _ in subs]
+    written: list[Notification] = []
+    largest_batch = 0
+
+    def originals(events: list[Notification]) -> int:
+        return sum(map(DELTAS.size, events))
+
+    def check(index: int) -> None:
+        read = originals(seen[index])
+        assert _canonical(seen[index]) == _canonical(written[:read])  # same text per item, the rest in order
+
+    for kind, arg in ops:
+        if kind == "write":
+            log.extend(arg)
+            written.extend(arg)
+            largest_batch = max(largest_batch, len(arg))
+        elif arg < subscribers:
+            if kind == "take":
+                with contextlib.suppress(TimeoutError):
+                    seen[arg].extend(log.take(subs[arg], timeout=0))
+            else:
+                got = log.take_or_wake(subs[arg], lambda: None)
+                seen[arg].extend(got or [])
+            check(arg)
+        slowest = min(originals(events) for events in seen)
+        assert len(log) <= _held_bound(written, slowest, subscribers, largest_batch)
+    log.finish()
+    for index, sub in enumerate(subs):
+        while batch := log.take(sub, timeout=0):
+            seen[index].extend(batch)
+        assert originals(seen[index]) == len(written)
+        check(index)
+
+
+def test_a_subscriber_that_keeps_up_sees_every_delta_as_it_was_written() -> None:
+    log: TurnLog[Notification] = TurnLog("t", retain=False, coalescer=DELTAS, coalesce_after=_COALESCE_AFTER)
+    sub = log.subscribe()
+    written = [_note("delta", "a", str(n)) for n in range(1000)]
+    seen: list[Notification] = []
+    for start in range(0, len(written), 5):
+        log.extend(written[start : start + 5])
+        seen.extend(log.take(sub, timeout=0))
+    assert seen == written  # the very objects: nothing coalesced, no copy
+
+
+def test_a_subscriber_that_reads_only_after_the_end_gets_a_bounded_backlog_with_the_whole_text() -> None:
+    log: TurnLog[Notification] = TurnLog("t", retain=False, coalescer=DELTAS)
+    slow, fast = log.subscribe(), log.subscribe()
+    count = 256 * 400
+    fast_seen: list[Notification] = []
+    held = 0
+    for _ in range(0, count, 256):
+        log.extend([_note("delta", "a", "x") for _ in range(256)])
+        held = max(held, len(log))
+        fast_seen.extend(log.take(fast, timeout=0))
+    log.extend([_note("other", "a", "done")])
+    log.finish()
+    assert held <= 2 * 4096 + LAG_BATCHES * 256
+    events: list[Notification] = []
+    while batch := log.take(slow, timeout=0):
+        events.extend(batch)
+    assert len(events) <= 2 * 4096 + 256  # coalesced, but for the uncoalesced tail since the last pass
+    assert "".join(e.payload.delta for e in events[:-1]) == "x" * count
+    assert sum(map(DELTAS.size, events)) == count + 1
+    assert all(isinstance(e, Notification) for e in events)
+    assert isinstance(events[0], CoalescedNotification) and events[0].deltas > 1
+    assert "".join(e.payload.delta for e in fast_seen) == "x" * count

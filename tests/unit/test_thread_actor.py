@@ -410,3 +410,57 @@ def test_a_dropped_line_fails_the_turn_in_its_place_and_nothing_after_it_complet
             methods.extend(event.method for event in events)
     assert methods == ["item/agentMessage/delta"]  # the events after it are not the turn's any more
     assert started.log.result is None
+
+
+# -- turns nobody claimed ---------------------------------------------------------------------------------------
+
+
+def turn_table(actor: pykka.ActorRef[ThreadActor]) -> dict[str, Any]:
+    """The actor's turn table, once it handled everything told before (an unknown message asked: a barrier)."""
+    actor.ask("barrier", timeout=5)
+    instance = actor._actor_weakref()
+    assert instance is not None
+    return instance._turns
+
+
+def test_events_of_turns_nobody_claimed_keep_nothing_when_no_turn_start_is_in_flight(
+    stub: StubConnection, actor: pykka.ActorRef[ThreadActor]
+) -> None:
+    wait_until(lambda: stub.sink is not None)
+    for n in range(2000):
+        stub.notify(turn_started(f"x{n}"), delta(f"x{n}", "lost"))
+        stub.notify(delta(f"y{n}", "lost"))  # the one-turn fast path
+    assert turn_table(actor) == {}
+    started = start_turn(actor, stub, "u1")
+    stub.notify(answer("u1", "hello"), turn_completed("u1"))
+    assert read_all(started)[-1] == "turn/completed"
+    assert isinstance(started.log.result, TurnResult)
+    assert started.log.result.final_response == "hello"
+
+
+def test_turns_nobody_claimed_are_kept_bounded_while_a_turn_start_is_in_flight_then_dropped(
+    stub: StubConnection, actor: pykka.ActorRef[ThreadActor]
+) -> None:
+    from codex_actors.actors._thread import UNCLAIMED_TURNS_KEPT
+
+    wait_until(lambda: stub.sink is not None)
+    future: pykka.Future[TurnStarted] = pykka.ThreadingFuture()
+    actor.tell(StartTurn({"input": []}, future))
+    _, reply = stub.next_sent("turn/start")
+    for n in range(1000):
+        stub.notify(delta(f"x{n}", "other"), turn_completed(f"x{n}"))
+        stub.notify(delta(f"y{n}", "other"))
+    assert len(turn_table(actor)) <= UNCLAIMED_TURNS_KEPT  # the oldest were dropped
+    stub.notify(turn_started("u1"), delta("u1", "he"))  # the turn the reply will name: its events come first
+    stub.notify(delta("u1", "llo"))
+    reply_value(reply, start_reply("u1"))
+    started = future.get(timeout=5)
+    assert list(turn_table(actor)) == ["u1"]  # nothing unclaimed is kept once no turn/start is in flight
+    stub.notify(answer("u1", "hello"), turn_completed("u1"))
+    assert read_all(started) == [
+        "turn/started",
+        "item/agentMessage/delta",
+        "item/agentMessage/delta",
+        "item/completed",
+        "turn/completed",
+    ]

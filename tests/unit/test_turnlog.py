@@ -650,3 +650,44 @@ def test_compaction_with_a_slow_subscriber_preserves_its_events() -> None:
     assert log.take(slow) == expected_slow
     assert len(log) == 0
     assert log._base == n
+
+
+def test_coalescing_merges_only_consecutive_deltas_of_one_item_and_index() -> None:
+    from codex_actors._protocol.generated import (
+        CommandExecutionOutputDeltaNotification,
+        ReasoningSummaryTextDeltaNotification,
+    )
+    from codex_actors.actors._coalesce import DELTAS, CoalescedNotification, coalesce
+    from codex_actors.models import Notification
+
+    def summary(index: int, text: str) -> Notification:
+        payload = ReasoningSummaryTextDeltaNotification(
+            delta=text, item_id="r", summary_index=index, thread_id="thr", turn_id="t"
+        )
+        return Notification("item/reasoning/summaryTextDelta", payload)
+
+    def output(item: str, text: str) -> Notification:
+        payload = CommandExecutionOutputDeltaNotification(delta=text, item_id=item, thread_id="thr", turn_id="t")
+        return Notification("item/commandExecution/outputDelta", payload)
+
+    events = [
+        summary(0, "a"),
+        summary(0, "b"),
+        summary(1, "c"),
+        output("x", "d"),
+        output("x", "e"),
+        output("y", "f"),
+    ]
+    merged, where = coalesce(events, {4}, DELTAS)  # a cursor between the two outputs of x
+    assert [(e.method, e.payload.delta, DELTAS.size(e)) for e in merged] == [
+        ("item/reasoning/summaryTextDelta", "ab", 2),
+        ("item/reasoning/summaryTextDelta", "c", 1),
+        ("item/commandExecution/outputDelta", "d", 1),
+        ("item/commandExecution/outputDelta", "e", 1),
+        ("item/commandExecution/outputDelta", "f", 1),
+    ]
+    assert where == {4: 3, 6: 5}
+    first = merged[0]
+    assert isinstance(first, CoalescedNotification) and isinstance(first, Notification)
+    assert isinstance(first.payload, ReasoningSummaryTextDeltaNotification)
+    assert first.payload.summary_index == 0 and first.deltas == 2

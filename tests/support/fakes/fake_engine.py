@@ -14,6 +14,8 @@ It answers `initialize` like the real engine, then obeys test methods:
   test/server-request  send a server request (params.method) and reply with what the client answered
   test/notify          write params.count notifications of params.method with params.params, then reply
   test/flood           write params.count item/agentMessage/delta notifications for a turn, then turn/completed
+  test/scatter         write params.count item/agentMessage/delta notifications of params.threadId, each for
+                       another turn id that no turn/start named, then reply {"ok": true}
   test/interleave      write params.count item/agentMessage/delta notifications cycling over params.threads
                        (delta = the index), then the reply, all in one write
   account/login/start  chatgpt / chatgptDeviceCode: answer with a login id; with FAKE_ENGINE_LOGIN_DELAY set,
@@ -273,6 +275,16 @@ def main() -> int:
         elif method == "test/notify":
             for _ in range(int(params.get("count", 1))):
                 send({"method": params["method"], "params": params.get("params", {}), "emittedAtMs": 1})
+            send({"id": mid, "result": {"ok": True}})
+        elif method == "test/scatter":
+            thread_id = params.get("threadId", "thr_1")
+            template = {"threadId": thread_id, "turnId": "", "itemId": "msg_1", "delta": "x"}
+            for start in range(0, int(params.get("count", 1000)), 1024):
+                lines = []
+                for index in range(start, min(start + 1024, int(params.get("count", 1000)))):
+                    template["turnId"] = f"unknown-{index}"
+                    lines.append(json.dumps({"method": "item/agentMessage/delta", "params": template}).encode())
+                out.write(b"\n".join(lines) + b"\n")
             send({"id": mid, "result": {"ok": True}})
         elif method == "test/interleave":
             threads = params["threads"]
