@@ -459,8 +459,7 @@ class ThreadActor(SupervisedActor):
                 self._global_sink(unowned)
 
     def _turns_of(self, turn_id: str | None) -> list[_Turn]:
-        """The turn ``turn_id`` (an unknown one only as :meth:`_unknown_turn` keeps it); with no id, every turn of
-        the thread still running."""
+        """The turn ``turn_id`` (unknown: as :meth:`_unknown_turn` keeps it); with no id, every turn running."""
         if turn_id is None:
             return [turn for turn in self._turns.values() if not turn.ended]
         turn = self._turns.get(turn_id) or self._unknown_turn(turn_id)
