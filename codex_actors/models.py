@@ -57,6 +57,7 @@ __all__ = [
     "AccountUpdatedNotification",
     "AgentMessageDeltaNotification",
     "AppListUpdatedNotification",
+    "CoalescedNotification",
     "CommandExecutionOutputDeltaNotification",
     "ConfigWarningNotification",
     "ContextCompactedNotification",
@@ -164,6 +165,22 @@ class Notification(
         payload = self.payload
         value = payload.params if isinstance(payload, UnknownNotification) else payload
         return msgspec.Raw(msgspec.json.encode(value))
+
+
+class CoalescedNotification(Notification, frozen=True, gc=False):
+    """Several consecutive deltas of one item as one notification: ``payload.delta`` is their text, joined.
+
+    This project's own (the official SDK has none): a turn's stream gives it to a reader that lagged far behind
+    (see ``docs/02-architecture.md``, bounded logs) in place of the run of deltas it stands for, so a slow reader
+    costs memory for the text, not for every event. ``method`` and the payload's type are those of the deltas it
+    replaces, so code that handles a delta handles it; :attr:`deltas` is how many it stands for.
+    """
+
+    #: How many delta notifications this one stands for (at least 2).
+    deltas: int = 1
+
+    def __repr__(self) -> str:
+        return f"Notification(method={self.method!r}, payload={self.payload!r}, deltas={self.deltas})"
 
 
 @dataclass(slots=True)

@@ -9,7 +9,7 @@ run's text concatenated, and :attr:`CoalescedNotification.deltas` saying how man
 other event (items started and completed, the turn's end) is kept as it is, in order.
 
 :data:`DELTAS` is the :class:`Coalescer` the thread actor gives its logs; the log decides *when* and *what*
-(see its module), this module only *how*.
+(see its module), this module only *how*. :class:`CoalescedNotification` is public, in :mod:`codex_actors.models`.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from typing import Any, Protocol, TypeVar
 
 import msgspec
 
-from ..models import Notification, UnknownNotification
+from ..models import CoalescedNotification, Notification, UnknownNotification
 
-__all__ = ["DELTAS", "DELTA_METHODS", "CoalescedNotification", "Coalescer", "DeltaCoalescer", "coalesce"]
+__all__ = ["DELTAS", "DELTA_METHODS", "Coalescer", "DeltaCoalescer", "coalesce"]
 
 E = TypeVar("E")
 
@@ -37,19 +37,6 @@ _INDEX_FIELDS: dict[str, str | None] = {
 }
 #: The methods whose consecutive notifications of one item may become one :class:`CoalescedNotification`.
 DELTA_METHODS = frozenset(_INDEX_FIELDS)
-
-
-class CoalescedNotification(Notification, frozen=True, gc=False):
-    """Several consecutive deltas of one item as one notification: ``payload.delta`` is their text, joined.
-
-    ``method`` and the payload's type are those of the deltas it replaces; :attr:`deltas` is how many.
-    """
-
-    #: How many delta notifications this one stands for (at least 2).
-    deltas: int = 1
-
-    def __repr__(self) -> str:
-        return f"Notification(method={self.method!r}, payload={self.payload!r}, deltas={self.deltas})"
 
 
 class Coalescer(Protocol[E]):

@@ -15,9 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from codex_actors._protocol.generated import AgentMessageDeltaNotification, ReasoningSummaryTextDeltaNotification
-from codex_actors.actors._coalesce import DELTAS, CoalescedNotification
+from codex_actors.actors._coalesce import DELTAS
 from codex_actors.actors._turnlog import LAG_BATCHES, LogClosedError, TurnLog
-from codex_actors.models import Notification, UnknownNotification
+from codex_actors.models import CoalescedNotification, Notification, UnknownNotification
 
 PROPERTY_SETTINGS = settings(max_examples=100, deadline=None)
 

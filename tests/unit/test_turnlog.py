@@ -657,8 +657,8 @@ def test_coalescing_merges_only_consecutive_deltas_of_one_item_and_index() -> No
         CommandExecutionOutputDeltaNotification,
         ReasoningSummaryTextDeltaNotification,
     )
-    from codex_actors.actors._coalesce import DELTAS, CoalescedNotification, coalesce
-    from codex_actors.models import Notification
+    from codex_actors.actors._coalesce import DELTAS, coalesce
+    from codex_actors.models import CoalescedNotification, Notification
 
     def summary(index: int, text: str) -> Notification:
         payload = ReasoningSummaryTextDeltaNotification(
