@@ -3,9 +3,9 @@
 :class:`AsyncRuntime` starts its :class:`~codex_actors._runtime.Runtime` lazily, exactly once even under
 concurrent first use (and again after :meth:`AsyncRuntime.close`). Waiting never holds an executor thread: a
 request's answer completes an asyncio future on the loop (:class:`~codex_actors._waiter.Waiter`). Only
-starting the runtime and the rare blocking lookups (a thread's actor not used before, the connection after an
-engine restart) run in a worker thread. Its methods are :class:`~codex_actors._sync_runtime.SyncRuntime`'s,
-awaited.
+starting the runtime and the rare blocking lookup (a thread's actor not used before) run in a worker thread; a
+request made while the engine restarts is held by the runtime core, not by a thread. Its methods are
+:class:`~codex_actors._sync_runtime.SyncRuntime`'s, awaited.
 
 A caller cancelled while it waits stops waiting at once; what the answer would have given it is released when
 it comes (a turn's cursor; with ``interrupt_if_cancelled``, the turn itself is interrupted: see
@@ -119,8 +119,6 @@ class AsyncRuntime:
     async def request(self, method: str, params: Any = None, *, timeout: float | None = None) -> msgspec.Raw:
         """Send a request to the engine and await its raw result."""
         runtime = await self.start()
-        if not runtime.has_connection():
-            await asyncio.to_thread(runtime.connection)
         waiter: Waiter[msgspec.Raw] = Waiter()
         runtime.submit(method, params, waiter.reply)
         return await self._settle(runtime, waiter, method, timeout, None)

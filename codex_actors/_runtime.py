@@ -8,9 +8,11 @@ a future with a timeout, :mod:`codex_actors._async_runtime` awaits a loop future
 Every failure is typed, and never needs a question to the supervisor: once it has given up, what would have
 been a ``TransportClosedError`` is its :class:`~codex_actors.errors.EngineCrashed` (see :meth:`final_error`).
 A thread's messages go through its address (:class:`~codex_actors.actors.ThreadRef`, by thread id), which
-reaches whichever actor of the thread runs and has one started when none does. Two lookups may block, briefly,
-on the supervisor: a thread whose actor does not run (:meth:`thread_actor`) and the engine connection after a
-restart (:meth:`connection`); ``has_*`` tell whether they would.
+reaches whichever actor of the thread runs and has one started when none does. A plain request made while the
+engine restarts (or that reaches an engine that has just died, before it was written) is held by the root
+supervisor and sent on the new engine: the caller's own timeout bounds the wait. Two lookups may block on the
+supervisor: a thread whose actor does not run (:meth:`thread_actor`, briefly) and the engine connection
+(:meth:`connection`, until a restart under way ends); ``has_*`` tell whether they would.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from .actors._directory import ThreadDirectory, ThreadRef
 from .actors._messages import (
     CancelRequest,
     GetConnection,
+    HoldRequest,
     ReleaseThread,
     StartEngine,
     StartTurn,
@@ -40,8 +43,8 @@ from .actors._messages import (
 )
 from .actors._options import RuntimeOptions
 from .actors._process import EngineProcess
-from .actors._reply import ReplyTo, reply_error
-from .actors._root import Escalation, RootSupervisor
+from .actors._reply import CallbackReply, ReplyTo, reply_error
+from .actors._root import Escalation, RootSupervisor, redirected
 from .errors import EngineCrashed, TransportClosedError
 from .models import initialize_response
 
@@ -88,6 +91,7 @@ class Runtime:
         #: Every thread something refers to, and the address of each.
         self.directory = ThreadDirectory(self._escalation)
         self._connection: EngineConnection | None = None
+        self._refreshing = False
         self._closed = False
         # The engine is spawned first, here: it boots for tens of milliseconds while the actor tree starts.
         engine = EngineProcess.launch(self.config, self.options)
@@ -138,34 +142,62 @@ class Runtime:
         cached = self._connection
         return cached is not None and cached.alive
 
-    def connection(self) -> EngineConnection:
-        """The current engine connection (after a restart, the new one); may wait for the supervisor."""
+    def connection(self, timeout: float = SUPERVISOR_TIMEOUT) -> EngineConnection:
+        """The current engine connection; during a restart, the new one once it is up (at most ``timeout`` s)."""
         self._check_usable()
         cached = self._connection
         if cached is not None and cached.alive:
             return cached
+        future: pykka.Future[EngineConnection] = pykka.ThreadingFuture()
         try:
-            connection: EngineConnection = self.supervisor.ask(
-                GetConnection(), block=True, timeout=SUPERVISOR_TIMEOUT
-            )
+            self.supervisor.tell(GetConnection(future))
+            connection = future.get(timeout=timeout)
         except pykka.ActorDeadError:
             raise not_running() from None
+        except pykka.Timeout:
+            self.supervisor.tell(CancelRequest(future))
+            raise TransportClosedError(f"no engine came up within {timeout:g} s") from None
+        except TransportClosedError as exc:
+            raise self.final_error(exc) from None
         self._connection = connection
         return connection
 
     def submit(self, method: str, params: Any, reply: ReplyTo) -> None:
-        """Send a request to the current engine; its answer goes to ``reply``.
+        """Send a request to the engine (during a restart: to the new one, once up); its answer goes to ``reply``.
 
-        A field this engine is too old for raises ``CodexError`` here (nothing is sent); every other failure
-        goes to ``reply``.
+        Never blocks. A field this engine is too old for raises ``CodexError`` here (nothing is sent); every
+        other failure goes to ``reply``. A request that never reached the engine because it had just died is
+        sent again on the next one (see the module docstring).
         """
         self.requirements.check(method, params)
         try:
-            connection = self.connection()
+            self._check_usable()
         except TransportClosedError as exc:
             reply_error(reply, self.final_error(exc))
             return
-        connection.send(method, params, reply)
+        connection = self._connection
+        if connection is not None and connection.alive:
+            connection.send(method, params, redirected(self.supervisor, connection, method, params, reply))
+            return
+        try:
+            self.supervisor.tell(HoldRequest(method, params, reply))
+        except pykka.ActorDeadError:
+            reply_error(reply, self.final_error(not_running()))
+            return
+        self._refresh_connection()
+
+    def _refresh_connection(self) -> None:
+        """Have the cached connection replaced by the new engine's once it is up (one ask at a time)."""
+        if self._refreshing:
+            return
+        self._refreshing = True
+        with contextlib.suppress(pykka.ActorDeadError):
+            self.supervisor.tell(GetConnection(CallbackReply(self._refreshed)))
+
+    def _refreshed(self, connection: EngineConnection | None, error: BaseException | None) -> None:
+        self._refreshing = False
+        if error is None and connection is not None and not self._closed:
+            self._connection = connection
 
     def cancel(self, thread_id: str | None, reply: ReplyTo) -> None:
         """Forget a request whose caller stopped waiting (best effort, never raises)."""
@@ -173,6 +205,8 @@ class Runtime:
             connection = self._connection
             if connection is not None:
                 connection.cancel(reply)
+            with contextlib.suppress(pykka.ActorDeadError):  # it may be held for a restarting engine
+                self.supervisor.tell(CancelRequest(reply))
             return
         ref = self.directory.live_ref(thread_id)
         if ref is not None:

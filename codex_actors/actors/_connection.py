@@ -38,27 +38,41 @@ __all__ = ["EngineConnection", "PendingHandshake"]
 
 
 class PendingHandshake:
-    """A handshake under way (from :meth:`EngineConnection.handshake`): :meth:`wait` waits for it."""
+    """A handshake under way (from :meth:`EngineConnection.handshake`).
 
-    def __init__(self, connection: EngineConnection, answer: pykka.Future[msgspec.Raw]) -> None:
-        self._connection = connection
+    Either :meth:`wait` for it (a first start: the caller waits anyway), or, when the ``initialize`` answer went
+    to a reply of one's own (a restart, watched off the supervisor's thread), :meth:`complete` it with that answer.
+    """
+
+    def __init__(self, connection: EngineConnection, answer: pykka.Future[msgspec.Raw] | None) -> None:
+        self.connection = connection
         self._answer = answer
 
     def wait(self) -> EngineConnection:
         """The connection once the engine has answered ``initialize``; on failure the port is stopped."""
-        connection = self._connection
+        connection = self.connection
         timeout = connection.options.connect_timeout
+        assert self._answer is not None, "the answer went to the handshake's own reply: use complete()"
         try:
             try:
                 raw = self._answer.get(timeout=timeout)
             except pykka.Timeout:
                 log_timeout("initialize", timeout)
                 raise RequestTimeoutError("initialize", timeout) from None
-            connection.initialize_result = decode_payload(raw, dict[str, Any])
-            connection.notify("initialized")
+            self.complete(raw)
         except BaseException:
             connection.close()
             raise
+        return connection
+
+    def complete(self, raw: msgspec.Raw) -> EngineConnection:
+        """Finish the handshake with the engine's ``initialize`` answer: keep it, tell ``initialized``.
+
+        Raises ``TransportClosedError`` if the port is gone (nothing is stopped here).
+        """
+        connection = self.connection
+        connection.initialize_result = decode_payload(raw, dict[str, Any])
+        connection.notify("initialized")
         return connection
 
 
@@ -87,17 +101,27 @@ class EngineConnection:
 
     @classmethod
     def handshake(
-        cls, ref: pykka.ActorRef[EnginePort], router: Router, options: RuntimeOptions
+        cls,
+        ref: pykka.ActorRef[EnginePort],
+        router: Router,
+        options: RuntimeOptions,
+        reply: ReplyTo | None = None,
     ) -> PendingHandshake:
-        """Ask a started port to spawn its engine and send ``initialize``, without waiting for the answer."""
+        """Ask a started port to spawn its engine and send ``initialize``, without waiting for the answer.
+
+        The answer goes to ``reply`` if given (then :meth:`PendingHandshake.complete` it), else to a future that
+        :meth:`PendingHandshake.wait` waits on. A failure to spawn is raised here, and the port is stopped.
+        """
         connection = cls(ref, router, options)
-        answer: pykka.Future[msgspec.Raw] = pykka.ThreadingFuture()
+        future: pykka.Future[msgspec.Raw] | None = None
+        if reply is None:
+            reply = future = pykka.ThreadingFuture()
         try:
-            ref.ask(Connect(answer), block=True, timeout=options.connect_timeout + 30)  # spawned, not answered
+            ref.ask(Connect(reply), block=True, timeout=options.connect_timeout + 30)  # spawned, not answered
         except BaseException:
             connection.close()
             raise
-        return PendingHandshake(connection, answer)
+        return PendingHandshake(connection, future)
 
     # -- what actors use (EngineHandle): nothing blocks -------------------------------------------------------
 

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "NO_HANDLER_CODE",
+    "Abandon",
     "CancelRequest",
     "Connect",
     "DrainNotifications",
@@ -39,6 +40,7 @@ __all__ = [
     "GetCounts",
     "GetStatus",
     "HandleServerRequest",
+    "HoldRequest",
     "IdleCheck",
     "LineDroppedEvent",
     "LineTooLongNote",
@@ -111,6 +113,12 @@ class EngineHandle(Protocol):
 
 
 # -- the port: told or asked to EnginePort -----------------------------------------------------------------------
+
+
+class Abandon(msgspec.Struct, frozen=True):
+    """Tell (to a port): give up on this engine (its handshake failed); crash with ``error`` as the reason."""
+
+    error: BaseException
 
 
 class Connect(msgspec.Struct, frozen=True):
@@ -380,7 +388,21 @@ class StartEngine(msgspec.Struct, frozen=True):
 
 
 class GetConnection(msgspec.Struct, frozen=True):
-    """Ask: the current engine connection (raises once the supervisor gave up)."""
+    """Tell (to the root): ``reply`` gets the engine connection once one is up (the error once none can be)."""
+
+    reply: ReplyTo
+
+
+class HoldRequest(msgspec.Struct, frozen=True):
+    """Tell (to the root): send this request on the engine once one is up (or fail it once none can be).
+
+    ``bounced`` is the connection whose engine was gone when the request got to it (it is not sent there again).
+    """
+
+    method: str
+    params: Any
+    reply: ReplyTo
+    bounced: Any = None
 
 
 class StartThread(msgspec.Struct, frozen=True):

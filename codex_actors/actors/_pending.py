@@ -15,7 +15,7 @@ from typing import Any
 
 from .._logs import REQUESTS
 from .._protocol.jsonrpc import RequestId
-from ._reply import ReplyTo
+from ._reply import ReplyTo, is_for
 
 __all__ = ["PendingRequests", "tracing_requests"]
 
@@ -92,9 +92,9 @@ class PendingRequests:
             self._log(request_id, trace, error, cancelled=False)
 
     def cancel(self, reply: ReplyTo, error: BaseException | None = None) -> None:
-        """Forget every request answered to ``reply`` (``error``: why, for the request log)."""
+        """Forget every request answered (or redirected) to ``reply`` (``error``: why, for the request log)."""
         with self._lock:
-            gone = [request_id for request_id, waiting in self._items.items() if waiting is reply]
+            gone = [request_id for request_id, waiting in self._items.items() if is_for(waiting, reply)]
             traces = [(request_id, self.traced.pop(request_id, None)) for request_id in gone]
             for request_id in gone:
                 del self._items[request_id]

@@ -9,7 +9,10 @@ engine writes back never goes through the mailbox: the process's reader thread f
 Every failure a waiter can see is typed: :class:`~codex_actors.errors.TransportClosedError` once the engine is
 gone (never a raw ``BrokenPipeError``), with its exit code and stderr tail when it died. A request whose params
 cannot be encoded is answered with :class:`~codex_actors.errors.InvalidInputError` and nothing is written; an
-answer to a server request that cannot be encoded is replaced by a JSON-RPC error (the engine never waits).
+answer to a server request that cannot be encoded is replaced by a JSON-RPC error (the engine never waits). A
+request that never reached the engine (it was gone when the request got here) fails as
+:class:`~codex_actors._failures.NotSent`, which a :class:`~codex_actors.actors._reply.Redirect` reply hands on to
+the next engine.
 
 Liveness: the reader's :class:`~codex_actors.actors._liveness.Watchdog` (``RuntimeOptions.heartbeat_*``) has the
 port write a heartbeat after ``heartbeat_interval`` seconds of silence from the engine (from the handshake's
@@ -31,12 +34,13 @@ import msgspec
 import pykka
 
 from .._config import CodexConfig
-from .._failures import not_running
+from .._failures import not_running, not_sent
 from .._logs import ENGINE
 from .._protocol.jsonrpc import encode_error, encode_notification, encode_request, encode_result
 from ..errors import EngineHungError, InvalidInputError, TransportClosedError
 from ._liveness import HEARTBEAT_METHOD, Watchdog
 from ._messages import (
+    Abandon,
     CancelRequest,
     Connect,
     EngineExitedEvent,
@@ -132,6 +136,8 @@ class EnginePort(SupervisedActor):
                 self._on_stdout_closed(message.exit_code)
             case Connect():
                 self._connect(message.reply)
+            case Abandon():
+                self.crash(message.error)
             case GetStatus():
                 return self._status()
             case _:
@@ -199,7 +205,7 @@ class EnginePort(SupervisedActor):
 
     def _send_request(self, method: str, params: Any, reply: ReplyTo) -> None:
         if self._closed_error is not None or self._process is None:
-            reply_error(reply, self._transport_error())
+            reply_error(reply, not_sent(self._transport_error()))
             return
         request_id = next(self._ids)
         try:
@@ -209,12 +215,15 @@ class EnginePort(SupervisedActor):
             return
         traced = method if tracing_requests() else None  # the request log (DEBUG) records the method
         if not self._pending.add(request_id, reply, traced, params):
-            reply_error(reply, self._transport_error())
+            reply_error(reply, not_sent(self._transport_error()))
             return
         try:
             self._process.write(line)
         except (OSError, ValueError):
-            self._engine_gone()  # fails this request too, with the exit code and stderr tail
+            unsent = self._pending.pop(request_id)  # the engine is gone: it never read this one
+            self._engine_gone()
+            if unsent is not None:
+                reply_error(unsent, not_sent(self._transport_error()))
 
     @staticmethod
     def _encode_told(message: SendNotification | ReplyResult | ReplyError) -> bytes | None:
@@ -266,7 +275,9 @@ class EnginePort(SupervisedActor):
                 self._closed_error = not_running()
         process = self._process
         if process is not None:
-            self._exit_code = process.stop(grace=self._options.close_grace, term_grace=self._options.term_grace)
+            # An engine that never answered initialize has nothing to finish: it gets no grace.
+            grace = 0.0 if self._reader.handshake is not None else self._options.close_grace
+            self._exit_code = process.stop(grace=grace, term_grace=self._options.term_grace)
         for reply in self._pending.close(self._closed_error):
             reply_error(reply, self._transport_error())
         self._fail_queued_requests()
@@ -277,7 +288,7 @@ class EnginePort(SupervisedActor):
         while not self.actor_inbox.empty():
             envelope = self.actor_inbox.get()  # only this thread takes from the inbox: never blocks
             if isinstance(envelope.message, SendRequest):
-                reply_error(envelope.message.reply, self._transport_error())
+                reply_error(envelope.message.reply, not_sent(self._transport_error()))
             else:
                 kept.append(envelope)
         for envelope in kept:

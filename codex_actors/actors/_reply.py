@@ -3,7 +3,9 @@
 A request carries a ``reply``: a pykka future the asker waits on, an :class:`ActorReply` (the answer becomes a
 :class:`RequestDone` message to an actor), or a :class:`CallbackReply` (called on the answering thread; this is
 how asyncio callers wait without holding a thread). :func:`reply_value` and :func:`reply_error` deliver to any
-of them: they never block, and never raise when the receiver is gone.
+of them: they never block, and never raise when the receiver is gone. Any of them may be wrapped in a
+:class:`Redirect`: a request that never reached the engine (:class:`~codex_actors._failures.NotSent`) is then
+handed back to be sent to the next engine, instead of failing.
 """
 
 from __future__ import annotations
@@ -16,7 +18,18 @@ from typing import Any, TypeAlias
 import msgspec
 import pykka
 
-__all__ = ["ActorReply", "CallbackReply", "ReplyTo", "RequestDone", "reply_error", "reply_value"]
+from .._failures import NotSent
+
+__all__ = [
+    "ActorReply",
+    "CallbackReply",
+    "Redirect",
+    "ReplyTo",
+    "RequestDone",
+    "is_for",
+    "reply_error",
+    "reply_value",
+]
 
 logger = logging.getLogger("codex_actors.replies")
 
@@ -42,13 +55,31 @@ class CallbackReply(msgspec.Struct, frozen=True):
     callback: Callable[[Any, BaseException | None], None]
 
 
-#: Where an answer goes: a future the asker waits on, a message to an actor, or a callback.
-ReplyTo: TypeAlias = "pykka.Future[Any] | ActorReply | CallbackReply"
+class Redirect(msgspec.Struct, frozen=True):
+    """``reply``, except that a request that never reached the engine calls ``resend(error)`` instead of failing.
+
+    ``resend`` runs on the answering thread and must not block: it hands the request to whoever holds requests
+    for the next engine (the root supervisor, a thread's actor), which sends it again with ``reply``.
+    """
+
+    reply: ReplyTo
+    resend: Callable[[BaseException], None]
+
+
+#: Where an answer goes: a future the asker waits on, a message to an actor, or a callback (maybe redirected).
+ReplyTo: TypeAlias = "pykka.Future[Any] | ActorReply | CallbackReply | Redirect"
+
+
+def is_for(waiting: ReplyTo, reply: ReplyTo) -> bool:
+    """Whether ``waiting`` is ``reply``, or redirects to it (how a cancelled request is found)."""
+    return waiting is reply or (isinstance(waiting, Redirect) and waiting.reply is reply)
 
 
 def reply_value(reply: ReplyTo, value: Any) -> None:
     """Deliver ``value``; a future already completed keeps its first outcome."""
-    if isinstance(reply, ActorReply):
+    if isinstance(reply, Redirect):
+        reply_value(reply.reply, value)
+    elif isinstance(reply, ActorReply):
         with contextlib.suppress(pykka.ActorDeadError):
             reply.ref.tell(RequestDone(reply.tag, result=value))
     elif isinstance(reply, CallbackReply):
@@ -60,7 +91,16 @@ def reply_value(reply: ReplyTo, value: Any) -> None:
 
 def reply_error(reply: ReplyTo, error: BaseException) -> None:
     """Deliver ``error`` instead of a value; a future already completed keeps its first outcome."""
-    if isinstance(reply, ActorReply):
+    if isinstance(reply, Redirect):
+        if isinstance(error, NotSent):
+            try:
+                reply.resend(error)
+            except Exception:  # a broken resend must not take the port down: the asker gets the error
+                logger.exception("a resend raised")
+            else:
+                return
+        reply_error(reply.reply, error)
+    elif isinstance(reply, ActorReply):
         with contextlib.suppress(pykka.ActorDeadError):
             reply.ref.tell(RequestDone(reply.tag, error=error))
     elif isinstance(reply, CallbackReply):

@@ -6,7 +6,8 @@ RootSupervisor (one-for-one, CodexConfig.max_restarts in restart_window_s: 3 in 
  ├── tools           ToolRegistry       permanent
  ├── approvals       ApprovalBroker     permanent
  ├── engine          EnginePort         permanent, started by the StartEngine ask (so its first start's
- │                                      error reaches the caller); a restart is a fresh engine process
+ │                                      error reaches the caller); a restart is a fresh engine process,
+ │                                      acknowledged once it answers initialize (see below)
  └── thread:<id> (N) ThreadActor        transient: restarted only after a crash; a child only while it runs
 ```
 
@@ -20,29 +21,47 @@ running thread actor is told :class:`EngineDown` (in-flight turns fail at once);
 :class:`EngineUp`: each resumes its thread on it when next used, or at once if requests wait for it. Past the
 restart intensity the supervisor stops everything and every ask raises :class:`~codex_actors.errors.EngineCrashed`,
 which it also records in the runtime's :class:`Escalation` (so callers see it without asking).
+
+A restart never blocks the supervisor's mailbox for the engine's handshake: the engine child's spec is
+``acknowledged``; its start spawns the process and sends ``initialize``, and the answer comes back here as a
+message (bounded by ``RuntimeOptions.handshake_timeout``, on the runtime's timer thread). Answered, the child is
+acknowledged (and the threads told :class:`EngineUp`); failed or timed out, the port is told to
+:class:`~codex_actors.actors._messages.Abandon` its engine with that error, which the supervisor counts as a
+failed restart attempt. So ``close()``, asks and other children's reports are handled while a handshake hangs.
+
+Requests that find no engine (:class:`HoldRequest`: the runtime's plain requests during a restart, or ones that
+reached a port whose engine had just died, :class:`~codex_actors._failures.NotSent`) are held here (bounded:
+1,024) and sent once a new engine is up; :class:`GetConnection` waits likewise. After escalation they fail at
+once with the ``EngineCrashed``, and at stop with ``TransportClosedError``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Sequence
 from typing import Any
 
+import msgspec
 import pykka
 
 from .._config import CodexConfig
-from .._failures import not_running
+from .._failures import fresh, not_running
+from .._logs import log_timeout
 from .._protocol.jsonrpc import ServerNotification, ServerRequest
-from ..errors import EngineCrashed, TransportClosedError
+from ..errors import EngineCrashed, RequestTimeoutError, TransportClosedError
 from ._approvals import ApprovalBroker
-from ._connection import EngineConnection
+from ._connection import EngineConnection, PendingHandshake
 from ._directory import ThreadDirectory
 from ._login_waiters import LoginWaiters
 from ._messages import (
+    Abandon,
+    CancelRequest,
     EngineDown,
     EngineUp,
     GetConnection,
     HandleServerRequest,
+    HoldRequest,
     PortEvent,
     StartEngine,
     StartThread,
@@ -53,6 +72,7 @@ from ._messages import (
 from ._options import RuntimeOptions
 from ._port import EnginePort
 from ._process import EngineProcess
+from ._reply import ActorReply, Redirect, ReplyTo, RequestDone, is_for, reply_error, reply_value
 from ._router import NotificationBuffer, Router
 from ._supervisor import ChildContext, ChildSpec, RestartPolicy, Supervisor, SupervisorGaveUp, TerminateChild
 from ._telemetry import TelemetryActor
@@ -60,12 +80,48 @@ from ._thread import ThreadActor, thread_child_name
 from ._timers import Timers
 from ._tools import ToolRegistry
 
-__all__ = ["Escalation", "RootSupervisor"]
+__all__ = ["MAX_HELD_REQUESTS", "Escalation", "RootSupervisor", "redirected"]
 
 ENGINE = "engine"
 LOGIN_COMPLETED = "account/login/completed"
 #: The notifications after which the engine no longer has a thread loaded.
 UNLOADING = frozenset({"thread/archived", "thread/closed"})
+#: Plain requests held while the engine restarts; past this they fail at once.
+MAX_HELD_REQUESTS = 1024
+
+
+class _Handshake(msgspec.Struct, frozen=True):
+    """The tag of a restarted engine's ``initialize`` answer, told back to the root."""
+
+    generation: int
+
+
+class _HandshakeTimeout(msgspec.Struct, frozen=True):
+    """Tell (timer to root): the restarted engine of ``generation`` had ``handshake_timeout`` to answer."""
+
+    generation: int
+
+
+def _tell_quietly(ref: pykka.ActorRef[Any], message: Any) -> None:
+    with contextlib.suppress(pykka.ActorDeadError):
+        ref.tell(message)
+
+
+def _hold_again(
+    supervisor: pykka.ActorRef[Any], request: HoldRequest, bounced: EngineConnection, error: BaseException
+) -> None:
+    try:
+        supervisor.tell(HoldRequest(request.method, request.params, request.reply, bounced))
+    except pykka.ActorDeadError:
+        reply_error(request.reply, error)
+
+
+def redirected(
+    supervisor: pykka.ActorRef[Any], connection: EngineConnection, method: str, params: Any, reply: ReplyTo
+) -> Redirect:
+    """``reply``, for a request sent on ``connection``: if its engine was gone first, the root holds it instead."""
+    request = HoldRequest(method, params, reply)
+    return Redirect(reply, functools.partial(_hold_again, supervisor, request, connection))
 
 
 class Escalation:
@@ -104,6 +160,12 @@ class RootSupervisor(Supervisor):
         self.unowned = NotificationBuffer(unowned_buffer_size)
         self.router = Router(default=self._on_unowned, requests=self._on_server_request, events=self._on_event)
         self._connection: EngineConnection | None = None
+        #: The restarted engine's handshake under way: its generation and the pending handshake.
+        self._handshake: tuple[int, PendingHandshake] | None = None
+        self._engine_started = False
+        #: What waits for a new engine: plain requests, and GetConnection replies.
+        self._held: list[HoldRequest] = []
+        self._waiting: list[ReplyTo] = []
         self.logins = LoginWaiters()
         self._services: dict[str, pykka.ActorRef[Any]] = {}
         self._service_specs = [
@@ -128,13 +190,94 @@ class RootSupervisor(Supervisor):
     def _start_engine(self, context: ChildContext) -> pykka.ActorRef[Any]:
         process, self._spawned = self._spawned, None
         ref = EnginePort.start(self.config, self.router, self.options, context=context, process=process)
+        if self._engine_started:  # a restart: its handshake is watched from the mailbox (see the module docstring)
+            generation = context.generation
+            reply = ActorReply(self.actor_ref, _Handshake(generation))
+            self._handshake = (generation, EngineConnection.handshake(ref, self.router, self.options, reply))
+            timeout = functools.partial(_tell_quietly, self.actor_ref, _HandshakeTimeout(generation))
+            self.timers.call_later(self.options.handshake_timeout, timeout)
+            return ref
         handshake = EngineConnection.handshake(ref, self.router, self.options)
         # The engine takes tens of milliseconds to answer the handshake: the services start meanwhile.
         for spec in self._service_specs:
             if spec.name not in self._services:
                 self._start_new(spec)
         self._connection = handshake.wait()
+        self._engine_started = True
         return ref
+
+    def _handshaken(self, generation: int, raw: msgspec.Raw | None, error: BaseException | None) -> None:
+        """The restarted engine of ``generation`` answered ``initialize`` (or failed to)."""
+        current = self._handshake
+        if current is None or current[0] != generation:
+            return  # an attempt given up on already
+        pending = current[1]
+        if error is None:
+            try:
+                connection = pending.complete(raw or msgspec.Raw(b"{}"))
+            except Exception as exc:
+                error = exc
+        if error is not None:
+            self._abandon(pending, error)
+            return
+        self._handshake = None
+        self._connection = connection
+        self.acknowledge(ENGINE, generation)  # on_child_restarted: the threads switch to it
+        waiting, self._waiting = self._waiting, []
+        for reply in waiting:
+            reply_value(reply, connection)
+        held, self._held = self._held, []
+        for request in held:
+            self._send(connection, request)
+
+    def _handshake_timed_out(self, generation: int) -> None:
+        current = self._handshake
+        if current is not None and current[0] == generation:
+            timeout = self.options.handshake_timeout
+            log_timeout("initialize", timeout)
+            self._abandon(current[1], RequestTimeoutError("initialize", timeout))
+
+    def _abandon(self, pending: PendingHandshake, error: BaseException) -> None:
+        """A restarted engine failed its handshake: its port crashes with ``error`` (a failed restart attempt)."""
+        self._handshake = None
+        _tell_quietly(pending.connection.ref, Abandon(error))
+
+    def _hold(self, request: HoldRequest) -> None:
+        """Send ``request`` on the engine if one is up, else keep it for the next one."""
+        if self.escalation is not None:
+            reply_error(request.reply, fresh(self.escalation))
+            return
+        connection = self._connection
+        if connection is not None and connection is not request.bounced and connection.alive:
+            self._send(connection, request)
+        elif len(self._held) >= MAX_HELD_REQUESTS:
+            reply_error(request.reply, TransportClosedError("too many requests held while the engine restarts"))
+        else:
+            self._held.append(request)
+
+    def _send(self, connection: EngineConnection, request: HoldRequest) -> None:
+        reply = redirected(self.actor_ref, connection, request.method, request.params, request.reply)
+        connection.send(request.method, request.params, reply)
+
+    def _get_connection(self, reply: ReplyTo) -> None:
+        if self.escalation is not None:
+            reply_error(reply, fresh(self.escalation))
+        elif self._connection is not None:
+            reply_value(reply, self._connection)
+        elif not self._engine_started:
+            reply_error(reply, not_running())
+        else:
+            self._waiting.append(reply)
+
+    def _cancel(self, reply: ReplyTo) -> None:
+        self._held = [request for request in self._held if not is_for(request.reply, reply)]
+        self._waiting = [waiting for waiting in self._waiting if waiting is not reply]
+
+    def _fail_waiting(self, error: BaseException) -> None:
+        held, self._held = self._held, []
+        waiting, self._waiting = self._waiting, []
+        for reply in [request.reply for request in held] + waiting:
+            reply_error(reply, fresh(error))
 
     def _start_thread(self, thread_id: str) -> pykka.ActorRef[Any]:
         """The running actor of ``thread_id``, started (or revived) if none runs."""
@@ -176,6 +319,7 @@ class RootSupervisor(Supervisor):
         ]
 
     def _require_engine(self) -> EngineConnection:
+        """The connection of the first engine start (what ``StartEngine`` answers)."""
         if self.escalation is not None:
             raise self.escalation
         if self._connection is None:
@@ -218,8 +362,10 @@ class RootSupervisor(Supervisor):
     def on_escalate(self, error: BaseException) -> None:
         """Gave up: nothing runs any more; asks raise ``error``; login waiters get it too."""
         self._connection = None
+        self._handshake = None
         self.timers.close()
         self.logins.fail_all(error)
+        self._fail_waiting(error)
 
     def on_stop(self) -> None:
         """Stop every child; login waiters fail with ``TransportClosedError``."""
@@ -229,15 +375,29 @@ class RootSupervisor(Supervisor):
         super().on_stop()
         self.timers.close()
         self.logins.fail_all(not_running())
+        self._fail_waiting(not_running())
 
     def on_other_message(self, message: Any) -> Any:
         """Answer the runtime's own asks."""
         match message:
             case StartEngine():
-                self._start_new(ChildSpec(ENGINE, self._start_engine))
+                self._start_new(ChildSpec(ENGINE, self._start_engine, acknowledged=True))
                 return self._require_engine()
-            case GetConnection():
-                return self._require_engine()
+            case GetConnection(reply=reply):
+                self._get_connection(reply)
+                return None
+            case HoldRequest():
+                self._hold(message)
+                return None
+            case CancelRequest(reply=reply):
+                self._cancel(reply)
+                return None
+            case RequestDone(tag=_Handshake(generation=generation)):
+                self._handshaken(generation, message.result, message.error)
+                return None
+            case _HandshakeTimeout(generation=generation):
+                self._handshake_timed_out(generation)
+                return None
             case StartThread():
                 return self._start_thread(message.thread_id)
             case StopThread():

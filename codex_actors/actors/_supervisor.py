@@ -10,11 +10,23 @@ A :class:`Supervisor` starts children from :class:`ChildSpec` objects and restar
 * **Stale reports.** Every incarnation knows its generation (its :class:`ChildContext`), and generations of a
   name never repeat. A report whose generation is not the child's current one (an older incarnation, a
   failed start attempt, or a child the supervisor stopped itself) is ignored, so restarts never race.
+* **Acknowledged starts.** A child whose spec says ``acknowledged`` takes time to become usable after a restart
+  (the engine port: a new process, then its handshake). Its start function only begins that and returns at
+  once, so the supervisor's mailbox stays open (stop, asks, other children's reports) however long it takes;
+  the restarted incarnation is *starting* until the supervisor is told :class:`ChildReady` (by whoever watches
+  the start; OTP's ``proc_lib:init_ack``, made asynchronous). A starting incarnation that exits is a failed
+  restart attempt, not a crash: :meth:`Supervisor.on_child_down` is not called again, and it is restarted
+  (counted) like a start function that raised. :meth:`Supervisor.on_child_restarted` runs at the
+  acknowledgement. A child's first start (its start function returning) needs no acknowledgement.
 * **Intensity.** Restarts of all children, failed start attempts included, are counted in a sliding window
-  of ``max_seconds``. A restart that would make more than ``max_restarts`` in the window is not made.
+  of ``max_seconds``. A restart that would make more than ``max_restarts`` in the window is not made. And
+  since an attempt may take longer than the window (a handshake that times out), failed attempts in a row
+  are counted too, whatever their times: a child whose last ``max_restarts`` restart attempts all failed is not
+  restarted again. A successful start ends the run.
 * **Escalation.** Instead, the supervisor gives up: it records :attr:`Supervisor.escalation` (a
-  :class:`SupervisorGaveUp`, or what :meth:`Supervisor.escalation_error` makes of it: the root supervisor
-  makes it an :class:`~codex_actors.errors.EngineCrashed`), stops every child in reverse start order and
+  :class:`SupervisorGaveUp` naming the last reason: the child's crash, or why its last attempt failed; or what
+  :meth:`Supervisor.escalation_error` makes of it: the root supervisor makes it an
+  :class:`~codex_actors.errors.EngineCrashed`), stops every child in reverse start order and
   calls :meth:`Supervisor.on_escalate`. From then on its own asks raise that error (``WhichChildren``
   answers ``[]``). It stays alive until stopped, so callers get the error rather than ``ActorDeadError``.
 
@@ -46,6 +58,7 @@ __all__ = [
     "ChildContext",
     "ChildExited",
     "ChildInfo",
+    "ChildReady",
     "ChildSpec",
     "GetChild",
     "RestartPolicy",
@@ -111,14 +124,17 @@ class ChildSpec:
     """How to start a child, and when to restart it.
 
     ``start`` starts the child (normally a :class:`SupervisedActor` given the context) and returns its ref. It
-    runs on the supervisor's thread and may block (for example to ask the new actor to connect), but must not
-    ask the supervisor. If it raises, that start attempt failed, and it must clean up what it started itself.
+    runs on the supervisor's thread and may block briefly (for example to ask the new actor to connect), but
+    must not ask the supervisor. If it raises, that start attempt failed, and it must clean up what it started
+    itself. With ``acknowledged``, a restarted incarnation counts as started only once :class:`ChildReady` is
+    told (see the module docstring): what takes long is waited for off the supervisor's thread.
     """
 
     name: str
     start: Callable[[ChildContext], pykka.ActorRef[Any]]
     restart: RestartPolicy = RestartPolicy.permanent
     stop_timeout: float = 10.0
+    acknowledged: bool = False
 
 
 class ChildExited(msgspec.Struct, frozen=True):
@@ -127,6 +143,13 @@ class ChildExited(msgspec.Struct, frozen=True):
     name: str
     generation: int
     reason: BaseException | None
+
+
+class ChildReady(msgspec.Struct, frozen=True):
+    """Tell (to the supervisor): a restarted ``acknowledged`` child's incarnation is up (stale ones ignored)."""
+
+    name: str
+    generation: int
 
 
 class StartChild(msgspec.Struct, frozen=True):
@@ -253,6 +276,10 @@ class _Child:
     ref: pykka.ActorRef[Any] | None
     generation: int
     restarts: int = 0
+    #: Whether the incarnation is up (False while an acknowledged restart is under way).
+    ready: bool = True
+    #: Restart attempts that failed since the last successful start.
+    failures: int = 0
 
 
 class Supervisor(pykka.ThreadingActor):
@@ -311,6 +338,8 @@ class Supervisor(pykka.ThreadingActor):
         match message:
             case ChildExited():
                 self._child_exited(message)
+            case ChildReady(name=name, generation=generation):
+                self.acknowledge(name, generation)
             case _RetryRestart(name=name, generation=generation, reason=reason):
                 child = self._children.get(name)
                 if child is not None and child.generation == generation and child.ref is None:
@@ -351,10 +380,25 @@ class Supervisor(pykka.ThreadingActor):
         raise TypeError(f"{self.name}: unexpected message {message!r}")
 
     def on_child_down(self, name: str, reason: BaseException | None) -> None:
-        """Hook: a child exited (``reason`` is ``None`` for a normal stop); called before any restart."""
+        """Hook: a child that was up exited (``None``: a normal stop); called before any restart.
+
+        Not called for a failed restart attempt (a starting incarnation that exits): the child was down already.
+        """
 
     def on_child_restarted(self, name: str, ref: pykka.ActorRef[Any]) -> None:
-        """Hook: a child was restarted; ``ref`` is its new incarnation."""
+        """Hook: a child was restarted and is up (acknowledged, if its spec says so); ``ref``: the incarnation."""
+
+    def acknowledge(self, name: str, generation: int) -> None:
+        """The restarted incarnation ``generation`` of ``name`` is up (what :class:`ChildReady` does).
+
+        For subclasses, on the supervisor's thread; a stale or repeated acknowledgement is ignored.
+        """
+        child = self._children.get(name)
+        if child is None or child.generation != generation or child.ready or child.ref is None:
+            return
+        child.ready = True
+        child.failures = 0
+        self._restarted(child)
 
     def escalation_error(self, gave_up: SupervisorGaveUp) -> BaseException:
         """Hook: the error the supervisor's asks raise once it gave up (default: ``gave_up`` itself).
@@ -398,6 +442,12 @@ class Supervisor(pykka.ThreadingActor):
         child.ref = None
         reason = describe(message.reason)
         extra = self._extra(message.name, reason, generation=message.generation)
+        if not child.ready:  # an acknowledged restart that never came up: a failed attempt
+            error = message.reason if message.reason is not None else RuntimeError(f"{self.name}: never came up")
+            child.ready = True
+            self._attempt_failed(child, error)
+            self._restart(child, error)
+            return
         if message.reason is None:  # a normal stop is not news (thread actors stop when idle, by the thousand)
             logger.debug("%s: child %r stopped", self.name, message.name, extra=extra)
         else:
@@ -417,8 +467,8 @@ class Supervisor(pykka.ThreadingActor):
         now = time.monotonic()
         while self._restart_times and self._restart_times[0] <= now - self.max_seconds:
             self._restart_times.popleft()
-        if len(self._restart_times) >= self.max_restarts:
-            self._escalate(name, reason)
+        if len(self._restart_times) >= self.max_restarts or child.failures >= self.max_restarts:
+            self._escalate(name, reason, max(len(self._restart_times), child.failures) + 1)
             return
         self._restart_times.append(now)
         child.restarts += 1
@@ -426,34 +476,48 @@ class Supervisor(pykka.ThreadingActor):
         try:
             ref = child.spec.start(ChildContext(self.actor_ref, name, child.generation))
         except Exception as exc:
-            failed = describe(exc)
-            logger.warning(
-                "%s: restart %d of child %r failed: %s",
-                self.name,
-                child.restarts,
-                name,
-                failed,
-                extra=self._extra(name, failed, generation=child.generation, attempt=child.restarts),
-            )
+            self._attempt_failed(child, exc)
             self.actor_ref.tell(_RetryRestart(name, child.generation, exc))
             return
         child.ref = ref
+        child.ready = not child.spec.acknowledged
+        if child.ready:
+            child.failures = 0
+            self._restarted(child, reason)
+
+    def _attempt_failed(self, child: _Child, error: BaseException) -> None:
+        child.failures += 1
+        name = child.spec.name
+        failed = describe(error)
+        logger.warning(
+            "%s: restart %d of child %r failed: %s",
+            self.name,
+            child.restarts,
+            name,
+            failed,
+            extra=self._extra(name, failed, generation=child.generation, attempt=child.restarts),
+        )
+
+    def _restarted(self, child: _Child, reason: BaseException | None = None) -> None:
+        name = child.spec.name
+        ref = child.ref
+        assert ref is not None
         logger.info(
-            "%s: restarted child %r (restart %d, generation %d) after: %s",
+            "%s: restarted child %r (restart %d, generation %d)%s",
             self.name,
             name,
             child.restarts,
             child.generation,
-            describe(reason),
+            " (acknowledged)" if child.spec.acknowledged else f" after: {describe(reason)}",
             extra=self._extra(name, describe(reason), generation=child.generation, attempt=child.restarts),
         )
         self._hook(self.on_child_restarted, name, ref)
 
-    def _escalate(self, name: str, reason: BaseException | None) -> None:
+    def _escalate(self, name: str, reason: BaseException | None, needed: int) -> None:
         gave_up = SupervisorGaveUp(
             self.name,
             name,
-            len(self._restart_times) + 1,
+            needed,
             max_restarts=self.max_restarts,
             max_seconds=self.max_seconds,
             reason=reason,
@@ -466,7 +530,7 @@ class Supervisor(pykka.ThreadingActor):
         logger.error(
             "%s",
             error,
-            extra=self._extra(name, describe(reason), attempt=len(self._restart_times) + 1),
+            extra=self._extra(name, describe(reason), attempt=needed),
         )
         self.escalation = error
         self._stop_children()

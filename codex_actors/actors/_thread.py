@@ -16,7 +16,9 @@ It never blocks, and it talks to its engine only through an
 :class:`~codex_actors.actors._messages.EngineHandle`: requests go out with their replies delivered back as
 :class:`RequestDone` messages. When the engine dies (:class:`EngineDown`) every in-flight turn fails with a
 ``TransportClosedError``; requests that arrive meanwhile are held; when a new engine is up (:class:`EngineUp`)
-the thread is resumed on it and the held requests go out, so the same thread keeps working.
+the thread is resumed on it and the held requests go out, so the same thread keeps working. A request that
+reaches the port after its engine died but before the supervisor says so comes back unsent
+(:class:`~codex_actors._failures.NotSent`): the actor takes the engine for down and holds it likewise.
 
 Resuming is lazy: a thread is resumed (``thread/resume``) only when it is next used, so a restart costs the
 threads in use one request each and the others nothing. An overloaded engine's answer (``-32001``) is retried
@@ -54,7 +56,7 @@ from typing import Any
 
 import pykka
 
-from .._failures import fresh, not_running
+from .._failures import NotSent, fresh, not_running
 from .._protocol.generated import TurnStartResponse
 from .._protocol.jsonrpc import ServerNotification, decode_payload, wire_params
 from .._protocol.notifications import TYPED_NOTIFICATIONS
@@ -93,7 +95,7 @@ from ._messages import (
     TurnStarted,
 )
 from ._options import RuntimeOptions
-from ._reply import ActorReply, RequestDone, reply_error, reply_value
+from ._reply import ActorReply, Redirect, RequestDone, reply_error, reply_value
 from ._supervisor import ChildContext, SupervisedActor
 from ._timers import Timers
 from ._turnlog import TurnLog
@@ -131,6 +133,15 @@ def thread_child_name(thread_id: str) -> str:
 def _tell_quietly(ref: pykka.ActorRef[Any], message: Any) -> None:
     with contextlib.suppress(pykka.ActorDeadError):
         ref.tell(message)
+
+
+def _bounce(ref: pykka.ActorRef[Any], message: ThreadRequest, error: BaseException) -> None:
+    """``message`` never reached the engine (it had died): the actor holds it for the next engine."""
+    try:
+        ref.tell(EngineDown(error))
+        ref.tell(message)
+    except pykka.ActorDeadError:
+        reply_error(message.reply, error)
 
 
 def _unknown_thread(thread_id: str, error: BaseException) -> BaseException:
@@ -480,7 +491,8 @@ class ThreadActor(SupervisedActor):
         assert connection is not None
         if isinstance(message, ThreadRequest):
             params = {"threadId": self.thread_id, **message.params}
-            connection.send(message.method, params, message.reply)
+            reply = Redirect(message.reply, functools.partial(_bounce, self.actor_ref, message))
+            connection.send(message.method, params, reply)
             return
         if self._stopping:  # a timed-out turn is still being stopped: a turn/start now would join it
             self._hold(message)
@@ -537,6 +549,10 @@ class ThreadActor(SupervisedActor):
                 self._no_start_in_flight()
 
     def _claim(self, start: StartTurn | RunTurn, done: RequestDone) -> None:
+        if isinstance(done.error, NotSent):  # the engine had died: held for the next one
+            self._on_engine_down(done.error)
+            self._on_request(start)
+            return
         if done.error is not None or done.result is None:
             error = _unknown_thread(self.thread_id, done.error or TransportClosedError("turn/start got no result"))
             if isinstance(error, UnknownThreadError) and id(start) not in self._retried:

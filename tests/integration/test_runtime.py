@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import threading
@@ -16,6 +17,7 @@ from codex_actors.actors._messages import RunTurn, StartThread, StopThread, Turn
 from codex_actors.actors._supervisor import WhichChildren
 from codex_actors.testing import Gate, OfflineEngine, message, reply, streamed_message
 from tests.support.leaks import assert_nothing_leaked, snapshot
+from tests.support.waiting import kill_and_wait
 
 
 def engine_pid(codex: Codex) -> int:
@@ -201,3 +203,21 @@ def test_workspace_write_thread(offline: OfflineEngine) -> None:
     with Codex(offline.config) as codex:
         thread = codex.thread_start(approval_mode=ApprovalMode.deny_all, sandbox=Sandbox.workspace_write)
         assert thread.run("x").final_response == "done"
+
+
+def test_a_call_right_after_kill_9_waits_for_the_one_new_engine(
+    offline: OfflineEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="codex_actors.engine")
+    offline.model.enqueue(message("before"), message("after"), message("third"))
+    with Codex(offline.config) as codex:
+        thread = codex.thread_start(approval_mode=ApprovalMode.deny_all)
+        assert thread.run("one").final_response == "before"
+        expected = codex.models()
+        kill_and_wait(engine_pid(codex))  # dead; the runtime may not have noticed yet
+        assert codex.models() == expected  # held for the new engine, not failed
+        assert thread.run("two").final_response == "after"  # the same thread, resumed on it
+        kill_and_wait(engine_pid(codex))
+        assert thread.run("three").final_response == "third"  # a turn right after a kill waits too
+    started = [r for r in caplog.records if r.name == "codex_actors.engine" and " started: " in r.getMessage()]
+    assert len(started) == 3  # the first engine, then one per death

@@ -16,6 +16,7 @@ from codex_actors.actors._supervisor import (
     ChildContext,
     ChildExited,
     ChildInfo,
+    ChildReady,
     ChildSpec,
     GetChild,
     RestartPolicy,
@@ -371,6 +372,52 @@ def test_start_that_keeps_failing_escalates(start_supervisor: Callable[..., Ref]
     assert calls == [0, 1, 2, 3]  # the first start, then three failed attempts, then escalation
     assert [event[0] for event in events(sup)] == ["down", "escalate"]
     assert "OSError('cannot spawn')" in str(events(sup)[-1][1])
+
+
+def test_failed_attempts_in_a_row_escalate_even_when_each_outlasts_the_window(
+    start_supervisor: Callable[..., Ref],
+) -> None:
+    calls: list[int] = []
+
+    def start(ctx: ChildContext) -> Ref:
+        calls.append(ctx.generation)
+        if ctx.generation > 0:
+            time.sleep(0.05)  # longer than the window: the window alone would never fill up
+            raise OSError("cannot spawn")
+        return Toy.start(ctx)
+
+    sup = start_supervisor(ChildSpec("a", start), max_restarts=2, max_seconds=0.01)
+    ref = child(sup, "a")
+    assert ref is not None
+    ref.tell("raise")
+    wait_until(lambda: escalated(sup))
+    assert calls == [0, 1, 2]
+    assert "needed 3 restarts" in str(events(sup)[-1][1])
+
+
+def test_an_acknowledged_restart_is_up_only_once_acknowledged(start_supervisor: Callable[..., Ref]) -> None:
+    starting: list[Ref] = []
+
+    def start(ctx: ChildContext) -> Ref:
+        ref = Toy.start(ctx)
+        if ctx.generation > 0:
+            starting.append(ref)
+        return ref
+
+    sup = start_supervisor(ChildSpec("a", start, acknowledged=True), max_restarts=3, max_seconds=5)
+    first = child(sup, "a")
+    assert first is not None
+    first.tell("raise")
+    wait_until(lambda: len(starting) == 1)
+    assert [event[0] for event in events(sup)] == ["down"]  # started, not restarted yet
+    starting[0].tell(("crash", OSError("handshake failed")))  # a failed attempt: not "down" again
+    wait_until(lambda: len(starting) == 2)
+    generation = starting[1].ask("context", block=True).generation
+    sup.tell(ChildReady("a", generation))
+    wait_until(lambda: [event[0] for event in events(sup)] == ["down", "restarted"])
+    starting[1].tell("raise")  # a crash after the acknowledgement: the run of failures was ended
+    wait_until(lambda: len(starting) == 3)
+    assert not escalated(sup)
 
 
 def test_failed_restart_attempt_then_success(start_supervisor: Callable[..., Ref]) -> None:

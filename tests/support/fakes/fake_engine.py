@@ -35,6 +35,9 @@ It answers `initialize` like the real engine, then obeys test methods:
 Everything else is answered with a -32600 error, like the real engine's unknown-variant answer.
 Environment: FAKE_ENGINE_IGNORE_EOF=1 keeps running after stdin closes; FAKE_ENGINE_IGNORE_TERM=1 ignores
 SIGTERM (so only SIGKILL stops it); FAKE_ENGINE_INIT=garbage|empty|die changes the initialize answer;
+FAKE_ENGINE_LATER_INIT=hang|die does the same for every process but the first (a restarted engine never answers
+``initialize``, or exits with code 7 at it): the first process creates the file FAKE_ENGINE_MARKER, later ones
+find it; FAKE_ENGINE_PIDS names a file each process appends its pid to (one line per spawn);
 FAKE_ENGINE_VERSION is the version in its user agent (default 0.163.0; an older one exercises version gating);
 FAKE_ENGINE_REFUSE (comma-separated methods) answers those with the -32600 unknown-variant error;
 FAKE_ENGINE_OVERLOAD_RESUMES=N answers the first N ``thread/resume`` of each thread (per process) with the
@@ -143,7 +146,25 @@ def play_turn(thread_id: str, turn_id: str, deltas: int, huge: int = 0) -> None:
     out.flush()
 
 
+def init_mode() -> str | None:
+    """FAKE_ENGINE_INIT, or FAKE_ENGINE_LATER_INIT for every process after the first (see the module docstring)."""
+    later = os.environ.get("FAKE_ENGINE_LATER_INIT")
+    marker = os.environ.get("FAKE_ENGINE_MARKER")
+    if later is None or marker is None:
+        return os.environ.get("FAKE_ENGINE_INIT")
+    try:
+        with open(marker, "x"):
+            return os.environ.get("FAKE_ENGINE_INIT")  # the first process
+    except FileExistsError:
+        return later
+
+
 def main() -> int:
+    pids = os.environ.get("FAKE_ENGINE_PIDS")
+    if pids is not None:
+        with open(pids, "a") as spawned:
+            spawned.write(f"{os.getpid()}\n")
+    mode = init_mode()
     if os.environ.get("FAKE_ENGINE_IGNORE_TERM") == "1":
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     next_server_id = 0
@@ -169,7 +190,9 @@ def main() -> int:
         if method in refused:
             send({"id": mid, "error": {"code": -32600, "message": f"Invalid request: unknown variant `{method}`"}})
         elif method == "initialize":
-            mode = os.environ.get("FAKE_ENGINE_INIT")
+            if mode == "hang":  # stuck: reads nothing more, answers nothing (SIGTERM still ends it)
+                while True:
+                    time.sleep(60)
             if mode == "garbage":
                 out.write(b"this is not json\n")
                 out.flush()
