@@ -76,7 +76,8 @@ logger = logging.getLogger("codex_actors.supervisor")
 class SupervisorGaveUp(Exception):
     """A supervisor stopped restarting: a child needed more restarts within the window than allowed.
 
-    ``reason`` (also the ``__cause__``) is why the child last exited (``None`` for a normal exit).
+    ``reason`` (also the ``__cause__``) is why the child last exited (``None`` for a normal exit). ``in_a_row``:
+    the limit tripped was the run of failed restart attempts (however long each took), not the window.
     """
 
     def __init__(
@@ -88,10 +89,15 @@ class SupervisorGaveUp(Exception):
         max_restarts: int,
         max_seconds: float,
         reason: BaseException | None,
+        in_a_row: bool = False,
     ) -> None:
+        needed = (
+            f"failed {restarts - 1} restart attempts in a row"
+            if in_a_row
+            else f"needed {restarts} restarts within {max_seconds:g} s"
+        )
         super().__init__(
-            f"supervisor {supervisor!r} gave up: child {child!r} needed {restarts} restarts within "
-            f"{max_seconds:g} s, more than max_restarts={max_restarts}; "
+            f"supervisor {supervisor!r} gave up: child {child!r} {needed}, more than max_restarts={max_restarts}; "
             f"last reason: {'normal exit' if reason is None else repr(reason)}"
         )
         self.supervisor = supervisor
@@ -467,8 +473,11 @@ class Supervisor(pykka.ThreadingActor):
         now = time.monotonic()
         while self._restart_times and self._restart_times[0] <= now - self.max_seconds:
             self._restart_times.popleft()
-        if len(self._restart_times) >= self.max_restarts or child.failures >= self.max_restarts:
-            self._escalate(name, reason, max(len(self._restart_times), child.failures) + 1)
+        if len(self._restart_times) >= self.max_restarts:
+            self._escalate(name, reason, len(self._restart_times) + 1)
+            return
+        if child.failures >= self.max_restarts:
+            self._escalate(name, reason, child.failures + 1, in_a_row=True)
             return
         self._restart_times.append(now)
         child.restarts += 1
@@ -513,7 +522,7 @@ class Supervisor(pykka.ThreadingActor):
         )
         self._hook(self.on_child_restarted, name, ref)
 
-    def _escalate(self, name: str, reason: BaseException | None, needed: int) -> None:
+    def _escalate(self, name: str, reason: BaseException | None, needed: int, *, in_a_row: bool = False) -> None:
         gave_up = SupervisorGaveUp(
             self.name,
             name,
@@ -521,6 +530,7 @@ class Supervisor(pykka.ThreadingActor):
             max_restarts=self.max_restarts,
             max_seconds=self.max_seconds,
             reason=reason,
+            in_a_row=in_a_row,
         )
         try:
             error = self.escalation_error(gave_up)

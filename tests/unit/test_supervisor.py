@@ -392,7 +392,7 @@ def test_failed_attempts_in_a_row_escalate_even_when_each_outlasts_the_window(
     ref.tell("raise")
     wait_until(lambda: escalated(sup))
     assert calls == [0, 1, 2]
-    assert "needed 3 restarts" in str(events(sup)[-1][1])
+    assert "failed 2 restart attempts in a row" in str(events(sup)[-1][1])
 
 
 def test_an_acknowledged_restart_is_up_only_once_acknowledged(start_supervisor: Callable[..., Ref]) -> None:
