@@ -24,6 +24,7 @@ restart).
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import itertools
 import logging
@@ -60,6 +61,17 @@ from ._router import Router
 from ._supervisor import ChildContext, SupervisedActor
 
 __all__ = ["EnginePort"]
+
+#: How many of the latest requests' places in the engine's input are remembered (see ``_hand_back_unread``).
+RECENT_WRITES = 4096
+#: Requests that change nothing in the engine besides these: sent again after the engine died with them unanswered.
+_IDEMPOTENT = frozenset({"thread/resume"})
+
+
+def _safe_to_resend(method: str) -> bool:
+    """Whether a request may be sent again to a new engine although the dead one read it: it only reads."""
+    return method.endswith(("/list", "/read")) or method in _IDEMPOTENT
+
 
 #: The JSON-RPC code of the error sent instead of an answer to a server request that cannot be encoded.
 ENCODE_FAILED_CODE = -32603
@@ -115,6 +127,9 @@ class EnginePort(SupervisedActor):
         )
         self._closing = threading.Event()
         self._gone_lock = threading.Lock()
+        #: Where each recent request starts in what was written to the engine (offset, id, safe to resend),
+        #: newest last; the requests a dying engine never read are among these (the pipe holds far fewer).
+        self._recent: collections.deque[tuple[int, int, bool]] = collections.deque(maxlen=RECENT_WRITES)
         self._exit_code: int | None = None
         self._closed_error: TransportClosedError | None = None
         self._hung_after: float | None = None  # set (under the gone lock) when the watchdog gave the engine up
@@ -213,10 +228,15 @@ class EnginePort(SupervisedActor):
         except InvalidInputError as exc:  # nothing is sent: the caller gets the error naming the field
             reply_error(reply, exc)
             return
+        safe = _safe_to_resend(method)
+        if not safe and self._process.dying():  # killed, not gone yet: it would take this and never act on it
+            reply_error(reply, not_sent(not_running()))
+            return
         traced = method if tracing_requests() else None  # the request log (DEBUG) records the method
         if not self._pending.add(request_id, reply, traced, params):
             reply_error(reply, not_sent(self._transport_error()))
             return
+        self._recent.append((self._process.written, request_id, safe))
         try:
             self._process.write(line)
         except (OSError, ValueError):
@@ -351,11 +371,24 @@ class EnginePort(SupervisedActor):
                 self._closed_error = TransportClosedError(
                     f"Codex process closed stdout. stderr_tail={tail}", exit_code=exit_code, stderr_tail=tail
                 )
+        if exit_code is not None:  # dead: what is still in its stdin pipe it never read
+            self._hand_back_unread(process.consumed_input())
         for reply in self._pending.close(self._closed_error):
             reply_error(reply, self._transport_error())
         self._router.events(EngineExitedEvent(process.pid, exit_code, process.stderr_tail.text()))
         with contextlib.suppress(pykka.ActorDeadError):
             self.actor_ref.tell(_StdoutClosed(exit_code))
+
+    def _hand_back_unread(self, consumed: int) -> None:
+        """Fail as never sent what the dead engine never read (written past ``consumed``) or only reads state.
+
+        Sending a request that only reads again changes nothing; the others it read fail as in flight.
+        """
+        for offset, request_id, safe in list(self._recent):
+            if offset >= consumed or safe:
+                reply = self._pending.pop(request_id)
+                if reply is not None:
+                    reply_error(reply, not_sent(self._transport_error()))
 
     def _pid(self) -> int:
         return -1 if self._process is None else self._process.pid

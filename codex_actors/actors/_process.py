@@ -18,9 +18,12 @@ import os
 import select
 import shlex
 import signal
+import struct
 import subprocess
+import termios
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 from .._binary import EngineLaunch, build_launch
 from .._config import CodexConfig
@@ -85,6 +88,9 @@ def _nothing() -> None:  # pragma: no cover - replaced before the reader starts
     return None
 
 
+#: SIGKILL's bit in the pending-signal masks of /proc/<pid>/status.
+_SIGKILL_BIT = 1 << (signal.SIGKILL - 1)
+
 #: A stderr "line" logged at DEBUG is cut here when no newline comes (the tail keeps it all the same).
 _MAX_LOGGED_LINE = 64 * 1024
 
@@ -116,6 +122,9 @@ class EngineProcess:
         self._on_stdout: Callable[[bytes], None] = _ignore_chunk
         self._on_stdout_end: Callable[[], None] = _nothing
         self._read_size = read_size
+        #: Bytes written to the engine's stdin so far.
+        self.written = 0
+        self._write_lock = threading.Lock()
         self._popen = subprocess.Popen(
             list(launch.argv),
             stdin=subprocess.PIPE,
@@ -186,13 +195,56 @@ class EngineProcess:
             return None
 
     def write(self, data: bytes) -> None:
-        """Write all of ``data`` to stdin (raises ``OSError``/``ValueError`` once the pipe is gone)."""
+        """Write all of ``data`` to stdin (raises ``OSError``/``ValueError`` once the pipe is gone).
+
+        :attr:`written` counts the bytes written so far (from one thread: the port's).
+        """
         stdin = self._popen.stdin
         assert stdin is not None
         view = memoryview(data)
         while view:
-            written = stdin.write(view)
-            view = view[written or 0 :]
+            with self._write_lock:  # the count and the pipe agree for consumed_input()
+                written = stdin.write(view) or 0
+                self.written += written
+            view = view[written:]
+
+    def unread_input(self) -> int:
+        """Bytes written to the engine's stdin that it has not read (still in the pipe); 0 if unknown."""
+        stdin = self._popen.stdin
+        try:
+            assert stdin is not None
+            count = fcntl.ioctl(stdin.fileno(), termios.FIONREAD, b"\0\0\0\0")
+        except (AssertionError, OSError, ValueError):
+            return 0
+        return int(struct.unpack("i", count)[0])
+
+    def dying(self) -> bool:
+        """Whether the engine is being killed: a SIGKILL pending, or its main thread gone (Linux; else False).
+
+        A killed engine with many threads takes a while to go, and meanwhile its stdin still takes what is
+        written (one of its threads may even read it); nothing written then is acted on.
+        """
+        try:
+            status = Path(f"/proc/{self._popen.pid}/status").read_text()
+        except OSError:
+            return False
+        for line in status.splitlines():
+            key, _, value = line.partition(":")
+            if key == "State" and value.split()[:1] in (["Z"], ["X"]):
+                return True
+            if key in ("SigPnd", "ShdPnd") and int(value.strip(), 16) & _SIGKILL_BIT:
+                return True
+        return False
+
+    def consumed_input(self) -> int:
+        """How many bytes of what was written the engine read from its stdin. Call it once the engine has exited.
+
+        A dead engine reads nothing more and a write to it fails, so this is final then: every byte past it was
+        never read (a request that starts there never reached the engine). Conservative: if the unread count
+        cannot be told, everything written counts as read.
+        """
+        with self._write_lock:
+            return self.written - self.unread_input()
 
     def kill(self) -> None:
         """SIGKILL the engine's process group now (it stopped answering); never blocks. :meth:`stop` reaps it."""

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
+import signal
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -239,3 +242,29 @@ def test_restart_window_of_codex_config_is_honoured(engines: Engines) -> None:
             assert codex.models().data == []
             time.sleep(0.4)
     assert len(engines.spawned()) == 4
+
+
+def test_a_request_the_dying_engine_never_read_is_sent_to_the_next_one(engines: Engines) -> None:
+    """Written into the pipe of an engine that dies before reading it (a kill -9's teardown; here a stopped one),
+    a request is not lost: the bytes still in the pipe prove the engine never read it, so it waits for the next."""
+    client = SyncRuntime(Runtime(engines.config()))
+    try:
+        pid = client.runtime.connection().status().pid
+        assert pid is not None
+        os.kill(pid, signal.SIGSTOP)  # it reads nothing from now on
+        answers: list[Any] = []
+        asker = threading.Thread(target=lambda: answers.append(client.request("test/echo", {"n": 1}, timeout=10)))
+        asker.start()
+        wait_until(lambda: unread_input(client) > 0, "the request written into the stopped engine's pipe")
+        os.kill(pid, signal.SIGKILL)
+        asker.join(15)
+        assert answers and msgspec.json.decode(answers[0]) == {"n": 1}
+        assert len(engines.spawned()) == 2
+    finally:
+        client.runtime.close()
+
+
+def unread_input(client: SyncRuntime) -> int:
+    port = client.runtime.connection().ref._actor_weakref()
+    process = None if port is None else port._process
+    return 0 if process is None else process.unread_input()

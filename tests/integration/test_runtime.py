@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import signal
@@ -221,3 +222,26 @@ def test_a_call_right_after_kill_9_waits_for_the_one_new_engine(
         assert thread.run("three").final_response == "third"  # a turn right after a kill waits too
     started = [r for r in caplog.records if r.name == "codex_actors.engine" and " started: " in r.getMessage()]
     assert len(started) == 3  # the first engine, then one per death
+
+
+def test_a_read_made_the_instant_after_a_kill_9_waits_for_the_next_engine(offline: OfflineEngine) -> None:
+    """No wait at all after the signal: the engine is still tearing down, and a thread of it may even read the
+    request before it dies. A request that only reads is sent again to the next engine; one the engine never read
+    (its bytes still in the pipe) too, whatever it is (tests/faults/test_restarts.py)."""
+    with Codex(dataclasses.replace(offline.config, max_restarts=10)) as codex:
+        expected = codex.models()
+        for index in range(5):
+            os.kill(engine_pid(codex), signal.SIGKILL)
+            assert codex.models() == expected, index
+
+
+def test_a_turn_started_the_instant_after_a_kill_9_runs_on_the_next_engine(offline: OfflineEngine) -> None:
+    """A turn/start is never sent twice: but the engine it would go to is being killed (a SIGKILL pending, its
+    main thread gone), so it is not sent there at all, and waits for the next engine."""
+    offline.model.enqueue(*[message("ok") for _ in range(6)])
+    with Codex(dataclasses.replace(offline.config, max_restarts=10)) as codex:
+        thread = codex.thread_start(approval_mode=ApprovalMode.deny_all)
+        assert thread.run("first").final_response == "ok"  # a thread has a rollout to resume from once it ran
+        for index in range(5):
+            os.kill(engine_pid(codex), signal.SIGKILL)
+            assert thread.run("go").final_response == "ok", index
