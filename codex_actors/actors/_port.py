@@ -230,7 +230,8 @@ class EnginePort(SupervisedActor):
             return
         safe = _safe_to_resend(method)
         if not safe and self._process.dying():  # killed, not gone yet: it would take this and never act on it
-            reply_error(reply, not_sent(not_running()))
+            self._engine_gone()  # as for a write that found it gone: its exit code and stderr tail
+            reply_error(reply, not_sent(self._transport_error()))
             return
         traced = method if tracing_requests() else None  # the request log (DEBUG) records the method
         if not self._pending.add(request_id, reply, traced, params):
