@@ -29,6 +29,7 @@ __all__ = [
     "is_for",
     "reply_error",
     "reply_value",
+    "tell_quietly",
 ]
 
 logger = logging.getLogger("codex_actors.replies")
@@ -68,6 +69,12 @@ class Redirect(msgspec.Struct, frozen=True):
 
 #: Where an answer goes: a future the asker waits on, a message to an actor, or a callback (maybe redirected).
 ReplyTo: TypeAlias = "pykka.Future[Any] | ActorReply | CallbackReply | Redirect"
+
+
+def tell_quietly(ref: pykka.ActorRef[Any], message: Any) -> None:
+    """Tell ``ref`` ``message``; an actor already gone is not an error (nobody waits on a tell)."""
+    with contextlib.suppress(pykka.ActorDeadError):
+        ref.tell(message)
 
 
 def is_for(waiting: ReplyTo, reply: ReplyTo) -> bool:

@@ -72,7 +72,7 @@ from ._messages import (
 from ._options import RuntimeOptions
 from ._port import EnginePort
 from ._process import EngineProcess
-from ._reply import ActorReply, Redirect, ReplyTo, RequestDone, is_for, reply_error, reply_value
+from ._reply import ActorReply, Redirect, ReplyTo, RequestDone, is_for, reply_error, reply_value, tell_quietly
 from ._router import NotificationBuffer, Router
 from ._supervisor import ChildContext, ChildSpec, RestartPolicy, Supervisor, SupervisorGaveUp, TerminateChild
 from ._telemetry import TelemetryActor
@@ -100,11 +100,6 @@ class _HandshakeTimeout(msgspec.Struct, frozen=True):
     """Tell (timer to root): the restarted engine of ``generation`` had ``handshake_timeout`` to answer."""
 
     generation: int
-
-
-def _tell_quietly(ref: pykka.ActorRef[Any], message: Any) -> None:
-    with contextlib.suppress(pykka.ActorDeadError):
-        ref.tell(message)
 
 
 def _hold_again(
@@ -194,7 +189,7 @@ class RootSupervisor(Supervisor):
             generation = context.generation
             reply = ActorReply(self.actor_ref, _Handshake(generation))
             self._handshake = (generation, EngineConnection.handshake(ref, self.router, self.options, reply))
-            timeout = functools.partial(_tell_quietly, self.actor_ref, _HandshakeTimeout(generation))
+            timeout = functools.partial(tell_quietly, self.actor_ref, _HandshakeTimeout(generation))
             self.timers.call_later(self.options.handshake_timeout, timeout)
             return ref
         handshake = EngineConnection.handshake(ref, self.router, self.options)
@@ -240,7 +235,7 @@ class RootSupervisor(Supervisor):
     def _abandon(self, pending: PendingHandshake, error: BaseException) -> None:
         """A restarted engine failed its handshake: its port crashes with ``error`` (a failed restart attempt)."""
         self._handshake = None
-        _tell_quietly(pending.connection.ref, Abandon(error))
+        tell_quietly(pending.connection.ref, Abandon(error))
 
     def _hold(self, request: HoldRequest) -> None:
         """Send ``request`` on the engine if one is up, else keep it for the next one."""

@@ -95,7 +95,7 @@ from ._messages import (
     TurnStarted,
 )
 from ._options import RuntimeOptions
-from ._reply import ActorReply, Redirect, RequestDone, reply_error, reply_value
+from ._reply import ActorReply, Redirect, RequestDone, reply_error, reply_value, tell_quietly
 from ._supervisor import ChildContext, SupervisedActor
 from ._timers import Timers
 from ._turnlog import TurnLog
@@ -130,11 +130,6 @@ def thread_child_name(thread_id: str) -> str:
     return f"thread:{thread_id}"
 
 
-def _tell_quietly(ref: pykka.ActorRef[Any], message: Any) -> None:
-    with contextlib.suppress(pykka.ActorDeadError):
-        ref.tell(message)
-
-
 def _bounce(ref: pykka.ActorRef[Any], message: ThreadRequest, error: BaseException) -> None:
     """``message`` never reached the engine (it had died): the actor holds it for the next engine."""
     try:
@@ -164,8 +159,6 @@ class _Turn:
     error: BaseException | None = None
     listeners: list[RunTurn] = field(default_factory=list)
     deadline_armed: bool = False
-    #: A turn/start reply or a subscription named it (until then it may be dropped: see ``_unknown_turn``).
-    claimed: bool = False
 
     @property
     def ended(self) -> bool:
@@ -387,7 +380,7 @@ class ThreadActor(SupervisedActor):
     def _tell_later(self, delay: float, message: Any) -> None:
         """Tell this actor ``message`` after ``delay`` seconds (from the runtime's timer thread)."""
         assert self._timers is not None  # only an actor of a runtime (with timers) has an idle time or retries
-        self._timers.call_later(delay, functools.partial(_tell_quietly, self.actor_ref, message))
+        self._timers.call_later(delay, functools.partial(tell_quietly, self.actor_ref, message))
 
     def _on_idle_check(self) -> None:
         self._idle_armed = False
@@ -657,9 +650,7 @@ class ThreadActor(SupervisedActor):
             self._resume_attempt = 0
             self._entry.loaded = self._resume_generation
             logger.info("thread %s resumed", self.thread_id, extra={"thread_id": self.thread_id})
-            held, self._held = self._held, []
-            for message in held:
-                self._on_request(message)
+            self._send_held()
             return
         if isinstance(error, TransportClosedError):
             return  # the engine died again: the requests wait for the next one (EngineDown, EngineUp)
@@ -748,8 +739,11 @@ class ThreadActor(SupervisedActor):
     def _stopped(self, turn_id: str) -> None:
         """A timed-out turn is over in the engine: the requests held for it go out (once none is stopping)."""
         self._stopping.discard(turn_id)
-        if self._stopping or not self._held:
-            return
+        if not self._stopping:
+            self._send_held()
+
+    def _send_held(self) -> None:
+        """What waited (for a resume, for a timed-out turn to stop) goes out now, in order."""
         held, self._held = self._held, []
         for message in held:
             self._on_request(message)
@@ -763,10 +757,8 @@ class ThreadActor(SupervisedActor):
 
     def _claim_turn(self, turn_id: str) -> _Turn:
         """The turn a turn/start reply or a subscription names, from now on kept as any claimed turn."""
-        turn = self._turns.get(turn_id) or self._new_turn(turn_id)
-        turn.claimed = True
         self._unclaimed.pop(turn_id, None)
-        return turn
+        return self._turns.get(turn_id) or self._new_turn(turn_id)
 
     def _unknown_turn(self, turn_id: str) -> _Turn | None:
         """A table entry for events of a turn nobody claimed, or ``None``: they are not kept.

@@ -12,12 +12,11 @@ import dataclasses
 import time
 
 import msgspec
-import pykka
 import pytest
 
 from codex_actors import ApprovalMode, Codex, CodexConfig
 from codex_actors.actors._connection import EngineConnection
-from codex_actors.actors._messages import LineDroppedEvent, RunTurn, TurnFinished
+from codex_actors.actors._messages import LineDroppedEvent, RunTurn
 from codex_actors.actors._options import RuntimeOptions
 from codex_actors.actors._router import Router
 from codex_actors.errors import LineTooLongError
@@ -70,19 +69,8 @@ def test_a_dropped_event_fails_its_turn_at_once_and_the_turn_completed_after_it_
 def test_a_run_turn_sender_is_told_the_line_too_long_error() -> None:
     with Codex(huge_turn_config("last")) as codex:
         thread = codex.thread_start(approval_mode=ApprovalMode.deny_all)
-        done: pykka.ThreadingFuture[TurnFinished] = pykka.ThreadingFuture()
-
-        class Requester(pykka.ThreadingActor):
-            def on_receive(self, message: object) -> None:
-                if isinstance(message, TurnFinished):
-                    done.set(message)
-
-        requester = Requester.start()
-        try:
-            thread.actor_ref.tell(RunTurn(input="hi", reply_to=requester, approval_mode=ApprovalMode.deny_all))
-            finished = done.get(timeout=10)
-        finally:
-            requester.stop()
+        # Asked through the thread's address, a RunTurn is answered with the TurnFinished its sender is told.
+        finished = thread.actor_ref.ask(RunTurn(input="hi", approval_mode=ApprovalMode.deny_all), timeout=10)
         assert isinstance(finished.error, LineTooLongError) and finished.result is None
 
 

@@ -9,11 +9,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import pykka
 import pytest
 
 from codex_actors import ApprovalMode, AsyncCodex, Codex, TextInput
-from codex_actors.actors import RunTurn, TurnFinished
+from codex_actors.actors import RunTurn
 from codex_actors.errors import InvalidInputError
 from codex_actors.testing import OfflineEngine, message
 
@@ -65,18 +64,7 @@ def test_bad_input_from_the_async_api_and_a_run_turn_message(offline: OfflineEng
     assert asyncio.run(scenario()) == "after"
     with Codex(offline.config) as codex:
         thread = codex.thread_start(approval_mode=DENY)
-        done: pykka.ThreadingFuture[TurnFinished] = pykka.ThreadingFuture()
-
-        class Requester(pykka.ThreadingActor):
-            def on_receive(self, msg: Any) -> None:
-                if isinstance(msg, TurnFinished):
-                    done.set(msg)
-
-        requester = Requester.start()
-        try:
-            thread.actor_ref.tell(RunTurn(input="\ud800", reply_to=requester, approval_mode=DENY))
-            finished = done.get(timeout=10)
-        finally:
-            requester.stop()
+        # Asked through the thread's address, a RunTurn is answered with the TurnFinished its sender is told.
+        finished = thread.actor_ref.ask(RunTurn(input="\ud800", approval_mode=DENY), timeout=10)
         assert isinstance(finished.error, InvalidInputError) and finished.error.field == "input[0].text"
     assert len(offline.model.model_requests) == 1

@@ -14,7 +14,6 @@ import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
-import pykka
 import pytest
 
 from codex_actors import ApprovalMode, AsyncCodex, Codex, CodexConfig
@@ -140,14 +139,8 @@ def test_a_run_turn_message_past_the_timeout_is_answered_with_the_error(rig: Rig
     try:
         with Codex(rig.config()) as codex:
             thread = codex.thread_start(approval_mode=ApprovalMode.deny_all)
-            done: pykka.Future[Any] = pykka.ThreadingFuture()
-
-            class Sink:
-                def tell(self, message: Any) -> None:
-                    done.set(message)
-
-            thread.actor_ref.tell(RunTurn(input="go", reply_to=Sink(), approval_mode=ApprovalMode.deny_all))
-            finished = done.get(timeout=20)
+            # Asked through the thread's address, a RunTurn is answered with the TurnFinished its sender is told.
+            finished = thread.actor_ref.ask(RunTurn(input="go", approval_mode=ApprovalMode.deny_all), timeout=20)
             assert isinstance(finished, TurnFinished)
             assert isinstance(finished.error, TurnTimeoutError)
             assert finished.turn_id is not None
