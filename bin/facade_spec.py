@@ -69,8 +69,8 @@ def approval_mode(*, default: str = "None", inherit: bool = True) -> Param:
         "approval_mode",
         annotation,
         default,
-        fields={"approval_policy": "approval_policy", "approvals_reviewer": "approvals_reviewer"},
-        prelude=f"approval_policy, approvals_reviewer = {call}",
+        fields={"approval_policy": "wire_policy", "approvals_reviewer": "wire_reviewer"},
+        prelude=f"wire_policy, wire_reviewer = {call}",
     )
 
 
@@ -85,6 +85,10 @@ INCLUDE_TURNS = Param(
     fields={"exclude_turns": "None if include_turns is None else not include_turns"},
 )
 CONFIG = Param("config", "JsonObject | None")
+#: This project's thread services (after the official params): given to ``_open_thread``, which lays them in.
+TOOLS = Param("tools", "Sequence[Tool] | None", fields={})
+APPROVAL_POLICY = Param("approval_policy", "ApprovalPolicyLike | None", fields={})
+MCP_SERVERS = Param("mcp_servers", "Mapping[str, McpServer] | None", fields={})
 THREAD_ID = Param("thread_id", "str", REQUIRED, positional=True)
 
 
@@ -98,7 +102,7 @@ CODEX = (
         "Thread",
         "Create a new Codex conversation thread.",
         hook="_open_thread",
-        hook_args=('"thread/start"', "params"),
+        hook_args=('"thread/start"', "params", "tools", "approval_policy", "mcp_servers"),
         params=(
             approval_mode(default="ApprovalMode.auto_review", inherit=False),
             Param("base_instructions"),
@@ -114,6 +118,9 @@ CODEX = (
             Param("service_tier"),
             Param("session_start_source"),
             Param("thread_source"),
+            TOOLS,
+            APPROVAL_POLICY,
+            MCP_SERVERS,
         ),
     ),
     Method(
@@ -145,7 +152,7 @@ CODEX = (
         "Thread",
         "Resume an existing conversation thread by id.",
         hook="_open_thread",
-        hook_args=('"thread/resume"', "params"),
+        hook_args=('"thread/resume"', "params", "tools", "approval_policy", "mcp_servers"),
         params=(
             THREAD_ID,
             approval_mode(),
@@ -159,6 +166,9 @@ CODEX = (
             Param("personality"),
             THREAD_SANDBOX,
             Param("service_tier"),
+            TOOLS,
+            APPROVAL_POLICY,
+            MCP_SERVERS,
         ),
     ),
     Method(
@@ -168,7 +178,7 @@ CODEX = (
         "Thread",
         "Fork an existing conversation thread into a new thread.",
         hook="_open_thread",
-        hook_args=('"thread/fork"', "params"),
+        hook_args=('"thread/fork"', "params", "tools", "approval_policy"),
         params=(
             THREAD_ID,
             approval_mode(),
@@ -183,6 +193,8 @@ CODEX = (
             THREAD_SANDBOX,
             Param("service_tier"),
             Param("thread_source"),
+            TOOLS,
+            APPROVAL_POLICY,
         ),
     ),
     Method(
@@ -368,4 +380,7 @@ ANNOTATION_SOURCES = {
     "RunInput": "._inputs",
     "Input": "._inputs",
     "TurnResult": "._results",
+    "Tool": "._tool",
+    "McpServer": "._mcp",
+    "ApprovalPolicyLike": ".approvals",
 }

@@ -22,9 +22,11 @@ from ._inputs import (
     TextInput,
 )
 from ._login import AsyncChatgptLoginHandle, AsyncDeviceCodeLoginHandle, ChatgptLoginHandle, DeviceCodeLoginHandle
+from ._mcp import McpServer
 from ._modes import ApprovalMode, Sandbox
 from ._results import TurnResult
 from ._sync_api import Codex, Thread, TurnHandle
+from ._tool import Tool, ToolContext, ToolImage, ToolResult, tool
 from ._version import __version__
 from .errors import (
     CodexError,
@@ -71,6 +73,7 @@ __all__ = [
     "InvalidRequestError",
     "JsonRpcError",
     "LocalImageInput",
+    "McpServer",
     "MentionInput",
     "MethodNotFoundError",
     "OutputValidationError",
@@ -84,10 +87,15 @@ __all__ = [
     "SkillInput",
     "TextInput",
     "Thread",
+    "Tool",
+    "ToolContext",
+    "ToolImage",
+    "ToolResult",
     "TransportClosedError",
     "TurnHandle",
     "TurnResult",
     "__version__",
     "is_retryable_error",
     "retry_on_overload",
+    "tool",
 ]

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar
@@ -35,6 +35,7 @@ from ._protocol.jsonrpc import wire_params
 from ._runtime import Runtime
 from ._subscription import Subscription
 from ._sync_runtime import SyncRuntime
+from ._thread_setup import ThreadSetup
 from ._unclosed import close_when_dropped
 from .actors._directory import ThreadRef
 from .errors import TransportClosedError
@@ -43,6 +44,7 @@ from .models import InitializeResponse, Notification, initialize_response
 # isort: split
 # BEGIN GENERATED: imports
 from ._inputs import Input, RunInput, wire_input, wire_turn_input
+from ._mcp import McpServer
 from ._modes import ApprovalMode, Sandbox, approval_settings, sandbox_mode, sandbox_policy
 from ._protocol.generated import (
     GetAccountResponse,
@@ -66,6 +68,8 @@ from ._protocol.generated import (
 )
 from ._results import TurnResult
 from ._structured import output_schema_of
+from ._tool import Tool
+from .approvals import ApprovalPolicyLike
 from .models import JsonObject
 
 # END GENERATED: imports
@@ -175,13 +179,16 @@ class AsyncCodex:
         service_tier: str | None = None,
         session_start_source: ThreadStartSource | None = None,
         thread_source: ThreadSource | None = None,
+        tools: Sequence[Tool] | None = None,
+        approval_policy: ApprovalPolicyLike | None = None,
+        mcp_servers: Mapping[str, McpServer] | None = None,
     ) -> AsyncThread:
         """Create a new Codex conversation thread."""
         await self._ready()
-        approval_policy, approvals_reviewer = approval_settings(approval_mode, inherit=False)
+        wire_policy, wire_reviewer = approval_settings(approval_mode, inherit=False)
         params: dict[str, Any] = {
-            "approvalPolicy": approval_policy,
-            "approvalsReviewer": approvals_reviewer,
+            "approvalPolicy": wire_policy,
+            "approvalsReviewer": wire_reviewer,
             "baseInstructions": base_instructions,
             "config": config,
             "cwd": cwd,
@@ -196,7 +203,7 @@ class AsyncCodex:
             "sessionStartSource": session_start_source,
             "threadSource": thread_source,
         }
-        return await self._open_thread("thread/start", params)
+        return await self._open_thread("thread/start", params, tools, approval_policy, mcp_servers)
 
     async def thread_list(
         self,
@@ -245,14 +252,17 @@ class AsyncCodex:
         personality: Personality | None = None,
         sandbox: Sandbox | None = None,
         service_tier: str | None = None,
+        tools: Sequence[Tool] | None = None,
+        approval_policy: ApprovalPolicyLike | None = None,
+        mcp_servers: Mapping[str, McpServer] | None = None,
     ) -> AsyncThread:
         """Resume an existing conversation thread by id."""
         await self._ready()
-        approval_policy, approvals_reviewer = approval_settings(approval_mode)
+        wire_policy, wire_reviewer = approval_settings(approval_mode)
         params: dict[str, Any] = {
             "threadId": thread_id,
-            "approvalPolicy": approval_policy,
-            "approvalsReviewer": approvals_reviewer,
+            "approvalPolicy": wire_policy,
+            "approvalsReviewer": wire_reviewer,
             "baseInstructions": base_instructions,
             "config": config,
             "cwd": cwd,
@@ -264,7 +274,7 @@ class AsyncCodex:
             "sandbox": sandbox_mode(sandbox),
             "serviceTier": service_tier,
         }
-        return await self._open_thread("thread/resume", params)
+        return await self._open_thread("thread/resume", params, tools, approval_policy, mcp_servers)
 
     async def thread_fork(
         self,
@@ -282,14 +292,16 @@ class AsyncCodex:
         sandbox: Sandbox | None = None,
         service_tier: str | None = None,
         thread_source: ThreadSource | None = None,
+        tools: Sequence[Tool] | None = None,
+        approval_policy: ApprovalPolicyLike | None = None,
     ) -> AsyncThread:
         """Fork an existing conversation thread into a new thread."""
         await self._ready()
-        approval_policy, approvals_reviewer = approval_settings(approval_mode)
+        wire_policy, wire_reviewer = approval_settings(approval_mode)
         params: dict[str, Any] = {
             "threadId": thread_id,
-            "approvalPolicy": approval_policy,
-            "approvalsReviewer": approvals_reviewer,
+            "approvalPolicy": wire_policy,
+            "approvalsReviewer": wire_reviewer,
             "baseInstructions": base_instructions,
             "config": config,
             "cwd": cwd,
@@ -302,7 +314,7 @@ class AsyncCodex:
             "serviceTier": service_tier,
             "threadSource": thread_source,
         }
-        return await self._open_thread("thread/fork", params)
+        return await self._open_thread("thread/fork", params, tools, approval_policy)
 
     async def thread_archive(
         self,
@@ -352,9 +364,21 @@ class AsyncCodex:
 
     # END GENERATED: AsyncCodex.flat_methods
 
-    async def _open_thread(self, method: str, params: dict[str, Any]) -> AsyncThread:
-        """Send a request that answers a thread (start, resume, fork, unarchive)."""
+    async def _open_thread(
+        self,
+        method: str,
+        params: dict[str, Any],
+        tools: Sequence[Tool] | None = None,
+        approval_policy: ApprovalPolicyLike | None = None,
+        mcp_servers: Mapping[str, McpServer] | None = None,
+    ) -> AsyncThread:
+        """Send a request that answers a thread (start, resume, fork, unarchive), with its services (see sync)."""
+        runtime = await self._runtime.start()
+        setup = ThreadSetup(
+            runtime.config, method, params, tools=tools, approval_policy=approval_policy, mcp_servers=mcp_servers
+        )
         address = await self._runtime.open_thread(method, wire_params(params))  # holds the thread's entry
+        setup.keep(runtime.directory, address.thread_id)
         return AsyncThread(self, address.thread_id)
 
     async def _call(self, method: str, params: dict[str, Any], result_type: type[T]) -> T:
@@ -410,13 +434,13 @@ class AsyncThread:
         """Run a complete turn and return its result (``turn(...).run()``)."""
         await self._ready()
         items, tool_output = wire_turn_input(input)
-        approval_policy, approvals_reviewer = approval_settings(approval_mode)
+        wire_policy, wire_reviewer = approval_settings(approval_mode)
         params: dict[str, Any] = {
             "threadId": self.id,
             "input": items,
             "toolOutput": tool_output,
-            "approvalPolicy": approval_policy,
-            "approvalsReviewer": approvals_reviewer,
+            "approvalPolicy": wire_policy,
+            "approvalsReviewer": wire_reviewer,
             "cwd": cwd,
             "effort": effort,
             "model": model,
@@ -455,13 +479,13 @@ class AsyncThread:
         """
         await self._ready()
         items, tool_output = wire_turn_input(input)
-        approval_policy, approvals_reviewer = approval_settings(approval_mode)
+        wire_policy, wire_reviewer = approval_settings(approval_mode)
         params: dict[str, Any] = {
             "threadId": self.id,
             "input": items,
             "toolOutput": tool_output,
-            "approvalPolicy": approval_policy,
-            "approvalsReviewer": approvals_reviewer,
+            "approvalPolicy": wire_policy,
+            "approvalsReviewer": wire_reviewer,
             "cwd": cwd,
             "effort": effort,
             "model": model,

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from ._mcp import McpServer, check_servers
+from ._tool import Tool
 from ._version import SDK_VERSION
+from .approvals import ApprovalPolicyLike
 
 __all__ = [
+    "DEFAULT_APPROVAL_TIMEOUT_S",
     "DEFAULT_HANDSHAKE_TIMEOUT_S",
     "DEFAULT_HEARTBEAT_INTERVAL_S",
     "DEFAULT_HEARTBEAT_TIMEOUT_S",
     "DEFAULT_MAX_LINE_BYTES",
+    "DEFAULT_MAX_PARALLEL_TOOL_CALLS",
     "DEFAULT_MAX_RESTARTS",
     "DEFAULT_REQUEST_TIMEOUT_S",
     "DEFAULT_RESTART_WINDOW_S",
@@ -34,6 +40,10 @@ DEFAULT_MAX_RESTARTS = 3
 DEFAULT_RESTART_WINDOW_S = 5.0
 #: The longest line accepted from the engine, by default (256 MiB: far above anything the engine writes).
 DEFAULT_MAX_LINE_BYTES = 256 * 1024 * 1024
+#: Tool calls run at once across a client's threads, by default (the others wait their turn).
+DEFAULT_MAX_PARALLEL_TOOL_CALLS = 8
+#: Seconds an approval policy has to decide before the request is declined, by default.
+DEFAULT_APPROVAL_TIMEOUT_S = 600.0
 
 
 @dataclass(slots=True)
@@ -76,6 +86,15 @@ class CodexConfig:
     * ``max_line_bytes`` (default 256 MiB): the longest line read from the engine. A longer one is dropped
       (memory stays bounded while it streams past), and what it belonged to fails at once with
       :class:`~codex_actors.errors.LineTooLongError`.
+
+    And the client's services (see ``docs/tools-and-approvals.md``), for every thread it starts:
+
+    * ``tools``: :func:`~codex_actors.tool` functions the model may call, announced on every ``thread/start``
+      and answered by the client; ``max_parallel_tool_calls`` (default 8) of them run at once.
+    * ``approval_policy``: decides every approval request (commands, file changes, permissions, MCP tool
+      calls) of this client's threads; a policy that raises or takes longer than ``approval_timeout_s``
+      (default 600) declines. ``None`` keeps the official behaviour.
+    * ``mcp_servers``: ``{name: McpServer(...)}``, the MCP servers the engine starts for this client.
     """
 
     codex_bin: str | None = None
@@ -96,9 +115,15 @@ class CodexConfig:
     max_restarts: int = DEFAULT_MAX_RESTARTS
     restart_window_s: float = DEFAULT_RESTART_WINDOW_S
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+    tools: Sequence[Tool] = ()
+    approval_policy: ApprovalPolicyLike | None = None
+    mcp_servers: Mapping[str, McpServer] | None = None
+    max_parallel_tool_calls: int = DEFAULT_MAX_PARALLEL_TOOL_CALLS
+    approval_timeout_s: float = DEFAULT_APPROVAL_TIMEOUT_S
 
     def __post_init__(self) -> None:
-        for name in ("request_timeout_s", "heartbeat_timeout_s", "handshake_timeout_s", "restart_window_s"):
+        positive = ("request_timeout_s", "heartbeat_timeout_s", "handshake_timeout_s", "restart_window_s")
+        for name in (*positive, "approval_timeout_s"):
             _check_positive(name, getattr(self, name))
         for name in ("turn_timeout_s", "heartbeat_interval_s"):
             value = getattr(self, name)
@@ -107,10 +132,12 @@ class CodexConfig:
         idle = self.thread_idle_timeout_s
         if idle is not None and not idle >= 0:
             raise ValueError(f"thread_idle_timeout_s must be >= 0 or None, got {idle!r}")
-        for name, low in (("max_restarts", 0), ("max_line_bytes", 1)):
+        for name, low in (("max_restarts", 0), ("max_line_bytes", 1), ("max_parallel_tool_calls", 1)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+        if self.mcp_servers is not None:
+            self.mcp_servers = check_servers(self.mcp_servers, "mcp_servers")
 
 
 def _check_positive(name: str, value: object) -> None:

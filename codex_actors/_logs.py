@@ -66,13 +66,15 @@ _SECRET_KEY = re.compile(
 )
 #: A value that is a secret whatever its key (a bearer header, an OpenAI-style key).
 _SECRET_VALUE = re.compile(r"\bbearer\s+\S|\bsk-[A-Za-z0-9_-]{8,}", re.IGNORECASE)
+#: An MCP server's table (``CodexConfig.mcp_servers``): its ``env`` and ``http_headers`` may hold secrets.
+_MCP_KEY = "mcp_servers"
 #: The flags whose next argument is ``key=value`` configuration (the engine's ``--config``/``-c``).
 _CONFIG_FLAGS = frozenset({"--config", "-c"})
 
 
 def _redact_pair(pair: str) -> str:
     key, sep, value = pair.partition("=")
-    if sep and (_SECRET_KEY.search(key) or _SECRET_VALUE.search(value)):
+    if sep and (_SECRET_KEY.search(key) or _SECRET_VALUE.search(value) or key.startswith(_MCP_KEY)):
         return f"{key}={REDACTED}"
     if not sep and _SECRET_VALUE.search(pair):
         return REDACTED
@@ -83,7 +85,8 @@ def redact_argv(argv: Iterable[str]) -> list[str]:
     """``argv`` fit to log: the values of secret-looking settings replaced with :data:`REDACTED`.
 
     Redacted: a ``--config key=value`` / ``-c key=value`` / ``--config=key=value`` whose key looks secret
-    (``api_key``, ``token``, ``secret``, ``password``, ``authorization``, ``bearer``, ``credential``...), a
+    (``api_key``, ``token``, ``secret``, ``password``, ``authorization``, ``bearer``, ``credential``...) or is an
+    MCP server's table (``mcp_servers...``: its ``env`` and headers may hold secrets), a
     ``--flag=value`` or ``--flag value`` whose flag looks secret, and any argument that looks like a bearer
     header or an ``sk-`` key. The environment is never logged at all.
     """

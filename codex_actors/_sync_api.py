@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import collections
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar
@@ -34,6 +34,7 @@ from ._protocol.jsonrpc import wire_params
 from ._runtime import Runtime
 from ._subscription import EventStream, Subscription
 from ._sync_runtime import SyncRuntime
+from ._thread_setup import ThreadSetup
 from ._unclosed import close_when_dropped
 from .actors._directory import ThreadRef
 from .models import InitializeResponse, Notification, initialize_response
@@ -41,6 +42,7 @@ from .models import InitializeResponse, Notification, initialize_response
 # isort: split
 # BEGIN GENERATED: imports
 from ._inputs import Input, RunInput, wire_input, wire_turn_input
+from ._mcp import McpServer
 from ._modes import ApprovalMode, Sandbox, approval_settings, sandbox_mode, sandbox_policy
 from ._protocol.generated import (
     GetAccountResponse,
@@ -64,6 +66,8 @@ from ._protocol.generated import (
 )
 from ._results import TurnResult
 from ._structured import output_schema_of
+from ._tool import Tool
+from .approvals import ApprovalPolicyLike
 from .models import JsonObject
 
 # END GENERATED: imports
@@ -165,12 +169,15 @@ class Codex:
         service_tier: str | None = None,
         session_start_source: ThreadStartSource | None = None,
         thread_source: ThreadSource | None = None,
+        tools: Sequence[Tool] | None = None,
+        approval_policy: ApprovalPolicyLike | None = None,
+        mcp_servers: Mapping[str, McpServer] | None = None,
     ) -> Thread:
         """Create a new Codex conversation thread."""
-        approval_policy, approvals_reviewer = approval_settings(approval_mode, inherit=False)
+        wire_policy, wire_reviewer = approval_settings(approval_mode, inherit=False)
         params: dict[str, Any] = {
-            "approvalPolicy": approval_policy,
-            "approvalsReviewer": approvals_reviewer,
+            "approvalPolicy": wire_policy,
+            "approvalsReviewer": wire_reviewer,
             "baseInstructions": base_instructions,
             "config": config,
             "cwd": cwd,
@@ -185,7 +192,7 @@ class Codex:
             "sessionStartSource": session_start_source,
             "threadSource": thread_source,
         }
-        return self._open_thread("thread/start", params)
+        return self._open_thread("thread/start", params, tools, approval_policy, mcp_servers)
 
     def thread_list(
         self,
@@ -233,13 +240,16 @@ class Codex:
         personality: Personality | None = None,
         sandbox: Sandbox | None = None,
         service_tier: str | None = None,
+        tools: Sequence[Tool] | None = None,
+        approval_policy: ApprovalPolicyLike | None = None,
+        mcp_servers: Mapping[str, McpServer] | None = None,
     ) -> Thread:
         """Resume an existing conversation thread by id."""
-        approval_policy, approvals_reviewer = approval_settings(approval_mode)
+        wire_policy, wire_reviewer = approval_settings(approval_mode)
         params: dict[str, Any] = {
             "threadId": thread_id,
-            "approvalPolicy": approval_policy,
-            "approvalsReviewer": approvals_reviewer,
+            "approvalPolicy": wire_policy,
+            "approvalsReviewer": wire_reviewer,
             "baseInstructions": base_instructions,
             "config": config,
             "cwd": cwd,
@@ -251,7 +261,7 @@ class Codex:
             "sandbox": sandbox_mode(sandbox),
             "serviceTier": service_tier,
         }
-        return self._open_thread("thread/resume", params)
+        return self._open_thread("thread/resume", params, tools, approval_policy, mcp_servers)
 
     def thread_fork(
         self,
@@ -269,13 +279,15 @@ class Codex:
         sandbox: Sandbox | None = None,
         service_tier: str | None = None,
         thread_source: ThreadSource | None = None,
+        tools: Sequence[Tool] | None = None,
+        approval_policy: ApprovalPolicyLike | None = None,
     ) -> Thread:
         """Fork an existing conversation thread into a new thread."""
-        approval_policy, approvals_reviewer = approval_settings(approval_mode)
+        wire_policy, wire_reviewer = approval_settings(approval_mode)
         params: dict[str, Any] = {
             "threadId": thread_id,
-            "approvalPolicy": approval_policy,
-            "approvalsReviewer": approvals_reviewer,
+            "approvalPolicy": wire_policy,
+            "approvalsReviewer": wire_reviewer,
             "baseInstructions": base_instructions,
             "config": config,
             "cwd": cwd,
@@ -288,7 +300,7 @@ class Codex:
             "serviceTier": service_tier,
             "threadSource": thread_source,
         }
-        return self._open_thread("thread/fork", params)
+        return self._open_thread("thread/fork", params, tools, approval_policy)
 
     def thread_archive(
         self,
@@ -334,9 +346,25 @@ class Codex:
 
     # END GENERATED: Codex.flat_methods
 
-    def _open_thread(self, method: str, params: dict[str, Any]) -> Thread:
-        """Send a request that answers a thread (start, resume, fork, unarchive) and bind its actor."""
+    def _open_thread(
+        self,
+        method: str,
+        params: dict[str, Any],
+        tools: Sequence[Tool] | None = None,
+        approval_policy: ApprovalPolicyLike | None = None,
+        mcp_servers: Mapping[str, McpServer] | None = None,
+    ) -> Thread:
+        """Send a request that answers a thread (start, resume, fork, unarchive) and bind its actor.
+
+        The thread's tools, approval policy and MCP servers are laid into the request first (``ThreadSetup``),
+        and its own tools and policy kept for it before any turn can start.
+        """
+        runtime = self._client.runtime
+        setup = ThreadSetup(
+            runtime.config, method, params, tools=tools, approval_policy=approval_policy, mcp_servers=mcp_servers
+        )
         address = self._client.open_thread(method, wire_params(params))  # holds the thread's entry meanwhile
+        setup.keep(runtime.directory, address.thread_id)
         return Thread(self._handed_out(), address.thread_id)
 
     def _handed_out(self) -> SyncRuntime:
@@ -389,13 +417,13 @@ class Thread:
     ) -> TurnResult:
         """Run a complete turn and return its result (``turn(...).run()``)."""
         items, tool_output = wire_turn_input(input)
-        approval_policy, approvals_reviewer = approval_settings(approval_mode)
+        wire_policy, wire_reviewer = approval_settings(approval_mode)
         params: dict[str, Any] = {
             "threadId": self.id,
             "input": items,
             "toolOutput": tool_output,
-            "approvalPolicy": approval_policy,
-            "approvalsReviewer": approvals_reviewer,
+            "approvalPolicy": wire_policy,
+            "approvalsReviewer": wire_reviewer,
             "cwd": cwd,
             "effort": effort,
             "model": model,
@@ -433,13 +461,13 @@ class Thread:
         tool-level authority.
         """
         items, tool_output = wire_turn_input(input)
-        approval_policy, approvals_reviewer = approval_settings(approval_mode)
+        wire_policy, wire_reviewer = approval_settings(approval_mode)
         params: dict[str, Any] = {
             "threadId": self.id,
             "input": items,
             "toolOutput": tool_output,
-            "approvalPolicy": approval_policy,
-            "approvalsReviewer": approvals_reviewer,
+            "approvalPolicy": wire_policy,
+            "approvalsReviewer": wire_reviewer,
             "cwd": cwd,
             "effort": effort,
             "model": model,

@@ -58,13 +58,13 @@ def turn_params(
 ) -> dict[str, Any]:
     """The ``turn/start`` params of ``Thread.run(input, **options)`` on ``thread_id``."""
     items, tool_output = wire_turn_input(input)
-    approval_policy, approvals_reviewer = approval_settings(approval_mode)
+    wire_policy, wire_reviewer = approval_settings(approval_mode)
     params: dict[str, Any] = {
         "threadId": thread_id,
         "input": items,
         "toolOutput": tool_output,
-        "approvalPolicy": approval_policy,
-        "approvalsReviewer": approvals_reviewer,
+        "approvalPolicy": wire_policy,
+        "approvalsReviewer": wire_reviewer,
         "cwd": cwd,
         "effort": effort,
         "model": model,

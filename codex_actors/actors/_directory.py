@@ -17,12 +17,16 @@ import collections
 import functools
 import threading
 import weakref
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import msgspec
 import pykka
 
 from .._failures import fresh, not_running
+from .._tool import Tool
+from ..approvals import ApprovalPolicy
 from ..errors import TransportClosedError, UnknownMessageError
 from ._messages import RunTurn, StartThread
 
@@ -36,7 +40,7 @@ class _Escalated(Protocol):
         ...
 
 
-__all__ = ["ThreadDirectory", "ThreadEntry", "ThreadRef"]
+__all__ = ["ThreadDirectory", "ThreadEntry", "ThreadRef", "ThreadServices"]
 
 #: Seconds a revival waits for the root supervisor (it answers at once unless it is restarting the engine).
 SUPERVISOR_TIMEOUT = 60.0
@@ -44,10 +48,26 @@ SUPERVISOR_TIMEOUT = 60.0
 FORGOTTEN_TURNS_KEPT = 256
 
 
+@dataclass(frozen=True, slots=True)
+class ThreadServices:
+    """What one thread adds to its client's services: its own tools, its own policy, what a resume sends again.
+
+    ``tools`` by name; ``resume``: the params the runtime sends again when it resumes the thread on a new engine.
+
+    Kept on the thread's entry, so it lives exactly as long as something refers to the thread (a ``Thread``, a
+    ``ThreadRef``, its running actor): thousands of threads touched over weeks leave nothing behind.
+    """
+
+    tools: Mapping[str, Tool] = field(default_factory=dict)
+    approval_policy: ApprovalPolicy | None = None
+    #: Params its ``thread/resume`` after an engine restart sends again (its approval settings, MCP servers).
+    resume: Mapping[str, Any] = field(default_factory=dict)
+
+
 class ThreadEntry:
     """What a runtime knows of one thread while anything refers to it: its live actor and where it is loaded."""
 
-    __slots__ = ("__weakref__", "forgotten", "loaded", "lock", "ref", "thread_id")
+    __slots__ = ("__weakref__", "forgotten", "loaded", "lock", "ref", "services", "thread_id")
 
     def __init__(self, thread_id: str) -> None:
         self.thread_id = thread_id
@@ -58,6 +78,8 @@ class ThreadEntry:
         self.loaded: int | None = None
         #: Ids of turns that ended and are no longer kept, oldest first (bounded).
         self.forgotten: collections.OrderedDict[str, None] = collections.OrderedDict()
+        #: This thread's own tools and approval policy (``None``: only the client's), set when it is opened.
+        self.services: ThreadServices | None = None
 
     def forget_turn(self, turn_id: str) -> None:
         """Remember that ``turn_id`` ended (the oldest such ids are dropped past the bound)."""

@@ -40,6 +40,7 @@ __all__ = [
     "GetCounts",
     "GetStatus",
     "HandleServerRequest",
+    "HandlerEvent",
     "HoldRequest",
     "IdleCheck",
     "LineDroppedEvent",
@@ -361,6 +362,21 @@ class EngineUp(msgspec.Struct, frozen=True):
 
 
 # -- the service actors ------------------------------------------------------------------------------------------
+
+
+class HandlerEvent(msgspec.Struct, frozen=True):
+    """A service ran user code and it went wrong (or was cut off): told to the telemetry actor.
+
+    ``service`` is ``"tools"`` or ``"approvals"``; ``kind`` what happened (``"raised"``, ``"timed_out"``,
+    ``"invalid_arguments"``, ``"unknown_tool"``, ``"invalid_decision"``...); ``name`` the tool or policy;
+    ``detail`` a one-line description.
+    """
+
+    service: str
+    kind: str
+    name: str
+    thread_id: str | None = None
+    detail: str = ""
 
 
 class HandleServerRequest(msgspec.Struct, frozen=True):

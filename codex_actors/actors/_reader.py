@@ -173,7 +173,7 @@ class StdoutDispatcher:
         except AttributeError:  # a payload without a thread: sorted one by one below
             threads = set()
         if len(threads) == 1:  # the common case: a read of one thread's events, routed without a loop
-            self._router.sink_for(threads.pop())(batch)
+            self._router.deliver(self._router.sink_for(threads.pop()), batch)
             return
         batches: _Batches = {}
         for note in batch:
@@ -204,10 +204,9 @@ class StdoutDispatcher:
         else:
             entry[1].append(note)
 
-    @staticmethod
-    def _flush(batches: _Batches) -> None:
+    def _flush(self, batches: _Batches) -> None:
         for sink, batch in batches.values():
-            sink(batch)
+            self._router.deliver(sink, batch)
         batches.clear()
 
     def _on_bad_line(self, line: bytes, error: ProtocolError) -> None:

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import operator
 from collections.abc import Sequence
 from typing import Any
 
@@ -50,7 +51,7 @@ from .._failures import fresh, not_running
 from .._logs import log_timeout
 from .._protocol.jsonrpc import ServerNotification, ServerRequest
 from ..errors import EngineCrashed, RequestTimeoutError, TransportClosedError
-from ._approvals import ApprovalBroker
+from ._approvals import ApprovalBroker, file_change_seen
 from ._connection import EngineConnection, PendingHandshake
 from ._directory import ThreadDirectory
 from ._login_waiters import LoginWaiters
@@ -74,6 +75,7 @@ from ._port import EnginePort
 from ._process import EngineProcess
 from ._reply import ActorReply, Redirect, ReplyTo, RequestDone, is_for, reply_error, reply_value, tell_quietly
 from ._router import NotificationBuffer, Router
+from ._services import ServiceSetup
 from ._supervisor import ChildContext, ChildSpec, RestartPolicy, Supervisor, SupervisorGaveUp, TerminateChild
 from ._telemetry import TelemetryActor
 from ._thread import ThreadActor, thread_child_name
@@ -84,6 +86,7 @@ __all__ = ["MAX_HELD_REQUESTS", "Escalation", "RootSupervisor", "redirected"]
 
 ENGINE = "engine"
 LOGIN_COMPLETED = "account/login/completed"
+_METHOD = operator.attrgetter("method")
 #: The notifications after which the engine no longer has a thread loaded.
 UNLOADING = frozenset({"thread/archived", "thread/closed"})
 #: Plain requests held while the engine restarts; past this they fail at once.
@@ -153,7 +156,12 @@ class RootSupervisor(Supervisor):
         self.timers = Timers()
         #: The latest notifications that belong to no live thread actor (bounded; the oldest are dropped).
         self.unowned = NotificationBuffer(unowned_buffer_size)
-        self.router = Router(default=self._on_unowned, requests=self._on_server_request, events=self._on_event)
+        self.router = Router(
+            default=self._on_unowned,
+            requests=self._on_server_request,
+            events=self._on_event,
+            watch=self._watch_file_changes,
+        )
         self._connection: EngineConnection | None = None
         #: The restarted engine's handshake under way: its generation and the pending handshake.
         self._handshake: tuple[int, PendingHandshake] | None = None
@@ -163,10 +171,11 @@ class RootSupervisor(Supervisor):
         self._waiting: list[ReplyTo] = []
         self.logins = LoginWaiters()
         self._services: dict[str, pykka.ActorRef[Any]] = {}
+        self._setup = ServiceSetup(config, self.directory, self.timers, self._tell_telemetry)
         self._service_specs = [
             ChildSpec("telemetry", self._service(TelemetryActor, "telemetry")),
-            ChildSpec("tools", self._service(ToolRegistry, "tools")),
-            ChildSpec("approvals", self._service(ApprovalBroker, "approvals")),
+            ChildSpec("tools", self._service(ToolRegistry, "tools", self._setup)),
+            ChildSpec("approvals", self._service(ApprovalBroker, "approvals", self._setup)),
         ]
         super().__init__(
             [], max_restarts=self.options.max_restarts, max_seconds=self.options.restart_window, name="root"
@@ -174,9 +183,9 @@ class RootSupervisor(Supervisor):
 
     # -- children ---------------------------------------------------------------------------------------------
 
-    def _service(self, actor: type[pykka.ThreadingActor], name: str) -> Any:
+    def _service(self, actor: type[pykka.ThreadingActor], name: str, *args: Any) -> Any:
         def start(context: ChildContext) -> pykka.ActorRef[Any]:
-            ref = actor.start(context)
+            ref = actor.start(context, *args)
             self._services[name] = ref
             return ref
 
@@ -420,6 +429,19 @@ class RootSupervisor(Supervisor):
             with contextlib.suppress(pykka.ActorDeadError):
                 telemetry.tell(UnownedNotifications(batch))
 
+    def _watch_file_changes(self, batch: Sequence[ServerNotification]) -> None:
+        """Tell the approval broker each ``fileChange`` item's paths (its approval request names only the item)."""
+        if "item/started" not in map(_METHOD, batch):
+            return
+        approvals = self._services.get("approvals")
+        if approvals is None:
+            return
+        for note in batch:
+            seen = file_change_seen(note)
+            if seen is not None:
+                with contextlib.suppress(pykka.ActorDeadError):
+                    approvals.tell(seen)
+
     def _on_server_request(self, request: ServerRequest) -> None:
         connection = self._connection
         service = self._services.get("tools" if request.method == "item/tool/call" else "approvals")
@@ -432,6 +454,10 @@ class RootSupervisor(Supervisor):
                 connection.reply_error(request.id, -32603, "codex-actors: the handler is restarting")
 
     def _on_event(self, event: PortEvent) -> None:
+        self._tell_telemetry(event)
+
+    def _tell_telemetry(self, event: Any) -> None:
+        """Tell the telemetry actor ``event`` (from any thread; dropped while it restarts)."""
         telemetry = self._services.get("telemetry")
         if telemetry is not None:
             with contextlib.suppress(pykka.ActorDeadError):

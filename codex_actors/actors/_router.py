@@ -80,11 +80,20 @@ class Router:
         default: NotificationSink | None = None,
         requests: RequestSink | None = None,
         events: EventSink | None = None,
+        watch: NotificationSink | None = None,
     ) -> None:
         self.default: NotificationSink = NotificationBuffer() if default is None else default
         self.requests: RequestSink | None = requests
         self.events: EventSink = _ignore_event if events is None else events
         self._threads: dict[str, NotificationSink] = {}
+        #: Sees every batch first, on the reader thread (before any server request read after it is handed on).
+        self.watch: NotificationSink | None = watch
+
+    def deliver(self, sink: NotificationSink, batch: Sequence[ServerNotification]) -> None:
+        """Hand ``batch`` to ``sink``, once the watcher (if any) saw it."""
+        if self.watch is not None:
+            self.watch(batch)
+        sink(batch)
 
     def bind_thread(self, thread_id: str, sink: NotificationSink) -> None:
         """Send this thread's notifications to ``sink`` from now on."""

@@ -9,7 +9,14 @@ from __future__ import annotations
 import collections
 from typing import Any
 
-from ._messages import EngineExitedEvent, GetCounts, LineDroppedEvent, ProtocolErrorEvent, UnownedNotifications
+from ._messages import (
+    EngineExitedEvent,
+    GetCounts,
+    HandlerEvent,
+    LineDroppedEvent,
+    ProtocolErrorEvent,
+    UnownedNotifications,
+)
 from ._router import NotificationBuffer
 from ._supervisor import ChildContext, SupervisedActor
 
@@ -34,6 +41,8 @@ class TelemetryActor(SupervisedActor):
                 self.counts.update(note.method for note in message.items)
             case EngineExitedEvent() | LineDroppedEvent() | ProtocolErrorEvent():
                 self.counts[type(message).__name__] += 1
+            case HandlerEvent(service=service, kind=kind):
+                self.counts[f"{service}.{kind}"] += 1
             case GetCounts():
                 return dict(self.counts)
             case _:

@@ -639,7 +639,12 @@ class ThreadActor(SupervisedActor):
             self._resume_attempt + 1,
             extra={"thread_id": self.thread_id, "attempt": self._resume_attempt + 1},
         )
-        params = {"threadId": self.thread_id, "excludeTurns": True}
+        services = self._entry.services  # what the thread was opened with: its approval settings, MCP servers
+        params = {
+            **(services.resume if services is not None else {}),
+            "threadId": self.thread_id,
+            "excludeTurns": True,
+        }
         self._connection.send("thread/resume", params, ActorReply(self.actor_ref, self._resuming))
 
     def _on_resumed(self, done: RequestDone) -> None:

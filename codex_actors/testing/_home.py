@@ -8,7 +8,6 @@ profile runs) and passes only a core environment (``HOME``, ``PATH``, ``SHELL``,
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import tempfile
@@ -18,6 +17,7 @@ from types import TracebackType
 from typing import Any
 
 from .._config import CodexConfig
+from .._toml import literal
 from ._scripted_model import ScriptedModel
 from ._sse import ReplyLike
 
@@ -55,7 +55,7 @@ def offline_toml(
     extra = extra_toml.strip("\n")
     extra = f"{extra}\n\n" if extra else ""
     return (
-        f"model = {_toml_str(model)}\n"
+        f"model = {literal(model)}\n"
         'model_provider = "mock"\n'
         "\n"
         f"{extra}"
@@ -72,7 +72,7 @@ def offline_toml(
         "\n"
         "[model_providers.mock]\n"
         'name = "mock"\n'
-        f"base_url = {_toml_str(model_url)}\n"
+        f"base_url = {literal(model_url)}\n"
         'wire_api = "responses"\n'
         "request_max_retries = 0\n"
         "stream_max_retries = 0\n"
@@ -247,8 +247,3 @@ class OfflineEngine:
         self.model.close()
         if self._owns_root and self._root is not None:
             shutil.rmtree(self._root, ignore_errors=True)
-
-
-def _toml_str(value: str) -> str:
-    """A TOML basic string (JSON string escapes are valid TOML ones)."""
-    return json.dumps(value)

@@ -109,16 +109,16 @@ def test_an_engine_that_dies_at_the_handshake_is_a_typed_error(no_leaks: None) -
 
 
 def test_the_broker_and_the_registry_answer_every_server_request(runtime: SyncRuntime) -> None:
+    # The fake engine sends no params: a malformed approval is declined (fail closed), never accepted blindly.
     for method in ("item/commandExecution/requestApproval", "item/fileChange/requestApproval"):
-        assert server_request(runtime, method)["result"] == {"decision": "accept"}
-    refused = server_request(runtime, "item/tool/requestUserInput")
-    assert refused["error"]["code"] == -32601
-    assert "no handler for server request 'item/tool/requestUserInput'" in refused["error"]["message"]
-    tool = server_request(runtime, "item/tool/call")  # the fake sends no params: the tool's name is unknown
-    assert tool["result"] == {
-        "contentItems": [{"type": "inputText", "text": "no client-side tool named '?' is registered"}],
-        "success": False,
-    }
+        assert server_request(runtime, method)["result"] == {"decision": "decline"}
+    assert server_request(runtime, "item/tool/requestUserInput")["result"] == {"answers": {}}
+    refused = server_request(runtime, "account/chatgptAuthTokens/refresh")
+    assert refused["error"]["code"] < 0
+    assert "account/chatgptAuthTokens/refresh" in refused["error"]["message"]
+    tool = server_request(runtime, "item/tool/call")  # no params: the call cannot be read
+    assert tool["result"]["success"] is False
+    assert tool["result"]["contentItems"][0]["type"] == "inputText"
 
 
 def test_a_crashed_service_is_restarted_and_answers_meanwhile_with_an_error(
