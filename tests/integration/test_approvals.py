@@ -17,7 +17,6 @@ import dataclasses
 import logging
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -178,10 +177,8 @@ def test_a_policy_that_raises_or_times_out_declines_and_is_counted(
             raising = codex.thread_start(approval_policy=broken, sandbox=Sandbox.workspace_write)
             assert raising.run("go").final_response == "done"
             assert not (rig.workspace / "made.txt").exists()
-            started = time.monotonic()
             timing_out = codex.thread_start(approval_policy=slow, sandbox=Sandbox.workspace_write)
             assert timing_out.run("go").final_response == "done"
-            assert 0.4 < time.monotonic() - started < 5
             assert not (rig.workspace / "made.txt").exists()
             invalid = codex.thread_start(approval_policy=lambda r: "yes please", sandbox=Sandbox.workspace_write)
             assert invalid.run("go").final_response == "done"

@@ -146,11 +146,9 @@ def test_a_hung_call_times_out_a_coroutine_is_cancelled_and_a_plain_one_keeps_it
             cancelled.set()
             raise
 
-    started = time.monotonic()
     runner.run(hangs, (), timeout_s=0.2, done=outcomes.done("plain"))
     runner.run(hangs_async, (), timeout_s=0.2, done=outcomes.done("async"))
     assert outcomes.wait("plain", "async") == [TimedOut(0.2), TimedOut(0.2)]
-    assert time.monotonic() - started < 2
     assert cancelled.wait(5)
     # The cancelled coroutine gave its slot back; the abandoned plain function holds its own.
     wait_until(lambda: runner.running == 1, "the cancelled coroutine gave its slot back")
