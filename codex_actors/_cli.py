@@ -1,8 +1,13 @@
-"""The ``codex-actors`` command: ``demo`` (offline, no API key) and ``doctor`` (is the engine the pinned one?)."""
+"""The ``codex-actors`` command: ``demo``, ``doctor`` and ``metrics``.
+
+``demo`` runs a turn offline (no API key); ``doctor`` checks that the engine is the pinned one; ``metrics`` serves
+the process's Prometheus metrics (``--turns N`` runs offline turns first, ``--once`` prints them and exits).
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -33,6 +38,31 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo(sys.stdout, timeout=args.timeout)
 
 
+def _metrics(args: argparse.Namespace) -> int:
+    import threading
+
+    from ._demo import metric_lines
+    from ._sync_api import Codex
+    from .telemetry import start_metrics_server
+    from .testing import OfflineEngine, message
+
+    with start_metrics_server(args.port, args.addr) as server:
+        print(f"metrics: {server.url}", flush=True)
+        if args.turns:
+            with OfflineEngine(default=message("done")) as offline, Codex(offline.config) as codex:
+                thread = codex.thread_start()
+                for _ in range(args.turns):
+                    thread.run("hello")
+            print(f"ran {args.turns} offline turns (real engine, scripted model)", flush=True)
+        if args.once:
+            for line in metric_lines(("codex_",)):
+                print(line)
+            return 0
+        with contextlib.suppress(KeyboardInterrupt):
+            threading.Event().wait()  # serve until interrupted
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv`` and run the subcommand; returns the exit code."""
     parser = argparse.ArgumentParser(prog="codex-actors", description=__doc__)
@@ -43,6 +73,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     doctor = commands.add_parser("doctor", help="check that the engine is the pinned one")
     doctor.add_argument("--codex-bin", help="check this binary instead of the pinned wheel's")
     doctor.set_defaults(run=_doctor)
+    metrics = commands.add_parser("metrics", help="serve this process's Prometheus metrics over HTTP")
+    metrics.add_argument("--port", type=int, default=9464, help="the port (0: any free one)")
+    metrics.add_argument("--addr", default="127.0.0.1", help="the address to listen on (default: loopback)")
+    metrics.add_argument("--turns", type=int, default=0, help="first run this many offline turns, for data")
+    metrics.add_argument("--once", action="store_true", help="print the metrics and exit instead of serving")
+    metrics.set_defaults(run=_metrics)
     args = parser.parse_args(argv)
     code: int = args.run(args)
     return code

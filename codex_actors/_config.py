@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from prometheus_client import CollectorRegistry
+
 from ._mcp import McpServer, check_servers
 from ._tool import Tool
 from ._version import SDK_VERSION
@@ -95,6 +97,11 @@ class CodexConfig:
       calls) of this client's threads; a policy that raises or takes longer than ``approval_timeout_s``
       (default 600) declines. ``None`` keeps the official behaviour.
     * ``mcp_servers``: ``{name: McpServer(...)}``, the MCP servers the engine starts for this client.
+
+    And its telemetry (see ``docs/telemetry.md``):
+
+    * ``metrics`` (default ``True``): report Prometheus metrics; ``metrics_registry`` the prometheus-client
+      ``CollectorRegistry`` they go to (``None``: the global ``prometheus_client.REGISTRY``).
     """
 
     codex_bin: str | None = None
@@ -120,6 +127,8 @@ class CodexConfig:
     mcp_servers: Mapping[str, McpServer] | None = None
     max_parallel_tool_calls: int = DEFAULT_MAX_PARALLEL_TOOL_CALLS
     approval_timeout_s: float = DEFAULT_APPROVAL_TIMEOUT_S
+    metrics: bool = True
+    metrics_registry: CollectorRegistry | None = None
 
     def __post_init__(self) -> None:
         positive = ("request_timeout_s", "heartbeat_timeout_s", "handshake_timeout_s", "restart_window_s")
@@ -136,6 +145,12 @@ class CodexConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+        if not isinstance(self.metrics, bool):
+            raise TypeError(f"metrics must be a bool, got {self.metrics!r}")
+        if self.metrics_registry is not None and not isinstance(self.metrics_registry, CollectorRegistry):
+            raise TypeError(
+                f"metrics_registry must be a prometheus_client CollectorRegistry, got {self.metrics_registry!r}"
+            )
         if self.mcp_servers is not None:
             self.mcp_servers = check_servers(self.mcp_servers, "mcp_servers")
 

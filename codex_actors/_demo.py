@@ -6,7 +6,9 @@ engine, its sandbox, the shell) is real. ``codex-actors demo`` runs :func:`run_d
 
 from __future__ import annotations
 
-from typing import TextIO
+from typing import Any, TextIO
+
+from prometheus_client import REGISTRY, generate_latest
 
 from ._modes import ApprovalMode, Sandbox
 from ._protocol.generated import (
@@ -21,10 +23,12 @@ from ._protocol.generated import (
     UserMessageThreadItem,
 )
 from ._sync_api import Codex
+from .actors import GetChild, GetCounts
 from .models import Notification
+from .telemetry import start_metrics_server
 from .testing import OfflineEngine, exec_command, reasoning, reply, streamed_message
 
-__all__ = ["run_demo"]
+__all__ = ["metric_lines", "run_demo"]
 
 COMMAND = "printf 'hello from a real shell\\n' > greeting.txt && cat greeting.txt && ls -l"
 PROMPT = "Write a greeting to greeting.txt, show it, and list the workspace."
@@ -60,8 +64,9 @@ def run_demo(out: TextIO, *, timeout: float = 60.0) -> int:
         reply(reasoning("The user wants a greeting file; I will use the shell."), exec_command(COMMAND)),
         reply(streamed_message("I wrote ", "greeting.txt ", "and listed the workspace.")),
     )
-    with OfflineEngine(*script) as offline, Codex(offline.config) as codex:
+    with OfflineEngine(*script) as offline, Codex(offline.config) as codex, start_metrics_server(0) as metrics:
         print(f"engine: {codex.metadata.userAgent}", file=out)
+        print(f"metrics: {metrics.url} (Prometheus text, while the demo runs)", file=out)
         print(f"model:  scripted, at {offline.model.url}", file=out)
         print(f"workspace: {offline.workspace}", file=out)
         thread = codex.thread_start(approval_mode=ApprovalMode.deny_all, sandbox=Sandbox.workspace_write)
@@ -80,4 +85,14 @@ def run_demo(out: TextIO, *, timeout: float = 60.0) -> int:
                     status = turn.status.value
         print(f"final answer: {final}", file=out)
         print(f"the model was asked {len(offline.model.requests)} times; nothing left this machine.", file=out)
+        telemetry: Any = codex.supervisor.ask(GetChild("telemetry"))
+        telemetry.ask(GetCounts())  # answered after the events told before it: the metrics are up to date
+        for line in metric_lines(("codex_turns_total", "codex_tokens_total", "codex_requests_total")):
+            print(f"  {line}", file=out)
     return 0 if status == "completed" else 1
+
+
+def metric_lines(names: tuple[str, ...]) -> list[str]:
+    """The samples of the global registry's metrics ``names``, as Prometheus text lines."""
+    text = generate_latest(REGISTRY).decode("utf-8")
+    return [line for line in text.splitlines() if line.startswith(names)]

@@ -54,6 +54,9 @@ FIELDS = (
     "turn_id",
     "exit_code",
     "stderr_tail",
+    "tool",
+    "handler_id",
+    "event",
 )
 
 #: What a secret is replaced with in a logged argv.

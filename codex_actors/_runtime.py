@@ -27,6 +27,7 @@ import pykka
 from ._config import CodexConfig
 from ._engine_requirements import FieldRequirements, runtime_version
 from ._failures import fresh, not_running
+from ._otel import current_trace_context
 from ._protocol.jsonrpc import decode_payload
 from .actors._connection import EngineConnection
 from .actors._directory import ThreadDirectory, ThreadRef
@@ -56,9 +57,10 @@ class _ThreadId(msgspec.Struct):
 
 
 class _ThreadAnswer(msgspec.Struct):
-    """The part of a thread start, resume, fork or unarchive answer that names the thread."""
+    """The part of a thread start, resume, fork or unarchive answer that names the thread (and its model)."""
 
     thread: _ThreadId
+    model: str | None = None
 
 
 #: Seconds a lookup waits for the root supervisor (it answers at once unless it is restarting the engine).
@@ -235,7 +237,11 @@ class Runtime:
 
     def opened_by(self, answer: msgspec.Raw, generation: int) -> ThreadRef:
         """:meth:`opened`, for the raw answer to a thread start, resume, fork or unarchive."""
-        return self.opened(decode_payload(answer, _ThreadAnswer).thread.id, generation)
+        decoded = decode_payload(answer, _ThreadAnswer)
+        address = self.opened(decoded.thread.id, generation)
+        if decoded.model is not None:
+            self.directory.entry(decoded.thread.id).model = decoded.model
+        return address
 
     def release_thread(self, thread_id: str) -> None:
         """A ``Thread`` object of ``thread_id`` is gone: its actor may hibernate once idle (never raises)."""
@@ -264,9 +270,12 @@ class Runtime:
         self._tell_thread(thread_id, ThreadRequest(method, params, reply))
 
     def submit_turn(self, thread_id: str, params: dict[str, Any], reply: ReplyTo) -> None:
-        """Start (or join) a turn; ``reply`` gets its ``TurnStarted`` (the log, and this caller's cursor)."""
+        """Start (or join) a turn; ``reply`` gets its ``TurnStarted`` (the log, and this caller's cursor).
+
+        With OpenTelemetry installed and a span current in the caller, its trace context goes with the turn.
+        """
         self.requirements.check("turn/start", params)
-        self._tell_thread(thread_id, StartTurn(params, reply))
+        self._tell_thread(thread_id, StartTurn(params, reply, current_trace_context()))
 
     def submit_subscription(self, thread_id: str, turn_id: str, reply: ReplyTo) -> None:
         """A cursor on ``turn_id``'s future events; ``reply`` gets its ``TurnStarted``."""

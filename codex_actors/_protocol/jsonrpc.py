@@ -250,14 +250,20 @@ def _line(message: dict[str, Any], payload: str) -> bytes:
     return bytes(buf)
 
 
-def encode_request(request_id: RequestId, method: str, params: Any = None) -> bytes:
+def encode_request(
+    request_id: RequestId, method: str, params: Any = None, trace: dict[str, str] | None = None
+) -> bytes:
     """A request line; ``params`` (a dict or a Struct) is left out entirely when ``None``.
 
+    ``trace`` is the W3C trace context (``{"traceparent": ..., "tracestate": ...}``) the engine's spans join.
     A value in ``params`` that cannot be sent raises :class:`~codex_actors.errors.InvalidInputError`.
     """
-    if params is None:
-        return _line({"id": request_id, "method": method}, "params")
-    return _line({"id": request_id, "method": method, "params": params}, "params")
+    message: dict[str, Any] = {"id": request_id, "method": method}
+    if params is not None:
+        message["params"] = params
+    if trace is not None:
+        message["trace"] = trace
+    return _line(message, "params")
 
 
 def encode_notification(method: str, params: Any = None) -> bytes:

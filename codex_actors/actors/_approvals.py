@@ -53,6 +53,7 @@ from ._calls import CallRunner, Finished, Outcome, Raised, TimedOut
 from ._messages import HandlerEvent, HandleServerRequest, ReplyError
 from ._services import ServiceSetup
 from ._supervisor import ChildContext, SupervisedActor
+from ._telemetry import telemetry_event
 
 __all__ = ["PATHS_WAIT_S", "POLICY_LIMIT", "ApprovalBroker", "FileChangeSeen", "file_change_seen"]
 
@@ -64,6 +65,13 @@ POLICY_LIMIT = 64
 PATHS_WAIT_S = 2.0
 #: File-change items whose paths are remembered until their approval request comes (the oldest dropped).
 PATHS_KEPT = 1024
+#: The ``kind`` of each approval request, in telemetry.
+_KINDS: dict[type[Any], str] = {
+    CommandApproval: "command",
+    FileChangeApproval: "file_change",
+    PermissionsApproval: "permissions",
+    McpToolApproval: "mcp_tool",
+}
 #: JSON-RPC error code of a request the SDK cannot answer truthfully (no credentials, unknown method).
 UNSUPPORTED_CODE = -32601
 
@@ -433,9 +441,48 @@ class ApprovalBroker(SupervisedActor):
             return
         chosen = self._policy_for(typed.thread_id)
         if chosen is None or self._runner is None:
-            reply(answer(method, typed, default_decision(typed)))
+            self._told("approval.requested", typed, None)
+            decision = default_decision(typed)
+            self._told_decision(typed, None, decision, "default", time.monotonic())
+            reply(answer(method, typed, decision))
             return
+        self._told("approval.requested", typed, chosen.name)
         self._decide(chosen, typed, method, reply)
+
+    def _told(self, name: str, request: ApprovalRequest, policy: str | None, **fields: Any) -> None:
+        """Tell telemetry the approval event ``name`` about ``request`` (``fields``: more metadata, ``wait_s``)."""
+        if self.setup is None:
+            return
+        wait = fields.pop("wait_s", None)
+        metadata = {
+            "kind": _KINDS[type(request)],
+            "thread_id": request.thread_id,
+            "turn_id": request.turn_id,
+            "policy": policy,
+            **fields,
+        }
+        if wait is None:
+            self.setup.telemetry(telemetry_event(name, metadata))
+        else:
+            self.setup.telemetry(telemetry_event(name, metadata, wait_s=wait))
+
+    def _told_decision(
+        self,
+        request: ApprovalRequest,
+        policy: str | None,
+        decision: ApprovalDecision,
+        source: str,
+        started: float,
+    ) -> None:
+        """Tell telemetry how ``request`` was decided: approved, denied, or timed out (``source``)."""
+        if source == "timeout":
+            name = "approval.timeout"
+        elif decision in (ApprovalDecision.accept, ApprovalDecision.accept_for_session):
+            name = "approval.approved"
+        else:
+            name = "approval.denied"
+        wait = time.monotonic() - started
+        self._told(name, request, policy, decision=decision.value, source=source, wait_s=wait)
 
     def _policy_for(self, thread_id: str) -> ApprovalPolicy | None:
         setup = self.setup
@@ -485,6 +532,8 @@ class ApprovalBroker(SupervisedActor):
                 detail,
             )
             setup.telemetry(HandlerEvent("approvals", kind, chosen.name, request.thread_id, detail))
+            source = "timeout" if kind == "timed_out" else "error"
+            self._told_decision(request, chosen.name, ApprovalDecision.decline, source, started)
             reply(answer(method, request, ApprovalDecision.decline))
 
         def done(outcome: Outcome) -> None:
@@ -498,6 +547,7 @@ class ApprovalBroker(SupervisedActor):
                 if decision is None:
                     failed("invalid_decision", f"answered {value!r}, not an ApprovalDecision")
                 else:
+                    self._told_decision(request, chosen.name, decision, "policy", started)
                     reply(answer(method, request, decision))
             elif isinstance(outcome, Raised):
                 error = outcome.error

@@ -130,10 +130,13 @@ class EngineConnection:
         """Whether the port is still running."""
         return self.ref.is_alive()
 
-    def send(self, method: str, params: Any, reply: ReplyTo) -> None:
-        """Write a request; its raw result or mapped error goes to ``reply`` (never raises)."""
+    def send(self, method: str, params: Any, reply: ReplyTo, trace: dict[str, str] | None = None) -> None:
+        """Write a request (``trace``: its W3C trace context); the raw result or mapped error goes to ``reply``.
+
+        Never raises.
+        """
         try:
-            self.ref.tell(SendRequest(method, params, reply))
+            self.ref.tell(SendRequest(method, params, reply, trace))
         except pykka.ActorDeadError:
             reply_error(reply, not_running())
 

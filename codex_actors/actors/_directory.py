@@ -67,7 +67,7 @@ class ThreadServices:
 class ThreadEntry:
     """What a runtime knows of one thread while anything refers to it: its live actor and where it is loaded."""
 
-    __slots__ = ("__weakref__", "forgotten", "loaded", "lock", "ref", "services", "thread_id")
+    __slots__ = ("__weakref__", "forgotten", "loaded", "lock", "model", "ref", "services", "thread_id")
 
     def __init__(self, thread_id: str) -> None:
         self.thread_id = thread_id
@@ -80,6 +80,8 @@ class ThreadEntry:
         self.forgotten: collections.OrderedDict[str, None] = collections.OrderedDict()
         #: This thread's own tools and approval policy (``None``: only the client's), set when it is opened.
         self.services: ThreadServices | None = None
+        #: The thread's model, as the engine last named it (telemetry labels turns with it).
+        self.model: str | None = None
 
     def forget_turn(self, turn_id: str) -> None:
         """Remember that ``turn_id`` ended (the oldest such ids are dropped past the bound)."""
@@ -129,6 +131,13 @@ class ThreadDirectory:
     def __len__(self) -> int:
         """The threads something still refers to."""
         return len(self._entries)
+
+    def counts(self) -> tuple[int, int]:
+        """``(running, hibernated)``: the entries whose actor runs, and the others (for the thread gauges)."""
+        with self._lock:
+            entries = list(self._entries.values())
+        running = sum(1 for entry in entries if entry.ref is not None and entry.ref.is_alive())
+        return running, len(entries) - running
 
     def entry(self, thread_id: str) -> ThreadEntry:
         """The entry of ``thread_id`` (made if none exists)."""

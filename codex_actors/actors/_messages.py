@@ -35,6 +35,7 @@ __all__ = [
     "EngineDown",
     "EngineExitedEvent",
     "EngineHandle",
+    "EngineStartedEvent",
     "EngineUp",
     "GetConnection",
     "GetCounts",
@@ -61,6 +62,7 @@ __all__ = [
     "StartTurn",
     "StopThread",
     "SubscribeTurn",
+    "TelemetryEvent",
     "ThreadRequest",
     "TurnDeadline",
     "TurnFinished",
@@ -88,8 +90,8 @@ class EngineHandle(Protocol):
         """Whether the engine's port is still running."""
         ...
 
-    def send(self, method: str, params: Any, reply: ReplyTo) -> None:
-        """Write a request; its raw result or mapped error goes to ``reply``."""
+    def send(self, method: str, params: Any, reply: ReplyTo, trace: dict[str, str] | None = None) -> None:
+        """Write a request (``trace``: its W3C trace context); its raw result or mapped error goes to ``reply``."""
         ...
 
     def cancel(self, reply: ReplyTo) -> None:
@@ -139,6 +141,8 @@ class SendRequest(msgspec.Struct, frozen=True):
     method: str
     params: Any
     reply: ReplyTo
+    #: The W3C trace context to send with it (the JSON-RPC ``trace`` field), if any.
+    trace: dict[str, str] | None = None
 
 
 class CancelRequest(msgspec.Struct, frozen=True):
@@ -224,7 +228,14 @@ class EngineExitedEvent(msgspec.Struct, frozen=True):
     stderr_tail: str
 
 
-PortEvent: TypeAlias = ProtocolErrorEvent | LineDroppedEvent | EngineExitedEvent
+class EngineStartedEvent(msgspec.Struct, frozen=True):
+    """The port started (or adopted) its engine process: its pid, and the port's generation (0, then +1)."""
+
+    pid: int
+    generation: int
+
+
+PortEvent: TypeAlias = ProtocolErrorEvent | LineDroppedEvent | EngineExitedEvent | EngineStartedEvent
 
 
 # -- a thread actor: told by the runtime, by other actors and by the reader thread -------------------------------
@@ -263,6 +274,8 @@ class StartTurn(msgspec.Struct, frozen=True):
 
     params: dict[str, Any]
     reply: ReplyTo
+    #: The caller's W3C trace context (``{"traceparent": ...}``): sent with the ``turn/start``, and in telemetry.
+    trace: dict[str, str] | None = None
 
 
 class RunTurn(msgspec.Struct, frozen=True, kw_only=True):
@@ -277,6 +290,8 @@ class RunTurn(msgspec.Struct, frozen=True, kw_only=True):
     input: RunInput
     reply_to: Any = None
     tag: Any = None
+    #: The caller's W3C trace context (``{"traceparent": ...}``): sent with the ``turn/start``, and in telemetry.
+    trace: dict[str, str] | None = None
     approval_mode: ApprovalMode | None = None
     cwd: str | None = None
     effort: ReasoningEffort | None = None
@@ -377,6 +392,17 @@ class HandlerEvent(msgspec.Struct, frozen=True):
     name: str
     thread_id: str | None = None
     detail: str = ""
+
+
+class TelemetryEvent(msgspec.Struct, frozen=True, gc=False):
+    """Tell (to the telemetry actor): one event of the catalogue (``codex_actors._telemetry_events.EVENTS``).
+
+    ``measurements`` are numbers (``system_time`` always among them); ``metadata`` plain values, never secrets.
+    """
+
+    name: str
+    measurements: dict[str, float]
+    metadata: dict[str, Any]
 
 
 class HandleServerRequest(msgspec.Struct, frozen=True):

@@ -1,9 +1,10 @@
 """The requests written to one engine and not yet answered: filled by the port, completed by its reader.
 
-With ``codex_actors.requests`` at DEBUG, the port registers each request with its method (:meth:`add`'s
-``method``) and the table logs one line when it is answered (``ok``, or the error class and JSON-RPC code),
-cancelled (its caller stopped waiting) or failed at close (the engine is gone), with the seconds it took. Below
-DEBUG nothing is recorded: no clock is read, and a reply costs one check of an empty dict.
+With ``codex_actors.requests`` at DEBUG, or with request metrics on (:attr:`PendingRequests.observe`), the port
+registers each request with its method (:meth:`add`'s ``method``) and the table logs one line and tells
+``observe`` when it is answered (``ok``, or the error class and JSON-RPC code), cancelled (its caller stopped
+waiting) or failed at close (the engine is gone), with the seconds it took. With neither, nothing is recorded: no
+clock is read, and a reply costs one check of an empty dict.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from .._logs import REQUESTS
@@ -49,14 +51,21 @@ class PendingRequests:
     request log (empty unless ``codex_actors.requests`` is at DEBUG); :attr:`pid` names the engine in it.
     """
 
-    __slots__ = ("_closed", "_items", "_lock", "pid", "traced")
+    __slots__ = ("_closed", "_items", "_lock", "observe", "pid", "traced")
 
-    def __init__(self) -> None:
+    def __init__(self, observe: Callable[[str, str, float], None] | None = None) -> None:
         self._lock = threading.Lock()
         self._items: dict[int, ReplyTo] = {}
         self._closed = False
         self.traced: dict[int, _Trace] = {}
         self.pid: int | None = None
+        #: Told ``(method, outcome, seconds)`` of each traced request when it ends (the request metrics).
+        self.observe = observe
+
+    @property
+    def tracing(self) -> bool:
+        """Whether requests are to be traced: for the request log (DEBUG), or for :attr:`observe`."""
+        return self.observe is not None or tracing_requests()
 
     def __len__(self) -> int:
         return len(self._items)
@@ -115,10 +124,15 @@ class PendingRequests:
         return items
 
     def _log(self, request_id: int, trace: _Trace, error: BaseException | None, *, cancelled: bool) -> None:
-        elapsed_s = round((time.monotonic_ns() - trace.started_ns) / 1e9, 6)
+        seconds = (time.monotonic_ns() - trace.started_ns) / 1e9
+        outcome = type(error).__name__ if error is not None else "cancelled" if cancelled else "ok"
+        if self.observe is not None:
+            self.observe(trace.method, outcome, seconds)
+        if not tracing_requests():
+            return
+        elapsed_s = round(seconds, 6)
         code = getattr(error, "code", None)
         error_code = code if isinstance(code, int) else None
-        outcome = type(error).__name__ if error is not None else "cancelled" if cancelled else "ok"
         extra = {
             "method": trace.method,
             "request_id": request_id,

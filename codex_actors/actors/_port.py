@@ -37,6 +37,7 @@ import pykka
 from .._config import CodexConfig
 from .._failures import not_running, not_sent
 from .._logs import ENGINE
+from .._metrics import metrics_for
 from .._protocol.jsonrpc import encode_error, encode_notification, encode_request, encode_result
 from ..errors import EngineHungError, InvalidInputError, TransportClosedError
 from ._liveness import HEARTBEAT_METHOD, Watchdog
@@ -45,6 +46,7 @@ from ._messages import (
     CancelRequest,
     Connect,
     EngineExitedEvent,
+    EngineStartedEvent,
     GetStatus,
     PortStatus,
     ReplyError,
@@ -53,7 +55,7 @@ from ._messages import (
     SendRequest,
 )
 from ._options import RuntimeOptions
-from ._pending import PendingRequests, tracing_requests
+from ._pending import PendingRequests
 from ._process import EngineProcess
 from ._reader import StdoutDispatcher
 from ._reply import ReplyTo, reply_error
@@ -116,7 +118,7 @@ class EnginePort(SupervisedActor):
         self._router = router
         self._options = options or RuntimeOptions()
         self._ids = itertools.count(1)
-        self._pending = PendingRequests()
+        self._pending = PendingRequests(metrics_for(config.metrics_registry).request if config.metrics else None)
         self._process: EngineProcess | None = None
         self._reader = StdoutDispatcher(
             router,
@@ -140,7 +142,7 @@ class EnginePort(SupervisedActor):
         """Write what is told; answer :class:`Connect` and :class:`GetStatus`."""
         match message:
             case SendRequest():
-                self._send_request(message.method, message.params, message.reply)
+                self._send_request(message.method, message.params, message.reply, message.trace)
             case SendNotification() | ReplyResult() | ReplyError():
                 self._write_or_log(self._encode_told(message))
             case CancelRequest():
@@ -175,6 +177,8 @@ class EnginePort(SupervisedActor):
         self._process = self._spawned or EngineProcess.launch(self._config, self._options)
         self._spawned = None
         self._pending.pid = self._process.pid
+        generation = 0 if self.context is None else self.context.generation
+        self._router.events(EngineStartedEvent(self._process.pid, generation))
         config = self._config
         params = {
             "clientInfo": {
@@ -218,13 +222,13 @@ class EnginePort(SupervisedActor):
             exit_code=self._exit_code,
         )
 
-    def _send_request(self, method: str, params: Any, reply: ReplyTo) -> None:
+    def _send_request(self, method: str, params: Any, reply: ReplyTo, trace: dict[str, str] | None = None) -> None:
         if self._closed_error is not None or self._process is None:
             reply_error(reply, not_sent(self._transport_error()))
             return
         request_id = next(self._ids)
         try:
-            line = encode_request(request_id, method, params)
+            line = encode_request(request_id, method, params, trace)
         except InvalidInputError as exc:  # nothing is sent: the caller gets the error naming the field
             reply_error(reply, exc)
             return
@@ -233,7 +237,7 @@ class EnginePort(SupervisedActor):
             self._engine_gone()  # as for a write that found it gone: its exit code and stderr tail
             reply_error(reply, not_sent(self._transport_error()))
             return
-        traced = method if tracing_requests() else None  # the request log (DEBUG) records the method
+        traced = method if self._pending.tracing else None  # the request log (DEBUG) and metrics record it
         if not self._pending.add(request_id, reply, traced, params):
             reply_error(reply, not_sent(self._transport_error()))
             return

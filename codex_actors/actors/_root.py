@@ -39,7 +39,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import operator
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -49,8 +51,10 @@ import pykka
 from .._config import CodexConfig
 from .._failures import fresh, not_running
 from .._logs import log_timeout
+from .._metrics import metrics_for
 from .._protocol.jsonrpc import ServerNotification, ServerRequest
-from ..errors import EngineCrashed, RequestTimeoutError, TransportClosedError
+from ..errors import EngineCrashed, EngineHungError, RequestTimeoutError, TransportClosedError
+from ..models import initialize_response
 from ._approvals import ApprovalBroker, file_change_seen
 from ._connection import EngineConnection, PendingHandshake
 from ._directory import ThreadDirectory
@@ -77,7 +81,7 @@ from ._reply import ActorReply, Redirect, ReplyTo, RequestDone, is_for, reply_er
 from ._router import NotificationBuffer, Router
 from ._services import ServiceSetup
 from ._supervisor import ChildContext, ChildSpec, RestartPolicy, Supervisor, SupervisorGaveUp, TerminateChild
-from ._telemetry import TelemetryActor
+from ._telemetry import TelemetryActor, telemetry_event
 from ._thread import ThreadActor, thread_child_name
 from ._timers import Timers
 from ._tools import ToolRegistry
@@ -89,6 +93,20 @@ LOGIN_COMPLETED = "account/login/completed"
 _METHOD = operator.attrgetter("method")
 #: The notifications after which the engine no longer has a thread loaded.
 UNLOADING = frozenset({"thread/archived", "thread/closed"})
+logger = logging.getLogger("codex_actors.telemetry")
+
+#: Telemetry events kept for the telemetry actor before it first starts.
+EARLY_EVENTS = 64
+#: Messages the telemetry actor may have waiting (a slow handler); past this, new ones are dropped and counted.
+TELEMETRY_BACKLOG = 10_000
+
+
+def _backlog(ref: pykka.ActorRef[Any]) -> int:
+    """How many messages wait in ``ref``'s inbox (a ``queue.Queue`` for threading actors)."""
+    qsize = getattr(ref.actor_inbox, "qsize", None)
+    return 0 if qsize is None else int(qsize())
+
+
 #: Plain requests held while the engine restarts; past this they fail at once.
 MAX_HELD_REQUESTS = 1024
 
@@ -160,7 +178,7 @@ class RootSupervisor(Supervisor):
             default=self._on_unowned,
             requests=self._on_server_request,
             events=self._on_event,
-            watch=self._watch_file_changes,
+            watch=self._watch,
         )
         self._connection: EngineConnection | None = None
         #: The restarted engine's handshake under way: its generation and the pending handshake.
@@ -171,9 +189,21 @@ class RootSupervisor(Supervisor):
         self._waiting: list[ReplyTo] = []
         self.logins = LoginWaiters()
         self._services: dict[str, pykka.ActorRef[Any]] = {}
+        #: Telemetry messages dropped because the telemetry actor was :data:`TELEMETRY_BACKLOG` behind.
+        self.telemetry_dropped = 0
+        #: Telemetry events from before the telemetry actor first started (``None`` once it has).
+        self._early: list[Any] | None = []
+        self._early_lock = threading.Lock()
+        #: The Prometheus metrics this client reports to (``None``: ``CodexConfig.metrics`` is off).
+        self.metrics = metrics_for(config.metrics_registry) if config.metrics else None
+        if self.metrics is not None:
+            self.metrics.watch(self.directory)
+        #: Why the engine is being restarted (told in ``engine.restart``), and attempts since it was last up.
+        self._restart_reason = "crashed"
+        self._restart_attempts = 0
         self._setup = ServiceSetup(config, self.directory, self.timers, self._tell_telemetry)
         self._service_specs = [
-            ChildSpec("telemetry", self._service(TelemetryActor, "telemetry")),
+            ChildSpec("telemetry", self._service(TelemetryActor, "telemetry", self.metrics)),
             ChildSpec("tools", self._service(ToolRegistry, "tools", self._setup)),
             ChildSpec("approvals", self._service(ApprovalBroker, "approvals", self._setup)),
         ]
@@ -186,7 +216,14 @@ class RootSupervisor(Supervisor):
     def _service(self, actor: type[pykka.ThreadingActor], name: str, *args: Any) -> Any:
         def start(context: ChildContext) -> pykka.ActorRef[Any]:
             ref = actor.start(context, *args)
-            self._services[name] = ref
+            if name == "telemetry":
+                with self._early_lock:
+                    early, self._early = self._early or [], None
+                    for event in early:  # what came before it first started, in order, before anything newer
+                        ref.tell(event)
+                    self._services[name] = ref
+            else:
+                self._services[name] = ref
             return ref
 
         return start
@@ -196,6 +233,15 @@ class RootSupervisor(Supervisor):
         ref = EnginePort.start(self.config, self.router, self.options, context=context, process=process)
         if self._engine_started:  # a restart: its handshake is watched from the mailbox (see the module docstring)
             generation = context.generation
+            self._restart_attempts += 1
+            self._tell_telemetry(
+                telemetry_event(
+                    "engine.restart",
+                    {"generation": generation, "reason": self._restart_reason},
+                    attempt=self._restart_attempts,
+                )
+            )
+            self._restart_reason = "handshake_failed"  # unless it comes up, the next attempt is for that
             reply = ActorReply(self.actor_ref, _Handshake(generation))
             self._handshake = (generation, EngineConnection.handshake(ref, self.router, self.options, reply))
             timeout = functools.partial(tell_quietly, self.actor_ref, _HandshakeTimeout(generation))
@@ -208,7 +254,20 @@ class RootSupervisor(Supervisor):
                 self._start_new(spec)
         self._connection = handshake.wait()
         self._engine_started = True
+        self._engine_up(self._connection)
         return ref
+
+    def _engine_up(self, connection: EngineConnection) -> None:
+        """An engine answered its handshake: the build info names its version."""
+        self._restart_attempts = 0
+        if self.metrics is not None:
+            try:
+                info = initialize_response(connection.initialize_result).serverInfo
+                version = (info.version if info is not None else None) or ""
+            except RuntimeError:
+                version = ""
+            words = version.split()
+            self.metrics.engine_version(words[0] if words else "unknown")  # "0.163.0 (...)": the number
 
     def _handshaken(self, generation: int, raw: msgspec.Raw | None, error: BaseException | None) -> None:
         """The restarted engine of ``generation`` answered ``initialize`` (or failed to)."""
@@ -226,6 +285,7 @@ class RootSupervisor(Supervisor):
             return
         self._handshake = None
         self._connection = connection
+        self._engine_up(connection)
         self.acknowledge(ENGINE, generation)  # on_child_restarted: the threads switch to it
         waiting, self._waiting = self._waiting, []
         for reply in waiting:
@@ -308,6 +368,7 @@ class RootSupervisor(Supervisor):
                 entry=entry,
                 timers=self.timers,
                 options=self.options,
+                telemetry=self._tell_telemetry,
             )
             with entry.lock:
                 entry.ref = ref
@@ -338,6 +399,7 @@ class RootSupervisor(Supervisor):
             return
         self._connection = None
         self.directory.generation += 1
+        self._restart_reason = "hung" if isinstance(reason, EngineHungError) else "crashed"
         error = reason if reason is not None else not_running()
         for ref in self._thread_refs():
             with contextlib.suppress(pykka.ActorDeadError):
@@ -426,13 +488,30 @@ class RootSupervisor(Supervisor):
         self.unowned(batch)
         telemetry = self._services.get("telemetry")
         if telemetry is not None:
+            if _backlog(telemetry) >= TELEMETRY_BACKLOG:
+                self._drop_telemetry()
+                return
             with contextlib.suppress(pykka.ActorDeadError):
                 telemetry.tell(UnownedNotifications(batch))
 
+    def _watch(self, batch: Sequence[ServerNotification]) -> None:
+        """Every batch the reader delivers, on its thread: counted by method, and file changes noted.
+
+        One C-level pass finds the batch's methods; a batch of one method (a run of deltas, the common case)
+        is counted with one addition, so the metrics add no Python work per notification.
+        """
+        methods = set(map(_METHOD, batch))
+        metrics = self.metrics
+        if metrics is not None:
+            if len(methods) == 1:
+                metrics.notifications[next(iter(methods))] += len(batch)
+            else:
+                metrics.notifications.update(map(_METHOD, batch))
+        if "item/started" in methods:
+            self._watch_file_changes(batch)
+
     def _watch_file_changes(self, batch: Sequence[ServerNotification]) -> None:
         """Tell the approval broker each ``fileChange`` item's paths (its approval request names only the item)."""
-        if "item/started" not in map(_METHOD, batch):
-            return
         approvals = self._services.get("approvals")
         if approvals is None:
             return
@@ -457,8 +536,31 @@ class RootSupervisor(Supervisor):
         self._tell_telemetry(event)
 
     def _tell_telemetry(self, event: Any) -> None:
-        """Tell the telemetry actor ``event`` (from any thread; dropped while it restarts)."""
+        """Tell the telemetry actor ``event`` (from any thread).
+
+        Before it first started (the engine starts first), up to :data:`EARLY_EVENTS` events wait for it; while
+        it restarts, events are dropped.
+        """
         telemetry = self._services.get("telemetry")
-        if telemetry is not None:
-            with contextlib.suppress(pykka.ActorDeadError):
-                telemetry.tell(event)
+        if telemetry is None:
+            with self._early_lock:
+                telemetry = self._services.get("telemetry")
+                if telemetry is None:
+                    if self._early is not None and len(self._early) < EARLY_EVENTS:
+                        self._early.append(event)
+                    return
+        if _backlog(telemetry) >= TELEMETRY_BACKLOG:
+            self._drop_telemetry()
+            return
+        with contextlib.suppress(pykka.ActorDeadError):
+            telemetry.tell(event)
+
+    def _drop_telemetry(self) -> None:
+        """The telemetry actor is this far behind (a slow handler): the event is dropped, and counted."""
+        self.telemetry_dropped += 1
+        if self.telemetry_dropped == 1:
+            logger.warning(
+                "root: the telemetry actor has %d messages waiting (a slow telemetry handler?): "
+                "dropping events until it catches up (counted in RootSupervisor.telemetry_dropped)",
+                TELEMETRY_BACKLOG,
+            )

@@ -50,14 +50,20 @@ import logging
 import operator
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import pykka
 
 from .._failures import NotSent, fresh, not_running
-from .._protocol.generated import TurnStartResponse
+from .._protocol.generated import (
+    AgentMessageThreadItem,
+    McpToolCallStatus,
+    McpToolCallThreadItem,
+    ReasoningThreadItem,
+    TurnStartResponse,
+)
 from .._protocol.jsonrpc import ServerNotification, decode_payload, wire_params
 from .._protocol.notifications import TYPED_NOTIFICATIONS
 from .._results import RESULT_METHODS, TurnAccumulator, TurnResult
@@ -97,6 +103,7 @@ from ._messages import (
 from ._options import RuntimeOptions
 from ._reply import ActorReply, Redirect, RequestDone, reply_error, reply_value, tell_quietly
 from ._supervisor import ChildContext, SupervisedActor
+from ._telemetry import telemetry_event
 from ._timers import Timers
 from ._turnlog import TurnLog
 
@@ -123,6 +130,14 @@ _PAYLOAD_TURN_ID = operator.attrgetter("payload.turn_id")
 _RESULT_NEUTRAL_TYPES = frozenset(
     cls for method, cls in TYPED_NOTIFICATIONS.items() if method not in RESULT_METHODS
 )
+#: The model's first output of a turn (its time to first token): a message or reasoning delta.
+_FIRST_OUTPUT_METHODS = frozenset(
+    {"item/agentMessage/delta", "item/reasoning/textDelta", "item/reasoning/summaryTextDelta"}
+)
+_FIRST_OUTPUT_TYPES = frozenset(TYPED_NOTIFICATIONS[method] for method in _FIRST_OUTPUT_METHODS)
+_TOKEN_USAGE = "thread/tokenUsage/updated"
+#: The items that are the model's output, when it comes whole (no deltas).
+_OUTPUT_ITEMS = frozenset({AgentMessageThreadItem, ReasoningThreadItem})
 
 
 def thread_child_name(thread_id: str) -> str:
@@ -159,6 +174,13 @@ class _Turn:
     error: BaseException | None = None
     listeners: list[RunTurn] = field(default_factory=list)
     deadline_armed: bool = False
+    # Telemetry: when it began (monotonic), its first output, its tokens; reported once a start here claimed it.
+    started: float = field(default_factory=time.monotonic)
+    first_output: float | None = None
+    tokens: dict[str, int] = field(default_factory=dict)
+    reported: bool = False
+    model: str | None = None
+    trace: dict[str, str] | None = None
 
     @property
     def ended(self) -> bool:
@@ -186,9 +208,12 @@ class ThreadActor(SupervisedActor):
         entry: ThreadEntry | None = None,
         timers: Timers | None = None,
         options: RuntimeOptions | None = None,
+        telemetry: Callable[[Any], None] | None = None,
     ) -> None:
         super().__init__(context)
         self.thread_id = thread_id
+        self._telemetry = telemetry
+        self._born = time.monotonic()
         self._connection = connection
         self._global_sink = global_sink
         self._directory = directory
@@ -220,6 +245,7 @@ class ThreadActor(SupervisedActor):
         self._resume_generation = 0
         self._resume_attempt = 0
         self._resume_backoff = False
+        self._resume_reason = "not_loaded"
         self._held: list[StartTurn | RunTurn | ThreadRequest] = []
         self._intake: collections.deque[Sequence[ServerNotification]] = collections.deque()
         self._drain_pending = False
@@ -245,6 +271,7 @@ class ThreadActor(SupervisedActor):
             self._needs_resume,
             extra={"thread_id": self.thread_id},
         )
+        self._emit("thread.start", {"thread_id": self.thread_id, "resumed": self._needs_resume})
         self._after_message()
 
     def on_stop(self) -> None:
@@ -253,12 +280,29 @@ class ThreadActor(SupervisedActor):
         for turn_id, turn in self._turns.items():  # a late subscriber of one, after a revival, gets an ended log
             if turn.ended:
                 self._entry.forget_turn(turn_id)
+        reason = "hibernated" if self._hibernating else "stopped"
+        self._emit(
+            "thread.stop",
+            {"thread_id": self.thread_id, "reason": reason},
+            duration_s=time.monotonic() - self._born,
+        )
         super().on_stop()
 
     def on_failure(self, *exc_info: Any) -> None:
         """Same release as a stop, then report the crash."""
         self._release(TransportClosedError(f"the actor of thread {self.thread_id} crashed"))
+        error = exc_info[0].__name__ if exc_info and exc_info[0] is not None else None
+        self._emit(
+            "thread.exception",
+            {"thread_id": self.thread_id, "error": error},
+            duration_s=time.monotonic() - self._born,
+        )
         super().on_failure(*exc_info)
+
+    def _emit(self, name: str, metadata: dict[str, Any], **measurements: float) -> None:
+        """Tell telemetry the event ``name`` (see ``codex_actors._telemetry_events``), if it listens."""
+        if self._telemetry is not None:
+            self._telemetry(telemetry_event(name, metadata, **measurements))
 
     def _deliver(self, batch: Sequence[ServerNotification]) -> None:
         # Runs on the reader thread. Batches queue up in the intake; a drain is told only if none is pending,
@@ -410,6 +454,8 @@ class ThreadActor(SupervisedActor):
             turn_id = turns.pop()
             turn = self._turns.get(turn_id) or self._unknown_turn(turn_id)
             if turn is not None and not turn.ended:
+                if turn.first_output is None and not _FIRST_OUTPUT_TYPES.isdisjoint(map(type, items)):
+                    turn.first_output = time.monotonic()
                 turn.log.extend(items)
             return
         touched: dict[str, tuple[_Turn, list[Notification]]] = {}
@@ -442,6 +488,18 @@ class ThreadActor(SupervisedActor):
             if entry is None:
                 entry = touched[turn_id] = (turn, [])
             entry[1].append(note)
+            method = note.method
+            if method in _FIRST_OUTPUT_METHODS:
+                if turn.first_output is None:
+                    turn.first_output = time.monotonic()
+            elif method == _TOKEN_USAGE:
+                self._on_token_usage(turn, note.payload)
+            elif method == "item/completed":
+                item_type = type(getattr(note.payload, "item", None))
+                if item_type is McpToolCallThreadItem:
+                    self._on_mcp_call(turn, note.payload.item)
+                elif turn.first_output is None and item_type in _OUTPUT_ITEMS:  # an answer that was not streamed
+                    turn.first_output = time.monotonic()
             if note.method in RESULT_METHODS and turn.accumulator.add(note.payload):
                 finished.append(turn)
                 completed.add(turn_id)
@@ -461,6 +519,46 @@ class ThreadActor(SupervisedActor):
                 self._release_when_idle = True
             if self._global_sink is not None:
                 self._global_sink(unowned)
+
+    def _on_token_usage(self, turn: _Turn, payload: Any) -> None:
+        """A model request's usage: added to the turn's tokens, and told to telemetry."""
+        last = getattr(getattr(payload, "token_usage", None), "last", None)
+        if last is None:
+            return
+        counts = {
+            "input_tokens": last.input_tokens,
+            "cached_input_tokens": last.cached_input_tokens,
+            "output_tokens": last.output_tokens,
+            "reasoning_output_tokens": last.reasoning_output_tokens,
+        }
+        for key, value in counts.items():
+            turn.tokens[key] = turn.tokens.get(key, 0) + value
+        metadata = {"thread_id": self.thread_id, "turn_id": turn.turn_id, "model": self._model(turn)}
+        self._emit("token_usage.updated", metadata, **counts, total_tokens=last.total_tokens)
+
+    def _on_mcp_call(self, turn: _Turn, item: McpToolCallThreadItem) -> None:
+        """An MCP tool call ended: its start (dated back by its duration) and its end, told to telemetry."""
+        duration = (item.duration_ms or 0) / 1000
+        metadata: dict[str, Any] = {
+            "tool": item.tool,
+            "kind": "mcp",
+            "server": item.server,
+            "thread_id": self.thread_id,
+            "turn_id": turn.turn_id,
+            "call_id": item.id,
+        }
+        if self._telemetry is None:
+            return
+        start = telemetry_event("tool.start", dict(metadata))
+        start.measurements["system_time"] -= duration
+        self._telemetry(start)
+        if item.status is McpToolCallStatus.completed:
+            self._emit("tool.success", metadata, duration_s=duration)
+        else:
+            self._emit("tool.failure", {**metadata, "reason": "failed"}, duration_s=duration)
+
+    def _model(self, turn: _Turn) -> str | None:
+        return turn.model if turn.model is not None else self._entry.model
 
     def _turns_of(self, turn_id: str | None) -> list[_Turn]:
         """The turn ``turn_id`` (unknown: as :meth:`_unknown_turn` keeps it); with no id, every turn running."""
@@ -505,7 +603,8 @@ class ThreadActor(SupervisedActor):
         tag = next(self._tags)
         self._starts[tag] = message
         self._retain_all(True)
-        connection.send("turn/start", params, ActorReply(self.actor_ref, tag))
+        trace = None if isinstance(message, ThreadRequest) else message.trace
+        connection.send("turn/start", params, ActorReply(self.actor_ref, tag), trace)
 
     def _hold(self, message: StartTurn | RunTurn | ThreadRequest) -> bool:
         """Keep ``message`` for later (bounded: past :data:`MAX_HELD_REQUESTS` it fails at once, False)."""
@@ -560,6 +659,21 @@ class ThreadActor(SupervisedActor):
         self._retried.discard(id(start))
         turn_id = decode_payload(done.result, TurnStartResponse).turn.id
         turn = self._claim_turn(turn_id)
+        if not turn.reported:
+            turn.reported = True
+            model = start.model if isinstance(start, RunTurn) else start.params.get("model")
+            if isinstance(model, str):
+                turn.model = self._entry.model = model  # a turn's model stays the thread's for later turns
+            turn.trace = start.trace
+            self._emit(
+                "turn.start",
+                {
+                    "thread_id": self.thread_id,
+                    "turn_id": turn_id,
+                    "model": self._model(turn),
+                    "traceparent": None if turn.trace is None else turn.trace.get("traceparent"),
+                },
+            )
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
                 "thread %s: turn %s started",
@@ -632,6 +746,10 @@ class ThreadActor(SupervisedActor):
         """Send ``thread/resume`` to the current engine; held requests go out when it answers."""
         assert self._connection is not None
         self._resuming = next(self._tags)
+        loaded = self._entry.loaded
+        self._resume_reason = (
+            "engine_restart" if loaded is not None and loaded != self._generation else "not_loaded"
+        )
         self._resume_generation = self._generation
         logger.debug(
             "thread %s: resuming (attempt %d)",
@@ -650,6 +768,10 @@ class ThreadActor(SupervisedActor):
     def _on_resumed(self, done: RequestDone) -> None:
         self._resuming = None
         error = done.error
+        if not isinstance(error, TransportClosedError):  # a resume the engine answered
+            outcome = "ok" if error is None else type(error).__name__
+            metadata = {"thread_id": self.thread_id, "reason": self._resume_reason, "outcome": outcome}
+            self._emit("thread.resume", metadata)
         if error is None:
             self._needs_resume = False
             self._resume_attempt = 0
@@ -804,6 +926,8 @@ class ThreadActor(SupervisedActor):
         self, turn: _Turn, *, result: TurnResult | None = None, error: BaseException | None = None
     ) -> None:
         turn.result, turn.error = result, error
+        if turn.reported:
+            self._report_end(turn, result, error)
         if logger.isEnabledFor(logging.DEBUG):
             outcome = result.status.value if result is not None else f"{type(error).__name__}: {error}"
             logger.debug(
@@ -824,6 +948,30 @@ class ThreadActor(SupervisedActor):
             self._turns.pop(forgotten, None)
             self._unclaimed.pop(forgotten, None)
             self._entry.forget_turn(forgotten)
+
+    def _report_end(self, turn: _Turn, result: TurnResult | None, error: BaseException | None) -> None:
+        """Tell telemetry ``turn.stop``: how it ended, how long it took, its first output, its tokens."""
+        if result is not None:
+            status = result.status.value
+        else:
+            status = "timed_out" if isinstance(error, TurnTimeoutError) else "error"
+        failure = error if error is not None else None
+        measurements: dict[str, float] = {"duration_s": time.monotonic() - turn.started}
+        if turn.first_output is not None:
+            measurements["time_to_first_token_s"] = turn.first_output - turn.started
+        measurements.update(turn.tokens)
+        self._emit(
+            "turn.stop",
+            {
+                "thread_id": self.thread_id,
+                "turn_id": turn.turn_id,
+                "model": self._model(turn),
+                "status": status,
+                "error": None if failure is None else type(failure).__name__,
+                "traceparent": None if turn.trace is None else turn.trace.get("traceparent"),
+            },
+            **measurements,
+        )
 
     def _fail_active_turns(self, error: BaseException) -> None:
         for turn in list(self._turns.values()):

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any
@@ -39,6 +40,7 @@ from ._calls import CallRunner, Finished, Outcome, Raised, TimedOut
 from ._messages import HandlerEvent, HandleServerRequest
 from ._services import ServiceSetup
 from ._supervisor import ChildContext, SupervisedActor
+from ._telemetry import telemetry_event
 
 __all__ = ["ToolRegistry"]
 
@@ -107,6 +109,8 @@ class ToolRegistry(SupervisedActor):
         tools = self._tools(call.thread_id)
         found = tools.get(call.tool)
         runner = self.runner
+        started = time.monotonic()
+        self._emit("tool.start", call)
         if found is None or runner is None:
             if found is None:
                 text = f"no client-side tool named {call.tool!r} is registered"
@@ -115,13 +119,14 @@ class ToolRegistry(SupervisedActor):
             else:
                 text = "the client's tool registry is not running"
             self._event("unknown_tool", call, text)
+            self._emit("tool.failure", call, started, "unknown_tool")
             answer(_text(text), False)
             return None
         context = ToolContext(call.thread_id or "", call.turn_id, call.call_id, call.tool)
         fn = _handler(found, call.arguments, context)
 
         def done(outcome: Outcome) -> None:
-            self._done(found, call, outcome, answer)
+            self._done(found, call, outcome, answer, started)
 
         runner.run(fn, (), timeout_s=found.timeout_s, done=done)
         return None
@@ -144,23 +149,30 @@ class ToolRegistry(SupervisedActor):
         call: _ToolCall,
         outcome: Outcome,
         answer: Callable[[list[dict[str, Any]], bool], None],
+        started: float,
     ) -> None:
-        """The call ended (on a runner thread): answer it, and tell telemetry what went wrong."""
+        """The call ended (on a runner thread): answer it, and tell telemetry how it ended."""
         name = found.name
+
+        def failed(reason: str, text: str) -> None:
+            self._event(reason, call, text)
+            self._emit("tool.failure", call, started, reason)
+            answer(_text(text), False)
+
         match outcome:
             case Finished(value=value):
                 try:
                     items, success = tool_output(value)
                 except Exception as exc:
-                    text = f"tool {name!r} failed: {exc}"
-                    self._event("invalid_result", call, text)
-                    answer(_text(text), False)
+                    failed("invalid_result", f"tool {name!r} failed: {exc}")
                     return
+                if success:
+                    self._emit("tool.success", call, started)
+                else:
+                    self._emit("tool.failure", call, started, "reported")
                 answer(items, success)
             case Raised(error=InvalidArgumentsError() as error):
-                text = str(error)
-                self._event("invalid_arguments", call, text)
-                answer(_text(text), False)
+                failed("invalid_arguments", str(error))
             case Raised(error=error):
                 text = f"tool {name!r} failed: {type(error).__name__}: {error}"
                 logger.warning(
@@ -170,13 +182,29 @@ class ToolRegistry(SupervisedActor):
                     exc_info=error,
                     extra={"tool": name, "thread_id": call.thread_id},
                 )
-                self._event("raised", call, text)
-                answer(_text(text), False)
+                failed("raised", text)
             case TimedOut(seconds=seconds):
-                text = f"tool {name!r} did not finish within {seconds:g} s and was stopped"
                 logger.warning("tool %r timed out after %g s", name, seconds, extra={"tool": name})
-                self._event("timed_out", call, text)
-                answer(_text(text), False)
+                failed("timed_out", f"tool {name!r} did not finish within {seconds:g} s and was stopped")
+
+    def _emit(self, name: str, call: _ToolCall, started: float | None = None, reason: str | None = None) -> None:
+        """Tell telemetry ``tool.start``, ``tool.success`` or ``tool.failure`` (with ``reason``) of ``call``."""
+        if self.setup is None:
+            return
+        metadata: dict[str, Any] = {
+            "tool": call.tool,
+            "kind": "client",
+            "server": None,
+            "thread_id": call.thread_id,
+            "turn_id": call.turn_id,
+            "call_id": call.call_id,
+        }
+        if reason is not None:
+            metadata["reason"] = reason
+        if started is None:
+            self.setup.telemetry(telemetry_event(name, metadata))
+        else:
+            self.setup.telemetry(telemetry_event(name, metadata, duration_s=time.monotonic() - started))
 
     def _event(self, kind: str, call: _ToolCall, detail: str) -> None:
         if self.setup is not None:

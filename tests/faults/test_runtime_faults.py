@@ -168,14 +168,25 @@ def test_telemetry_counts_port_events_and_unowned_notifications() -> None:
         client.request("test/malformed", timeout=5)
         client.request("test/huge", {"size": 4096}, timeout=5)
         client.request("test/notify", {"count": 3, "method": "x/y", "params": {"threadId": "nobody"}}, timeout=5)
-        expected = {"configWarning": 1, "x/y": 3, "ProtocolErrorEvent": 2, "LineDroppedEvent": 1}
+        expected = {
+            "configWarning": 1,
+            "x/y": 3,
+            "ProtocolErrorEvent": 2,
+            "LineDroppedEvent": 1,
+            "protocol.error": 3,
+            "EngineStartedEvent": 1,
+            "engine.start": 1,
+        }
         wait_until(lambda: counts(client) == expected, f"counts {expected}")
         pid = engine_pid(client)
         with pytest.raises(TransportClosedError):
             client.request("test/die", {"code": 5}, timeout=5)
         wait_until(lambda: engine_pid(client) not in (None, pid), "a restarted engine")
         wait_until(lambda: counts(client).get("EngineExitedEvent") == 1, "the engine's exit counted")
-        assert counts(client)["configWarning"] == 2  # the new engine's handshake warning
+        wait_until(lambda: counts(client).get("engine.start") == 2, "the new engine's start counted")
+        seen = counts(client)
+        assert seen["configWarning"] == 2  # the new engine's handshake warning
+        assert (seen["engine.exit"], seen["engine.restart"]) == (1, 1)
     finally:
         client.runtime.close()
 

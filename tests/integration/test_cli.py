@@ -1,4 +1,4 @@
-"""The `codex-actors` command: the offline demo and the doctor."""
+"""The `codex-actors` command: the offline demo, the doctor and the metrics endpoint."""
 
 from __future__ import annotations
 
@@ -24,6 +24,22 @@ def test_demo_runs_a_real_shell_command_offline() -> None:
     assert "command finished: exit code 0" in text
     assert "turn completed in" in text
     assert "final answer: I wrote greeting.txt and listed the workspace." in text
+    assert "metrics: http://127.0.0.1:" in text
+    assert 'codex_turns_total{model="gpt-5.5",outcome="completed"}' in text
+
+
+def test_metrics_command_serves_and_prints_the_metrics() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "codex_actors._cli", "metrics", "--port", "0", "--turns", "2", "--once"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("metrics: http://127.0.0.1:")
+    assert 'codex_turns_total{model="gpt-5.5",outcome="completed"} 2.0' in done.stdout
+    assert "codex_build_info" in done.stdout
 
 
 def test_demo_as_a_command() -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import codex_actors.approvals
+import codex_actors.telemetry
 import codex_actors.testing
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,7 +25,7 @@ def examples() -> list[tuple[str, str]]:
     for path in [ROOT / "README.md", ROOT / "CONTRIBUTING.md", *sorted((ROOT / "docs").glob("*.md"))]:
         for index, match in enumerate(BLOCK.finditer(path.read_text(encoding="utf-8"))):
             found.append((f"{path.relative_to(ROOT)}#{index + 1}", match.group(1)))
-    for module in (codex_actors.testing, codex_actors.approvals):
+    for module in (codex_actors.testing, codex_actors.approvals, codex_actors.telemetry):
         docstring = module.__doc__ or ""
         found.append((f"{module.__name__} docstring", textwrap.dedent(docstring.split("::\n", 1)[1])))
     return found

@@ -108,4 +108,4 @@ def test_run_turn_carries_every_option_of_thread_run() -> None:
 
     run = inspect.signature(Thread.run).parameters
     assert tuple(name for name in run if name not in ("self", "input")) == TURN_OPTIONS
-    assert set(RunTurn.__struct_fields__) == {"input", "reply_to", "tag", *TURN_OPTIONS}
+    assert set(RunTurn.__struct_fields__) == {"input", "reply_to", "tag", "trace", *TURN_OPTIONS}

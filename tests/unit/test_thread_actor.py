@@ -60,7 +60,7 @@ class StubConnection:
     def alive(self) -> bool:
         return self.alive_now
 
-    def send(self, method: str, params: Any, reply: ReplyTo) -> None:
+    def send(self, method: str, params: Any, reply: ReplyTo, trace: dict[str, str] | None = None) -> None:
         with self._cond:
             self.sent.append((method, params, reply))
             self._cond.notify_all()
