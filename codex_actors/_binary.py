@@ -2,7 +2,7 @@
 
 The pin (the engine version and the sha256 of each binary this project has checked) lives here and only here.
 Launching follows the official SDK: ``[bin, --config kv ..., "app-server", "--listen", "stdio://"]`` (the
-``--config`` values: one per ``CodexConfig.mcp_servers`` entry, then ``config_overrides``),
+``--config`` values: ``CodexConfig.base_url`` and ``config`` flattened, then ``config_overrides``),
 ``os.environ`` overlaid with ``CodexConfig.env``, and the pinned wheel's helper directory (``rg``) prepended to
 ``PATH`` only when the pinned binary is used.
 """
@@ -16,8 +16,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._config import CodexConfig
-from ._mcp import launch_flags
+from ._config import CodexConfig, engine_config
+from ._config_layers import flatten
 
 __all__ = [
     "ENGINE_PIN",
@@ -123,7 +123,7 @@ def build_launch(config: CodexConfig) -> EngineLaunch:
     if config.codex_bin is None:
         _prepend_path(env, _pinned_path_dirs())
     argv = [str(binary)]
-    for override in (*launch_flags(config.mcp_servers or {}), *config.config_overrides):
+    for override in (*flatten(engine_config(config)), *config.config_overrides):
         argv += ["--config", override]
     argv += ["app-server", "--listen", "stdio://"]
     return EngineLaunch(tuple(argv), env, config.cwd)

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ._binary import ENGINE_PIN, engine_info
+from ._binary import ENGINE_PIN, build_launch, engine_info
+from ._config import ENVIRONMENT, CodexConfig, resolve
+from ._logs import redact_argv
 
 __all__ = ["main"]
 
@@ -29,7 +33,24 @@ def _doctor(args: argparse.Namespace) -> int:
     print(f"sha256:   {info.sha256}")
     print(f"expected: {info.expected_sha256 or 'no pin for this target'}")
     print(f"matches pin: {'yes' if info.matches_pin else 'NO'}")
+    _print_config(resolve(CodexConfig(), os.environ))
     return 0 if info.matches_pin else 1
+
+
+def _print_config(config: CodexConfig) -> None:
+    """The effective configuration of a default client here (the environment layer applied), secrets masked."""
+    print("effective configuration (CodexConfig() in this environment):")
+    for field, variable in ENVIRONMENT.items():
+        value = getattr(config, field)
+        source = f" (from {variable})" if value is not None else f" (unset; {variable} would fill it)"
+        shown = "***" if field == "api_key" and value is not None else value
+        print(f"  {field}: {shown!r}{source}")
+    try:
+        argv = build_launch(config).argv
+    except FileNotFoundError as exc:
+        print(f"  launch: the engine is not found ({exc})")
+        return
+    print(f"  launch: {shlex.join(redact_argv(argv))}")
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 
+from ._config_layers import flatten, merge
 from ._mcp import McpServer, check_servers
 from ._tool import Tool
 from ._version import SDK_VERSION
@@ -23,7 +26,10 @@ __all__ = [
     "DEFAULT_REQUEST_TIMEOUT_S",
     "DEFAULT_RESTART_WINDOW_S",
     "DEFAULT_THREAD_IDLE_TIMEOUT_S",
+    "ENVIRONMENT",
     "CodexConfig",
+    "engine_config",
+    "resolve",
 ]
 
 #: Seconds a request waits for its answer, by default.
@@ -102,7 +108,29 @@ class CodexConfig:
 
     * ``metrics`` (default ``True``): report Prometheus metrics; ``metrics_registry`` the prometheus-client
       ``CollectorRegistry`` they go to (``None``: the global ``prometheus_client.REGISTRY``).
+
+    And the engine's own configuration (see ``docs/configuration.md``):
+
+    * ``api_key``: the engine is logged in with it when the client starts (``account/login/start``, type
+      ``apiKey``: ``codex app-server`` ignores ``CODEX_API_KEY``/``OPENAI_API_KEY`` in its environment). Never
+      logged, never in ``repr`` (nor are the values of ``env``). ``CODEX_API_KEY`` fills it when unset.
+    * ``base_url``: the engine's ``openai_base_url``. ``CODEX_URL`` fills it when unset.
+    * ``config``: a nested mapping of engine settings, each leaf a ``--config dotted.key=<TOML>`` flag, before
+      ``config_overrides`` (which win). A value TOML cannot hold (``None``, NaN) or a key that looks like a secret
+      (it would be on the command line) is a ``ValueError`` naming the key.
     """
+
+    def __repr__(self) -> str:
+        """The fields, with ``api_key`` and the values of ``env`` masked."""
+        shown = []
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if field.name == "api_key" and value is not None:
+                value = "***"
+            elif field.name == "env" and value:
+                value = {name: "***" for name in value}
+            shown.append(f"{field.name}={value!r}")
+        return f"CodexConfig({', '.join(shown)})"
 
     codex_bin: str | None = None
     launch_args_override: tuple[str, ...] | None = None
@@ -129,6 +157,9 @@ class CodexConfig:
     approval_timeout_s: float = DEFAULT_APPROVAL_TIMEOUT_S
     metrics: bool = True
     metrics_registry: CollectorRegistry | None = None
+    api_key: str | None = None
+    base_url: str | None = None
+    config: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         positive = ("request_timeout_s", "heartbeat_timeout_s", "handshake_timeout_s", "restart_window_s")
@@ -151,6 +182,14 @@ class CodexConfig:
             raise TypeError(
                 f"metrics_registry must be a prometheus_client CollectorRegistry, got {self.metrics_registry!r}"
             )
+        for name in ("api_key", "base_url"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, str) or not value.strip()):
+                raise ValueError(f"{name} must be a non-empty string or None")
+        if self.config is not None:
+            if not isinstance(self.config, Mapping):
+                raise TypeError(f"config must be a mapping (nested for tables), got {type(self.config).__name__}")
+            flatten(self.config)  # refuses, naming the key, what cannot become --config (None, NaN, secrets)
         if self.mcp_servers is not None:
             self.mcp_servers = check_servers(self.mcp_servers, "mcp_servers")
 
@@ -158,3 +197,38 @@ class CodexConfig:
 def _check_positive(name: str, value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0 or value == float("inf"):
         raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+
+
+#: The environment variables that fill a ``CodexConfig`` field the caller left unset.
+ENVIRONMENT: Mapping[str, str] = {"api_key": "CODEX_API_KEY", "base_url": "CODEX_URL"}
+
+
+def resolve(config: CodexConfig, environ: Mapping[str, str]) -> CodexConfig:
+    """``config`` over the environment layer: each :data:`ENVIRONMENT` variable fills its field if unset.
+
+    An explicit argument always wins:
+
+    >>> resolve(CodexConfig(), {"CODEX_URL": "http://127.0.0.1:9/v1"}).base_url
+    'http://127.0.0.1:9/v1'
+    >>> resolve(CodexConfig(base_url="http://mine"), {"CODEX_URL": "http://theirs"}).base_url
+    'http://mine'
+    >>> resolve(CodexConfig(), {"CODEX_API_KEY": "sk-from-env"})
+    CodexConfig(..., api_key='***', ...)
+    """
+    filled: dict[str, Any] = {
+        field: environ[variable]
+        for field, variable in ENVIRONMENT.items()
+        if getattr(config, field) is None and environ.get(variable)
+    }
+    return dataclasses.replace(config, **filled) if filled else config
+
+
+def engine_config(config: CodexConfig) -> dict[str, Any]:
+    """What ``config`` sets in the engine's own config (flattened to ``--config``, before ``config_overrides``).
+
+    ``base_url`` is the engine's ``openai_base_url``, under ``config`` (whose own key wins, as a later layer):
+
+    >>> engine_config(CodexConfig(base_url="http://127.0.0.1:9/v1", config={"features": {"goals": True}}))
+    {'openai_base_url': 'http://127.0.0.1:9/v1', 'features': {'goals': True}}
+    """
+    return merge({"openai_base_url": config.base_url}, config.config)

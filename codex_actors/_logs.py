@@ -20,6 +20,7 @@ __all__ = [
     "FIELDS",
     "REDACTED",
     "REQUESTS",
+    "SECRET_KEY",
     "STDERR",
     "describe",
     "log_timeout",
@@ -63,7 +64,7 @@ FIELDS = (
 REDACTED = "<redacted>"
 
 #: A key (a ``--config`` key, or a flag's name) whose value is a secret.
-_SECRET_KEY = re.compile(
+SECRET_KEY = re.compile(
     r"api[_-]?key|apikey|token|secret|passw(?:or)?d|authori[sz]ation|bearer|credential|cookie|private[_-]?key",
     re.IGNORECASE,
 )
@@ -77,7 +78,7 @@ _CONFIG_FLAGS = frozenset({"--config", "-c"})
 
 def _redact_pair(pair: str) -> str:
     key, sep, value = pair.partition("=")
-    if sep and (_SECRET_KEY.search(key) or _SECRET_VALUE.search(value) or key.startswith(_MCP_KEY)):
+    if sep and (SECRET_KEY.search(key) or _SECRET_VALUE.search(value) or key.startswith(_MCP_KEY)):
         return f"{key}={REDACTED}"
     if not sep and _SECRET_VALUE.search(pair):
         return REDACTED
@@ -104,7 +105,7 @@ def redact_argv(argv: Iterable[str]) -> list[str]:
             index += 1
         elif arg.startswith("--config="):
             out.append("--config=" + _redact_pair(arg[len("--config=") :]))
-        elif arg.startswith("--") and _SECRET_KEY.search(arg.partition("=")[0]):
+        elif arg.startswith("--") and SECRET_KEY.search(arg.partition("=")[0]):
             name, sep, _value = arg.partition("=")
             if sep:
                 out.append(f"{name}={REDACTED}")

@@ -3,13 +3,12 @@
 Given as ``mcp_servers={"name": McpServer(...)}``, a server becomes the engine's ``mcp_servers.<name>``
 config table (:meth:`McpServer.to_config`), with the engine's own key names:
 
-* On ``CodexConfig(mcp_servers=...)``: one ``--config mcp_servers.<name>={...}`` flag per server when the engine
-  is launched (before ``config_overrides``, which win), so every thread of the client has it, a restarted
-  engine too. The flag is in the engine's command line: give secrets to the server through ``env_vars``
-  (names of variables the engine passes on from its own environment, ``CodexConfig.env``), not ``env``.
-* On ``thread_start(mcp_servers=...)`` (and ``thread_resume``/``thread_fork``): the thread's ``config``
-  overrides, sent over the engine's stdin; the thread has the servers, and keeps them when the runtime
-  resumes it on a restarted engine.
+* On ``CodexConfig(mcp_servers=...)``: every thread the client starts, resumes or forks gets them.
+* On ``thread_start(mcp_servers=...)`` (and ``thread_resume``/``thread_fork``): that thread, over the client's
+  of the same name.
+
+Both go into the thread's ``config`` overrides, sent over the engine's stdin (never its command line, which
+every user of the machine can read), and a thread keeps them when the runtime resumes it on a restarted engine.
 
 The engine starts a stdio server for each thread that has it and names its tools to the model as
 ``mcp__<name>``. Whether a call needs approval is the server's ``approval_mode`` (the engine's
@@ -27,9 +26,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-from ._toml import literal
-
-__all__ = ["McpApprovalMode", "McpServer", "check_servers", "launch_flags", "mcp_config"]
+__all__ = ["McpApprovalMode", "McpServer", "check_servers", "mcp_config"]
 
 #: The engine's ``default_tools_approval_mode`` values (0.163.0).
 McpApprovalMode = Literal["auto", "prompt", "writes", "approve"]
@@ -171,11 +168,6 @@ def check_servers(servers: Any, field: str) -> dict[str, McpServer]:
 def mcp_config(servers: Mapping[str, McpServer]) -> dict[str, Any]:
     """``{name: table}`` for a thread's ``config.mcp_servers``."""
     return {name: server.to_config() for name, server in servers.items()}
-
-
-def launch_flags(servers: Mapping[str, McpServer]) -> list[str]:
-    """The ``--config`` values (without the flag) that give the engine these servers at launch."""
-    return [f"mcp_servers.{name}={literal(server.to_config())}" for name, server in servers.items()]
 
 
 def _check_str(name: str, value: Any, *, optional: bool = False) -> None:

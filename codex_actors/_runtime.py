@@ -19,16 +19,18 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 from typing import Any
 
 import msgspec
 import pykka
 
-from ._config import CodexConfig
+from ._config import CodexConfig, resolve
 from ._engine_requirements import FieldRequirements, runtime_version
 from ._failures import fresh, not_running
 from ._otel import current_trace_context
-from ._protocol.jsonrpc import decode_payload
+from ._protocol.generated import LoginAccountParamsApiKey
+from ._protocol.jsonrpc import decode_payload, wire_params
 from .actors._connection import EngineConnection
 from .actors._directory import ThreadDirectory, ThreadRef
 from .actors._messages import (
@@ -85,7 +87,8 @@ class Runtime:
         options: RuntimeOptions | None = None,
         max_restarts: int | None = None,
     ) -> None:
-        self.config = config or CodexConfig()
+        # The environment layer: CODEX_API_KEY and CODEX_URL fill api_key and base_url when they are unset.
+        self.config = resolve(config or CodexConfig(), os.environ)
         if max_restarts is not None:  # a shortcut for tests: the config's limit, replaced
             self.config = dataclasses.replace(self.config, max_restarts=max_restarts)
         self.options = (options or RuntimeOptions()).for_config(self.config)
@@ -117,9 +120,24 @@ class Runtime:
             self.close()
             raise
         self._connection = connection
+        if self.config.api_key is not None:
+            self._log_in(connection, self.config.api_key)
         self.initialize_result: dict[str, Any] = connection.initialize_result
         version = runtime_version(_server_version(self.initialize_result))
         self.requirements = FieldRequirements(self.config, version)
+
+    def _log_in(self, connection: EngineConnection, api_key: str) -> None:
+        """Log the engine in with ``CodexConfig.api_key`` (kept in its ``CODEX_HOME``: a restarted engine is too).
+
+        ``codex app-server`` ignores API keys in its environment; this is the official ``login_api_key`` request.
+        The key is in no log line (the request log names the method only) and in no argv.
+        """
+        try:
+            params = wire_params(LoginAccountParamsApiKey(api_key=api_key))
+            connection.request("account/login/start", params, timeout=self.options.request_timeout)
+        except BaseException:
+            self.close()
+            raise
 
     # -- errors -----------------------------------------------------------------------------------------------
 

@@ -11,7 +11,9 @@ One home for the rules both facades follow in ``thread_start``/``thread_resume``
   thread's ``approvalPolicy`` as the policy's ``ask`` (``"untrusted"`` unless it says otherwise) with
   ``approvalsReviewer: "user"``, so that the engine asks the client, and the policy decides, every escalation.
   It takes precedence over ``approval_mode``.
-* **MCP servers.** ``mcp_servers=`` goes into the thread's ``config`` overrides (``mcp_servers.<name>``).
+* **MCP servers.** The client's (``CodexConfig.mcp_servers``) and the thread's own (``mcp_servers=``, which
+  replace the client's of the same name) go into the thread's ``config`` overrides (``mcp_servers.<name>``), on
+  ``thread/start``, ``thread/resume`` and ``thread/fork``: over the engine's stdin, never its command line.
 
 The thread's own tools and policy are kept on its directory entry (:class:`ThreadServices`), set as soon as the
 engine answers, before any turn can start, with the params its ``thread/resume`` sends again when the runtime
@@ -25,6 +27,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ._config import CodexConfig
+from ._config_layers import merge
 from ._mcp import McpServer, check_servers, mcp_config
 from ._tool import Tool
 from .actors._directory import ThreadDirectory, ThreadServices
@@ -35,6 +38,8 @@ __all__ = ["ThreadSetup"]
 
 #: The requests that make a new thread (a client's policy applies to them).
 _NEW_THREAD = frozenset({"thread/start", "thread/fork"})
+#: The requests that take a thread's ``config`` (a client's MCP servers go there).
+_TAKES_CONFIG = frozenset({"thread/start", "thread/resume", "thread/fork"})
 
 
 class ThreadSetup:
@@ -67,15 +72,14 @@ class ThreadSetup:
         if effective is not None:
             resume["approvalPolicy"] = params["approvalPolicy"] = effective.ask
             resume["approvalsReviewer"] = params["approvalsReviewer"] = "user"
+        servers: dict[str, McpServer] = {}
+        if method in _TAKES_CONFIG and config.mcp_servers:
+            servers.update(config.mcp_servers)  # checked by CodexConfig
         if mcp_servers is not None:
-            mcp_servers = _servers(mcp_servers)
-        if mcp_servers:
-            overrides = dict(params.get("config") or {})
-            servers = dict(overrides.get("mcp_servers") or {})
-            servers.update(mcp_config(mcp_servers))
-            overrides["mcp_servers"] = servers
-            params["config"] = overrides
-            resume["config"] = {"mcp_servers": servers}
+            servers.update(_servers(mcp_servers))  # a thread's server replaces the client's of its name
+        if servers:
+            params["config"] = merge(params.get("config"), {"mcp_servers": mcp_config(servers)})
+            resume["config"] = {"mcp_servers": params["config"]["mcp_servers"]}
         #: A fork given no tools or policy of its own answers with its parent's.
         self._parent: str | None = params.get("threadId") if method == "thread/fork" else None
         wanted = own_tools or policy is not None or resume

@@ -61,6 +61,19 @@ def test_doctor_on_the_pinned_engine(capsys: pytest.CaptureFixture[str]) -> None
     assert "matches pin: yes" in out
 
 
+def test_doctor_prints_the_effective_configuration_with_the_key_masked(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CODEX_API_KEY", "sk-doctor-secret-0123456789")
+    monkeypatch.setenv("CODEX_URL", "http://127.0.0.1:9/v1")
+    assert main(["doctor"]) == 0
+    out = capsys.readouterr().out
+    assert "api_key: '***' (from CODEX_API_KEY)" in out
+    assert "base_url: 'http://127.0.0.1:9/v1' (from CODEX_URL)" in out
+    assert "openai_base_url=" in out
+    assert "sk-doctor-secret" not in out
+
+
 def test_doctor_fails_on_another_binary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     exe = tmp_path / "codex"
     exe.write_text("#!/bin/sh\necho codex-cli 0.1.0\n")

@@ -1,8 +1,7 @@
-"""``McpServer``: its checks, the engine config table it becomes, its masked repr, and the launch flags."""
+"""``McpServer``: its checks, the engine config table it becomes, its masked repr, where a client's go."""
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +9,7 @@ import pytest
 
 from codex_actors import CodexConfig, McpServer
 from codex_actors._binary import build_launch
-from codex_actors._mcp import check_servers, launch_flags, mcp_config
+from codex_actors._mcp import check_servers, mcp_config
 from codex_actors._thread_setup import ThreadSetup
 from codex_actors.errors import InvalidInputError
 
@@ -102,14 +101,20 @@ def test_servers_are_checked_by_name_and_kind() -> None:
         check_servers({"a": "x"}, "f")
 
 
-def test_a_clients_servers_are_launch_flags_before_the_config_overrides() -> None:
-    servers = {"one": McpServer("python3", ['a "quoted" arg'], {"K": "v"}), "two": McpServer(url="http://h")}
-    flags = launch_flags(servers)
-    assert [flag.split("=", 1)[0] for flag in flags] == ["mcp_servers.one", "mcp_servers.two"]
-    for flag, (name, server) in zip(flags, servers.items(), strict=True):
-        assert tomllib.loads(flag)["mcp_servers"][name] == server.to_config()
-    argv = build_launch(CodexConfig(codex_bin=None, mcp_servers=servers, config_overrides=("a=1",))).argv
-    assert argv[1:8] == ("--config", flags[0], "--config", flags[1], "--config", "a=1", "app-server")
+def test_a_clients_servers_go_into_every_threads_config_and_never_on_the_command_line() -> None:
+    servers = {"one": McpServer("python3", ["s.py"], {"TOKEN": "sk-secret"}), "two": McpServer(url="http://h")}
+    config = CodexConfig(mcp_servers=servers)
+    assert "sk-secret" not in " ".join(build_launch(config).argv)
+    for method in ("thread/start", "thread/resume", "thread/fork"):
+        params: dict[str, Any] = {"threadId": "t"}
+        ThreadSetup(config, method, params, mcp_servers={"two": McpServer("python3", ["mine.py"])})
+        assert params["config"]["mcp_servers"] == {
+            "one": servers["one"].to_config(),
+            "two": {"command": "python3", "args": ["mine.py"]},  # the thread's replaces the client's
+        }, method
+    params = {"threadId": "t"}
+    ThreadSetup(config, "thread/unarchive", params)
+    assert "config" not in params
 
 
 def test_a_threads_servers_go_into_its_config_and_its_resume_params() -> None:
