@@ -48,6 +48,10 @@ from .errors import (
 )
 from .retry import retry_on_overload
 
+# The public submodules with state: importing telemetry installs the event sink of files (attachments).
+from . import files as files  # isort: skip
+from . import telemetry as telemetry  # isort: skip
+
 _logging.getLogger("codex_actors").addHandler(_logging.NullHandler())
 
 __all__ = [

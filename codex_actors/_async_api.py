@@ -15,6 +15,7 @@ and a ``stream()`` closed early keep the official behaviour (the turn goes on) u
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import weakref
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ from ._runtime import Runtime
 from ._subscription import Subscription
 from ._sync_runtime import SyncRuntime
 from ._thread_setup import ThreadSetup
+from ._turn_files import check_local_images, holding_local_images
 from ._unclosed import close_when_dropped
 from .actors._directory import ThreadRef
 from .errors import TransportClosedError
@@ -545,19 +547,30 @@ class AsyncThread:
         self, params: dict[str, Any], output_type: Any, *, interrupt_if_cancelled: bool = False
     ) -> AsyncTurnHandle:
         # turn() cancelled keeps the official behaviour: the turn goes on (only the cursor is released).
-        started = await self._codex._runtime.start_turn(
-            self.id, wire_params(params), interrupt_if_cancelled=interrupt_if_cancelled
-        )
+        # Its local images are checked first, and the staged ones held until the turn is consumed (or dropped).
+        check_local_images(params["input"])
+        held = contextlib.ExitStack()
+        held.enter_context(holding_local_images(params["input"]))
+        try:
+            started = await self._codex._runtime.start_turn(
+                self.id, wire_params(params), interrupt_if_cancelled=interrupt_if_cancelled
+            )
+        except BaseException:
+            held.close()
+            raise
         subscription = Subscription(started)
-        return AsyncTurnHandle(
+        handle = AsyncTurnHandle(
             self._codex, self.id, started.turn_id, _subscription=subscription, _output_type=output_type
         )
+        handle._held = held
+        weakref.finalize(handle, held.close)
+        return handle
 
     async def _call(self, method: str, params: dict[str, Any], result_type: type[T]) -> T:
         return await self._codex._runtime.thread_call(self.id, method, wire_params(params), result_type)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, weakref_slot=True)
 class AsyncTurnHandle:
     """Async mirror of :class:`~codex_actors.TurnHandle`."""
 
@@ -566,12 +579,14 @@ class AsyncTurnHandle:
     id: str
     _subscription: Subscription = field(init=False, repr=False, compare=False)
     _output_type: Any = field(init=False, repr=False, compare=False)
+    _held: contextlib.ExitStack | None = field(init=False, repr=False, compare=False)
 
     def __init__(
         self, _codex: AsyncCodex, thread_id: str, id: str, *, _subscription: Any = None, _output_type: Any = None
     ) -> None:
         self._codex, self.thread_id, self.id = _codex, thread_id, id
         self._output_type = _output_type
+        self._held = None  # the staged files of its input, held until it is consumed
         if _subscription is None:  # built by hand: a cursor on the turn's future events, asked for now
             runtime = _codex._runtime.runtime
             _subscription = Subscription(SyncRuntime(runtime).subscribe_turn(thread_id, id))
@@ -641,6 +656,8 @@ class AsyncTurnHandle:
             raise
         finally:
             await batches.aclose()
+            if self._held is not None:
+                self._held.close()
         return self._subscription.result(self._output_type)
 
     def _interrupt_unfinished(self) -> None:

@@ -2,7 +2,8 @@
 
 ``str`` becomes one text item; a single item is wrapped in a list; a list is mapped item by item (a tuple is not
 accepted). :class:`ExternalMessage` is only valid as the whole input: it is sent as ``input: []`` plus
-``toolOutput``.
+``toolOutput``. A :class:`~codex_actors.files.StagedFile` (alone, or as ``LocalImageInput``'s path or
+``ImageInput``'s url) is a local image of its staged copy; one that is not an image is refused.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from typing import Any, TypeAlias
 import msgspec
 
 from ._protocol.generated import FunctionCallOutputContentItem, TurnToolOutput
+from .errors import InvalidInputError
+from .files import StagedFile
 from .models import JsonObject
 
 __all__ = [
@@ -38,16 +41,16 @@ class TextInput:
 
 @dataclass(slots=True)
 class ImageInput:
-    """Image data URL supplied as turn input."""
+    """Image data URL supplied as turn input (or a staged image: :func:`codex_actors.files.stage`)."""
 
-    url: str
+    url: str | StagedFile
 
 
 @dataclass(slots=True)
 class LocalImageInput:
-    """Local image path supplied as turn input."""
+    """Local image path supplied as turn input (or a staged image: :func:`codex_actors.files.stage`)."""
 
-    path: str
+    path: str | StagedFile
 
 
 @dataclass(slots=True)
@@ -80,18 +83,33 @@ class ExternalMessage:
     namespace: str | None = None
 
 
-InputItem: TypeAlias = TextInput | ImageInput | LocalImageInput | SkillInput | MentionInput
+InputItem: TypeAlias = TextInput | ImageInput | LocalImageInput | SkillInput | MentionInput | StagedFile
 Input: TypeAlias = list[InputItem] | InputItem
 RunInput: TypeAlias = Input | str | ExternalMessage
 
 
-def _wire_item(item: InputItem) -> JsonObject:
+def _staged_image(staged: StagedFile) -> JsonObject:
+    """A staged file as a local image: refused when its bytes are not an image's."""
+    if not staged.is_image:
+        raise InvalidInputError(
+            "input", f"the staged file {staged.name!r} is {staged.mime_type}, not an image (PNG, JPEG, GIF, WebP)"
+        )
+    return {"type": "localImage", "path": staged.path}
+
+
+def _wire_item(item: InputItem | StagedFile) -> JsonObject:
     if isinstance(item, TextInput):
         return {"type": "text", "text": item.text}
     if isinstance(item, ImageInput):
+        if isinstance(item.url, StagedFile):
+            return _staged_image(item.url)
         return {"type": "image", "url": item.url}
     if isinstance(item, LocalImageInput):
+        if isinstance(item.path, StagedFile):
+            return _staged_image(item.path)
         return {"type": "localImage", "path": item.path}
+    if isinstance(item, StagedFile):
+        return _staged_image(item)
     if isinstance(item, SkillInput):
         return {"type": "skill", "name": item.name, "path": item.path}
     if isinstance(item, MentionInput):

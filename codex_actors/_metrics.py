@@ -189,6 +189,21 @@ class Metrics:
         self.protocol_errors = Counter(
             "codex_protocol_errors", "Lines from the engine dropped, by kind.", ["kind"], registry=r
         )
+        self.attachments = Counter(
+            "codex_attachments_staged", "Files staged, by outcome (stored, deduplicated).", ["outcome"], registry=r
+        )
+        self.attachment_bytes = Counter(
+            "codex_attachment_staged_bytes", "Bytes of the files staged (deduplicated ones included).", registry=r
+        )
+        self.attachments_cleaned = Counter(
+            "codex_attachments_cleaned", "Staged files removed, by reason.", ["reason"], registry=r
+        )
+        self.attachment_cleaned_bytes = Counter(
+            "codex_attachment_cleaned_bytes",
+            "Bytes of the staged files removed, by reason.",
+            ["reason"],
+            registry=r,
+        )
         self.build = Gauge(
             "codex_build_info",
             "codex-actors and engine versions (value 1).",
@@ -253,6 +268,13 @@ class Metrics:
             self.thread_resumes.labels(str(metadata.get("reason"))).inc()
         elif name == "protocol.error":
             self.protocol_errors.labels(str(metadata.get("kind"))).inc()
+        elif name == "attachment.staged":
+            self.attachments.labels("deduplicated" if metadata.get("deduplicated") else "stored").inc()
+            self.attachment_bytes.inc(measurements.get("size_bytes", 0))
+        elif name == "attachment.cleaned":
+            reason = str(metadata.get("reason"))
+            self.attachments_cleaned.labels(reason).inc(measurements.get("count", 0))
+            self.attachment_cleaned_bytes.labels(reason).inc(measurements.get("bytes", 0))
 
     # -- scraping -----------------------------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ is typed, and every wait has a timeout.
 from __future__ import annotations
 
 import collections
+import contextlib
 import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ from ._runtime import Runtime
 from ._subscription import EventStream, Subscription
 from ._sync_runtime import SyncRuntime
 from ._thread_setup import ThreadSetup
+from ._turn_files import check_local_images, holding_local_images
 from ._unclosed import close_when_dropped
 from .actors._directory import ThreadRef
 from .models import InitializeResponse, Notification, initialize_response
@@ -519,17 +521,28 @@ class Thread:
         return self._turn(params, output_type).run()
 
     def _turn(self, params: dict[str, Any], output_type: Any) -> TurnHandle:
-        started = self._client.start_turn(self.id, wire_params(params))
+        # Its local images are checked first, and the staged ones held until the turn is consumed (or dropped).
+        check_local_images(params["input"])
+        held = contextlib.ExitStack()
+        held.enter_context(holding_local_images(params["input"]))
+        try:
+            started = self._client.start_turn(self.id, wire_params(params))
+        except BaseException:
+            held.close()
+            raise
         subscription = Subscription(started)
-        return TurnHandle(
+        handle = TurnHandle(
             self._client, self.id, started.turn_id, _subscription=subscription, _output_type=output_type
         )
+        handle._held = held
+        weakref.finalize(handle, held.close)
+        return handle
 
     def _call(self, method: str, params: dict[str, Any], result_type: type[T]) -> T:
         return self._client.thread_call(self.id, method, wire_params(params), result_type)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, weakref_slot=True)
 class TurnHandle:
     """Control and consume a turn after it has started.
 
@@ -542,12 +555,14 @@ class TurnHandle:
     id: str
     _subscription: Subscription = field(init=False, repr=False, compare=False)
     _output_type: Any = field(init=False, repr=False, compare=False)
+    _held: contextlib.ExitStack | None = field(init=False, repr=False, compare=False)
 
     def __init__(
         self, _client: SyncRuntime, thread_id: str, id: str, *, _subscription: Any = None, _output_type: Any = None
     ) -> None:
         self._client, self.thread_id, self.id = _client, thread_id, id
         self._output_type = _output_type
+        self._held = None  # the staged files of its input, held until it is consumed
         if _subscription is None:
             _subscription = Subscription(_client.subscribe_turn(thread_id, id))
         self._subscription = _subscription
@@ -596,8 +611,12 @@ class TurnHandle:
 
     def run(self) -> TurnResult:
         """Consume the turn and return its result; a failed turn raises ``RuntimeError`` with its message."""
-        collections.deque(self.stream(), maxlen=0)  # read to the end (C-level), so the log can be pruned
-        return self._subscription.result(self._output_type)
+        try:
+            collections.deque(self.stream(), maxlen=0)  # read to the end (C-level), so the log can be pruned
+            return self._subscription.result(self._output_type)
+        finally:
+            if self._held is not None:
+                self._held.close()
 
     def _call(self, method: str, params: dict[str, Any], result_type: type[T]) -> T:
         return self._client.thread_call(self.thread_id, method, wire_params(params), result_type)

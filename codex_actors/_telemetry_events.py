@@ -135,6 +135,20 @@ _SPECS = (
         "or ``handshake_failed``; ``attempt`` within the restart window.",
     ),
     EventSpec(
+        "attachment.staged",
+        ("size_bytes",),
+        ("sha256", "name", "mime_type", "persist", "deduplicated"),
+        "A file was staged (``codex_actors.files.stage``); ``deduplicated``: its bytes were staged already. "
+        "Emitted on the thread that staged it (staging belongs to no client).",
+    ),
+    EventSpec(
+        "attachment.cleaned",
+        ("count", "bytes"),
+        ("reason",),
+        "Staged files were removed: ``reason`` ``ttl`` (expired, ``cleanup``), ``forced`` (``force_cleanup``) or "
+        "``sweep`` (what a crashed process left, at a root's first use). On the thread that cleaned.",
+    ),
+    EventSpec(
         "protocol.error",
         ("size_bytes",),
         ("pid", "kind", "method"),

@@ -35,11 +35,13 @@ from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
 
+from ._metrics import metrics_for
 from ._otel import OtelInstrumentation, current_trace_context, instrument_opentelemetry
 from ._telemetry_events import EVENTS, EventSpec
-from ._telemetry_handlers import Handler, HandlerFn, handlers
+from ._telemetry_handlers import Handler, HandlerFn, dispatch, handlers
 from ._telemetry_handlers import attach as _attach
 from ._telemetry_handlers import detach as _detach
+from .files import set_event_sink
 
 __all__ = [
     "EVENTS",
@@ -55,6 +57,18 @@ __all__ = [
     "instrument_opentelemetry",
     "start_metrics_server",
 ]
+
+
+def _attachment_event(name: str, measurements: dict[str, float], metadata: dict[str, Any]) -> None:
+    """An event of :mod:`codex_actors.files` (which belongs to no client).
+
+    It moves the global registry's metrics, then goes to the handlers, on the thread that staged or cleaned.
+    """
+    metrics_for(None).record(name, measurements, metadata)
+    dispatch(name, measurements, metadata)
+
+
+set_event_sink(_attachment_event)
 
 
 def attach(handler_id: str, event_names: Sequence[str] | None, fn: HandlerFn) -> None:

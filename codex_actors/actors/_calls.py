@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import functools
 import inspect
 import logging
 import threading
@@ -36,6 +37,8 @@ __all__ = ["IDLE_S", "CallRunner", "Finished", "Outcome", "Raised", "TimedOut"]
 
 logger = logging.getLogger("codex_actors.calls")
 
+#: Seconds the cancelled coroutines of a closed runner get to unwind (and report how they ended).
+CANCEL_GRACE_S = 1.0
 #: Seconds an idle worker thread waits for work before it ends.
 IDLE_S = 30.0
 
@@ -73,7 +76,7 @@ class _Call:
         self.lock = threading.Lock()
         self.settled = False
         #: The running task of a coroutine function (on the runner's loop), to cancel at the timeout.
-        self.task: asyncio.Task[None] | None = None
+        self.task: asyncio.Future[Any] | None = None
 
     def cancel(self) -> None:
         """Cancel the coroutine's task, if it runs (on the loop's thread)."""
@@ -242,20 +245,25 @@ class CallRunner:
         if call.settled:
             self._release()
             return
-        call.task = asyncio.ensure_future(self._call_async(call))
-
-    async def _call_async(self, call: _Call) -> None:
         try:
-            value = await call.fn(*call.args)
-        except asyncio.CancelledError:  # at its timeout (settled already), or the runner closed: settled here
-            call.settle(Raised(RuntimeError(f"the {self.name} runner is closed")))
-        except BaseException as exc:  # as for a plain function
+            task = asyncio.ensure_future(call.fn(*call.args))
+        except BaseException as exc:  # it raised before it awaited anything (bad arguments, not a coroutine)
             call.settle(Raised(exc))
-        else:
-            call.settle(Finished(value))
-        finally:
-            call.task = None
             self._release()
+            return
+        call.task = task
+        task.add_done_callback(functools.partial(self._task_done, call))
+
+    def _task_done(self, call: _Call, task: asyncio.Future[Any]) -> None:
+        """The call's task ended (a done callback: it runs even for a task cancelled before it ever started)."""
+        call.task = None
+        if task.cancelled():  # at its timeout (settled already), or the runner closed
+            call.settle(Raised(RuntimeError(f"the {self.name} runner is closed")))
+        elif (error := task.exception()) is not None:  # as for a plain function
+            call.settle(Raised(error))
+        else:
+            call.settle(Finished(task.result()))
+        self._release()
 
     def _release(self) -> None:
         with self._lock:
@@ -276,8 +284,10 @@ def _run_loop(loop: asyncio.AbstractEventLoop) -> None:
     try:
         loop.run_forever()
     finally:
-        for task in asyncio.all_tasks(loop):
+        tasks = asyncio.all_tasks(loop)
+        for task in tasks:
             task.cancel()
-        with contextlib.suppress(Exception):
-            loop.run_until_complete(asyncio.sleep(0))
+        if tasks:  # each cancelled call settles itself as it unwinds: let it (bounded: one may not unwind)
+            with contextlib.suppress(Exception):
+                loop.run_until_complete(asyncio.wait(tasks, timeout=CANCEL_GRACE_S))
         loop.close()

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import codex_actors.approvals
+import codex_actors.files
 import codex_actors.telemetry
 import codex_actors.testing
 
@@ -25,9 +26,10 @@ def examples() -> list[tuple[str, str]]:
     for path in [ROOT / "README.md", ROOT / "CONTRIBUTING.md", *sorted((ROOT / "docs").glob("*.md"))]:
         for index, match in enumerate(BLOCK.finditer(path.read_text(encoding="utf-8"))):
             found.append((f"{path.relative_to(ROOT)}#{index + 1}", match.group(1)))
-    for module in (codex_actors.testing, codex_actors.approvals, codex_actors.telemetry):
+    for module in (codex_actors.testing, codex_actors.approvals, codex_actors.telemetry, codex_actors.files):
         docstring = module.__doc__ or ""
-        found.append((f"{module.__name__} docstring", textwrap.dedent(docstring.split("::\n", 1)[1])))
+        marker = "Example::\n" if "Example::\n" in docstring else "::\n"
+        found.append((f"{module.__name__} docstring", textwrap.dedent(docstring.split(marker, 1)[1])))
     return found
 
 

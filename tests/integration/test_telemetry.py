@@ -27,7 +27,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from codex_actors import ApprovalMode, Codex, CodexConfig, McpServer, Sandbox, tool
+from codex_actors import ApprovalMode, Codex, CodexConfig, McpServer, Sandbox, files, tool
 from codex_actors._protocol.generated import TurnStatus
 from codex_actors.actors import GetChild, GetCounts
 from codex_actors.telemetry import EVENTS, attach, detach, start_metrics_server
@@ -220,6 +220,8 @@ def test_each_event_of_the_catalogue_fires_with_its_documented_fields(
     with Codex(fake_engine_config()) as codex:  # protocol.error: the fake engine writes a malformed line
         codex._client.request("test/malformed", timeout=5)
         flush(codex)
+    files.stage(b"some notes", "notes.txt", root=tmp_path / "staging")  # attachment.staged
+    files.force_cleanup(tmp_path / "staging")  # attachment.cleaned
     wait_until(lambda: seen.named("thread.stop"), "thread.stop")
     missing = set(EVENTS) - seen.names()
     assert not missing, f"never fired: {sorted(missing)}"

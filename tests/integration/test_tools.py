@@ -19,10 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import struct
 import threading
 import time
-import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -42,6 +40,7 @@ from codex_actors._tool import ToolContext, ToolImage, ToolResult, tool
 from codex_actors.actors import GetCounts
 from codex_actors.actors._supervisor import GetChild
 from codex_actors.testing import OfflineEngine, message, reply, tool_call
+from tests.support.images import png
 from tests.support.waiting import ask, kill_and_wait, wait_until
 
 # -- tools (at module level: their type hints are resolved from here) ---------------------------------------------
@@ -291,17 +290,6 @@ def test_a_failing_tool_is_logged_with_its_traceback(
 
 
 # -- content ------------------------------------------------------------------------------------------------------
-
-
-def png() -> bytes:
-    """A real 1x1 PNG (the engine drops an image it cannot decode)."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
-    pixels = zlib.compress(b"\x00\xff\x00\x00")
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
 
 
 def test_text_an_image_from_a_file_and_json_reach_the_model(offline: OfflineEngine, tmp_path: Path) -> None:
