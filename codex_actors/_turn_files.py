@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -35,12 +36,10 @@ def check_local_images(items: Sequence[Any], field: str = "input") -> None:
     for index, path in _local_images(items):
         where = f"{field}[{index}].path"
         try:
+            if not stat.S_ISREG(os.stat(path).st_mode):  # before opening: a FIFO would block the open
+                raise InvalidInputError(where, f"{path!r} is not a regular file")
             with open(path, "rb") as file:
-                if not os.path.isfile(path):
-                    raise InvalidInputError(where, f"{path!r} is not a regular file")
                 head = file.read(_HEAD)
-        except InvalidInputError:
-            raise
         except OSError as exc:
             raise InvalidInputError(where, f"cannot read the local image {path!r}: {exc.strerror}") from None
         sniffer = Sniffer()

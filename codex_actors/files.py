@@ -77,7 +77,6 @@ __all__ = [
     "DEFAULT_TTL_S",
     "AttachmentError",
     "CleanupReport",
-    "EventSink",
     "FileTooLargeError",
     "StagedFile",
     "cleanup",
@@ -85,7 +84,6 @@ __all__ = [
     "force_cleanup",
     "in_use",
     "is_in_use",
-    "set_event_sink",
     "stage",
     "sweep",
 ]
@@ -174,8 +172,10 @@ _sink_warned = False
 _sink_lock = threading.Lock()
 
 
-def set_event_sink(fn: EventSink | None) -> None:
-    """Set (or, with ``None``, clear) the function told of ``attachment.staged`` and ``attachment.cleaned``.
+def _set_event_sink(fn: EventSink | None) -> EventSink | None:
+    """Set (``None``: clear) the function told of ``attachment.staged``/``attachment.cleaned``; return the old one.
+
+    ``codex_actors.telemetry`` sets it, to the attached handlers and the metrics.
 
     ``attachment.staged``: measurements ``system_time``, ``size_bytes``; metadata ``sha256``, ``name``,
     ``mime_type``, ``persist``, ``deduplicated`` (the bytes were staged already). ``attachment.cleaned``:
@@ -184,8 +184,9 @@ def set_event_sink(fn: EventSink | None) -> None:
     """
     global _sink, _sink_warned
     with _sink_lock:
-        _sink = fn
+        previous, _sink = _sink, fn
         _sink_warned = False
+    return previous
 
 
 def _emit(event: str, measurements: dict[str, float], metadata: dict[str, Any]) -> None:
@@ -305,13 +306,18 @@ def in_use(*staged: StagedFile) -> Iterator[tuple[StagedFile, ...]]:
             fds.append(_hold(item))
         yield staged
     finally:
-        with _in_use_lock:
-            for sha in held:
-                _in_use[sha] -= 1
-                if _in_use[sha] <= 0:
-                    del _in_use[sha]
-        for fd in fds:
-            os.close(fd)
+        _release(held, fds)
+
+
+def _release(held: list[str], fds: list[int]) -> None:
+    """Give back the holds counted for ``held`` (SHA-256s) and close their ``flock``-ed descriptors."""
+    with _in_use_lock:
+        for sha in held:
+            _in_use[sha] -= 1
+            if _in_use[sha] <= 0:
+                del _in_use[sha]
+    for fd in fds:
+        os.close(fd)
 
 
 @contextmanager
@@ -340,13 +346,7 @@ def _in_use_paths(paths: Iterable[str]) -> Iterator[None]:
             held.append(match.group(1))
         yield
     finally:
-        with _in_use_lock:
-            for sha in held:
-                _in_use[sha] -= 1
-                if _in_use[sha] <= 0:
-                    del _in_use[sha]
-        for fd in fds:
-            os.close(fd)
+        _release(held, fds)
 
 
 # -- staging ---------------------------------------------------------------------------------------------------

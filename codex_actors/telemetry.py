@@ -41,7 +41,7 @@ from ._telemetry_events import EVENTS, EventSpec
 from ._telemetry_handlers import Handler, HandlerFn, dispatch, handlers
 from ._telemetry_handlers import attach as _attach
 from ._telemetry_handlers import detach as _detach
-from .files import set_event_sink
+from .files import _set_event_sink
 
 __all__ = [
     "EVENTS",
@@ -68,7 +68,7 @@ def _attachment_event(name: str, measurements: dict[str, float], metadata: dict[
     dispatch(name, measurements, metadata)
 
 
-set_event_sink(_attachment_event)
+_set_event_sink(_attachment_event)
 
 
 def attach(handler_id: str, event_names: Sequence[str] | None, fn: HandlerFn) -> None:

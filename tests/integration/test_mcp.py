@@ -33,6 +33,7 @@ from codex_actors._results import TurnResult
 from codex_actors.errors import InvalidInputError
 from codex_actors.testing import OfflineEngine, message, reply, tool_call
 from tests.support import fakes
+from tests.support.engines import engine_pid
 from tests.support.waiting import kill_and_wait, wait_until
 
 SERVER = str(Path(fakes.__file__).with_name("mcp_server.py"))
@@ -72,13 +73,6 @@ def logged(log: Path) -> list[dict[str, Any]]:
 
 def config(offline: OfflineEngine, **fields: Any) -> CodexConfig:
     return dataclasses.replace(offline.config, **fields)
-
-
-def engine_pid(codex: Codex) -> int | None:
-    try:
-        return codex._client.runtime.connection().status().pid
-    except Exception:
-        return None
 
 
 def test_a_client_server_answers_the_models_call(offline: OfflineEngine, tmp_path: Path) -> None:

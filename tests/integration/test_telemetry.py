@@ -33,8 +33,9 @@ from codex_actors.actors import GetChild, GetCounts
 from codex_actors.telemetry import EVENTS, attach, detach, start_metrics_server
 from codex_actors.testing import Gate, OfflineEngine, exec_command, failed, message, reply, tool_call
 from tests.support import fakes
+from tests.support.engines import kill_engine
 from tests.support.fixtures import fake_engine_config
-from tests.support.waiting import ask, kill_and_wait, wait_until
+from tests.support.waiting import ask, wait_until
 
 SERVER = str(Path(fakes.__file__).with_name("mcp_server.py"))
 
@@ -86,20 +87,6 @@ def flush(codex: Codex) -> None:
     telemetry = ask(codex.supervisor, GetChild("telemetry"))
     assert telemetry is not None
     ask(telemetry, GetCounts())
-
-
-def engine_pid(codex: Codex) -> int | None:
-    try:
-        return codex._client.runtime.connection().status().pid
-    except Exception:
-        return None
-
-
-def kill_engine(codex: Codex) -> None:
-    pid = engine_pid(codex)
-    assert pid is not None
-    kill_and_wait(pid)
-    wait_until(lambda: engine_pid(codex) not in (None, pid), "a new engine", 30)
 
 
 def scrape(url: str) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:

@@ -40,6 +40,7 @@ from codex_actors._tool import ToolContext, ToolImage, ToolResult, tool
 from codex_actors.actors import GetCounts
 from codex_actors.actors._supervisor import GetChild
 from codex_actors.testing import OfflineEngine, message, reply, tool_call
+from tests.support.engines import engine_pid
 from tests.support.images import png
 from tests.support.waiting import ask, kill_and_wait, wait_until
 
@@ -147,13 +148,6 @@ def counts(codex: Codex) -> dict[str, int]:
     assert telemetry is not None
     result: dict[str, int] = ask(telemetry, GetCounts())
     return result
-
-
-def engine_pid(codex: Codex) -> int | None:
-    try:
-        return codex._client.runtime.connection().status().pid
-    except Exception:
-        return None
 
 
 def config(offline: OfflineEngine, **fields: Any) -> CodexConfig:

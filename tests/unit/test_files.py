@@ -26,12 +26,12 @@ from codex_actors.files import (
     CleanupReport,
     FileTooLargeError,
     StagedFile,
+    _set_event_sink,
     cleanup,
     default_root,
     force_cleanup,
     in_use,
     is_in_use,
-    set_event_sink,
     stage,
     sweep,
 )
@@ -54,9 +54,9 @@ def root(tmp_path: Path) -> Path:
 @pytest.fixture
 def events() -> Iterator[list[Event]]:
     seen: list[Event] = []
-    set_event_sink(lambda event, measurements, metadata: seen.append((event, measurements, metadata)))
+    previous = _set_event_sink(lambda event, measurements, metadata: seen.append((event, measurements, metadata)))
     yield seen
-    set_event_sink(None)
+    _set_event_sink(previous)
 
 
 def blobs(root: Path) -> list[str]:
@@ -783,7 +783,7 @@ def test_a_raising_sink_does_not_break_staging(root: Path, caplog: pytest.LogCap
     def broken(event: str, measurements: dict[str, float], metadata: dict[str, Any]) -> None:
         raise RuntimeError("sink down")
 
-    set_event_sink(broken)
+    previous = _set_event_sink(broken)
     try:
         with caplog.at_level(logging.WARNING, logger="codex_actors.files"):
             first = stage(b"one", root=root, ttl_s=0)
@@ -793,9 +793,12 @@ def test_a_raising_sink_does_not_break_staging(root: Path, caplog: pytest.LogCap
         warnings = [r for r in caplog.records if r.name == "codex_actors.files"]
         assert len(warnings) == 1 and warnings[0].levelno == logging.WARNING
     finally:
-        set_event_sink(None)
+        _set_event_sink(previous)
 
 
 def test_no_sink_no_events(root: Path) -> None:
-    set_event_sink(None)
-    assert stage(b"quiet", root=root).size == 5
+    previous = _set_event_sink(None)
+    try:
+        assert stage(b"quiet", root=root).size == 5
+    finally:
+        _set_event_sink(previous)
