@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import platform
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,25 +21,33 @@ from ._config import CodexConfig, engine_config
 from ._config_layers import flatten
 
 __all__ = [
+    "ENGINE_DIR_ENV",
     "ENGINE_PIN",
     "EngineInfo",
     "EngineLaunch",
     "EnginePin",
     "build_launch",
     "engine_info",
+    "installed_engine",
+    "installed_engine_dir",
     "pinned_engine_path",
+    "platform_key",
     "resolve_engine_binary",
 ]
 
 
 @dataclass(frozen=True, slots=True)
 class EnginePin:
-    """The engine this project is built and tested against."""
+    """The engine this project is built and tested against: the wheel, and the source it is built from."""
 
     package: str
     version: str
     #: sha256 of the binary, by the wheel's target triple (``codex-package.json`` ``target``).
     sha256: dict[str, str]
+    #: The codex-rs source: its repository, the tag of this version, and the paths a sparse checkout holds.
+    repository: str
+    tag: str
+    sparse_paths: tuple[str, ...]
 
 
 ENGINE_PIN = EnginePin(
@@ -47,7 +56,51 @@ ENGINE_PIN = EnginePin(
     sha256={
         "x86_64-unknown-linux-musl": ("399ff69c431c066e40de318fba45c2b07f45a76b19939d247ee4828fc70c4215"),
     },
+    repository="https://github.com/openai/codex.git",
+    tag="rust-v0.163.0",
+    sparse_paths=("codex-rs/**", "codex-rs/scripts/**"),
 )
+
+#: The environment variable naming where a source-built (or prebuilt) engine is installed.
+ENGINE_DIR_ENV = "CODEX_ACTORS_ENGINE_DIR"
+
+
+def platform_key() -> str:
+    """The machine's platform, as the build and install folders name it: ``linux-x86_64``."""
+    return f"{platform.system().lower()}-{platform.machine().lower()}"
+
+
+def installed_engine_dir() -> Path:
+    """Where ``codex-actors install`` puts an engine for this platform (found before the wheel's).
+
+    ``$CODEX_ACTORS_ENGINE_DIR``, else ``$XDG_DATA_HOME/codex-actors/engine/<platform>``, else
+    ``~/.local/share/codex-actors/engine/<platform>``.
+    """
+    chosen = os.environ.get(ENGINE_DIR_ENV)
+    if chosen:
+        return Path(chosen)
+    data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data) / "codex-actors" / "engine" / platform_key()
+
+
+def installed_engine() -> Path | None:
+    """The engine ``codex-actors install`` installed, if its record still describes it (size and mtime).
+
+    The record (``codex.json``) holds its sha256 too: ``codex-actors install --check`` verifies that.
+    """
+    folder = installed_engine_dir()
+    binary, record = folder / "codex", folder / "codex.json"
+    try:
+        recorded = json.loads(record.read_text(encoding="utf-8"))
+        info = binary.stat()
+    except (OSError, ValueError):
+        return None
+    if not isinstance(recorded, dict) or not os.access(binary, os.X_OK):
+        return None
+    if (recorded.get("size"), recorded.get("mtime_ns")) != (info.st_size, info.st_mtime_ns):
+        return None
+    return binary
+
 
 _MISSING_RUNTIME = (
     "Unable to locate the pinned Codex runtime. Install the published SDK build with its "
@@ -77,9 +130,13 @@ def _pinned_path_dirs() -> tuple[Path, ...]:
 
 
 def resolve_engine_binary(config: CodexConfig) -> Path:
-    """``config.codex_bin`` when set (it must exist and be executable), else the pinned binary."""
+    """The engine to launch: ``config.codex_bin``, else an installed one, else the pinned wheel's.
+
+    ``config.codex_bin`` must exist and be executable; an engine ``codex-actors install`` built from source or
+    fetched (:func:`installed_engine`) comes before the wheel's binary.
+    """
     if config.codex_bin is None:
-        return pinned_engine_path()
+        return installed_engine() or pinned_engine_path()
     path = Path(config.codex_bin)
     if not path.exists():
         raise FileNotFoundError(

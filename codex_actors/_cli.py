@@ -59,6 +59,27 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo(sys.stdout, timeout=args.timeout)
 
 
+def _install(args: argparse.Namespace) -> int:
+    from ._source_build import InstallError, check, from_source, prebuilt
+
+    project = Path(args.project).resolve()
+    try:
+        if args.from_source:
+            from_source(project, url=args.source_url)
+        elif args.prebuilt:
+            installed = prebuilt(url=args.url)
+            print(f"installed {installed}")
+    except InstallError as exc:
+        print(f"codex-actors install: {exc}", file=sys.stderr)
+        return 1
+    problems = check(project, vendor_only=args.vendor_only)
+    for problem in problems:
+        print(f"codex-actors install: {problem}", file=sys.stderr)
+    if not problems:
+        print("ok: " + ("vendor/codex is unchanged" if args.vendor_only else "the engine matches the pin"))
+    return 1 if problems else 0
+
+
 def _metrics(args: argparse.Namespace) -> int:
     import threading
 
@@ -94,6 +115,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     doctor = commands.add_parser("doctor", help="check that the engine is the pinned one")
     doctor.add_argument("--codex-bin", help="check this binary instead of the pinned wheel's")
     doctor.set_defaults(run=_doctor)
+    install = commands.add_parser("install", help="check the engine against the pin, or build or fetch it")
+    install.add_argument("--check", action="store_true", help="only check (the default)")
+    install.add_argument("--vendor-only", action="store_true", help="check only that vendor/codex is unchanged")
+    install.add_argument("--from-source", action="store_true", help="build the engine from the pinned source")
+    install.add_argument("--source-url", default=ENGINE_PIN.repository, help="the codex repository to clone")
+    install.add_argument("--prebuilt", action="store_true", help="download the upstream release (network)")
+    install.add_argument("--url", help="with --prebuilt: the archive's URL (default: the release of the pin)")
+    install.add_argument("--project", default=".", help="the checkout holding vendor/ and patches/")
+    install.set_defaults(run=_install)
     metrics = commands.add_parser("metrics", help="serve this process's Prometheus metrics over HTTP")
     metrics.add_argument("--port", type=int, default=9464, help="the port (0: any free one)")
     metrics.add_argument("--addr", default="127.0.0.1", help="the address to listen on (default: loopback)")
