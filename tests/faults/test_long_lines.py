@@ -33,7 +33,7 @@ def test_a_dropped_reply_fails_its_request_at_once_not_at_its_timeout(id_last: b
         started = time.monotonic()
         with pytest.raises(LineTooLongError) as info:
             conn.request("test/huge-reply", {"size": 2 * MIB, "idLast": id_last}, timeout=60)
-        assert time.monotonic() - started < 2.0  # at once: not after the request's timeout
+        assert time.monotonic() - started < 30  # at once: not after the request's 60 s timeout
         assert info.value.limit == MIB and info.value.size > 2 * MIB
         assert "1,048,576 bytes" in str(info.value)
         assert events.wait(LineDroppedEvent).request_id is not None
@@ -58,7 +58,7 @@ def test_a_dropped_event_fails_its_turn_at_once_and_the_turn_completed_after_it_
         with pytest.raises(LineTooLongError) as info:
             for event in handle.stream():
                 methods.append(event.method)
-        assert time.monotonic() - started < 2.0
+        assert time.monotonic() - started < 30  # at once: without the drop, the turn would never end
         assert "'item/completed'" in str(info.value) and handle.id in str(info.value)
         # The events before the dropped line are in the log, nothing after it (the turn/completed came later).
         assert methods[0] == "turn/started" and methods[-1] == "item/agentMessage/delta"

@@ -106,8 +106,8 @@ def test_eof_mid_request_fails_it_fast_with_exit_code_and_stderr() -> None:
         conn.send("test/hang", None, hanging)
         started = time.monotonic()
         with pytest.raises(TransportClosedError) as info:
-            conn.request("test/die", {"code": 3, "stderr": "boom: the fake engine died"}, timeout=10)
-        assert time.monotonic() - started < 1.0
+            conn.request("test/die", {"code": 3, "stderr": "boom: the fake engine died"}, timeout=60)
+        assert time.monotonic() - started < 30  # at once, not after the timeout
         assert info.value.exit_code == 3
         assert "boom: the fake engine died" in (info.value.stderr_tail or "")
         assert str(info.value).startswith("Codex process closed stdout. stderr_tail=")
@@ -251,7 +251,7 @@ def test_garbage_instead_of_a_handshake_fails_the_connect_at_once(no_leaks: None
     started = time.monotonic()
     with pytest.raises(ProtocolError, match="Invalid JSON-RPC line: b'this is not json'"):
         EngineConnection.open(fake_engine_config(FAKE_ENGINE_INIT="garbage"), router=router)
-    assert time.monotonic() - started < 5  # not the 60 s connect timeout
+    assert time.monotonic() - started < 30  # not the 60 s connect timeout
     assert isinstance(events.wait(ProtocolErrorEvent), ProtocolErrorEvent)
 
 

@@ -95,8 +95,9 @@ def test_a_restart_whose_handshake_hangs_escalates_naming_the_handshake_timeout(
     kill_engine(hanging)
     started = time.monotonic()
     error = wait_until(lambda: crashed(hanging), "EngineCrashed after hanging handshakes", 10)
-    # The promise: each attempt is bounded by handshake_timeout_s (2 attempts of 0.3 s), not by 60 s.
-    assert time.monotonic() - started < 5.0
+    # The promise: each attempt is bounded by handshake_timeout_s (2 attempts of 0.3 s), not by 60 s (a bound
+    # half of that, so that a loaded machine cannot fail it: it tells the two apart, it does not time anything).
+    assert time.monotonic() - started < 30.0
     message = str(error)
     assert "normal exit" not in message
     assert "initialize" in message and "0.3 s" in message
@@ -183,10 +184,10 @@ def test_a_call_during_a_hanging_restart_waits_within_its_timeout_then_fails_at_
         wait_until(lambda: crashed(client), "EngineCrashed")
         started = time.monotonic()
         with pytest.raises(EngineCrashed):
-            client.request("test/echo", {}, timeout=5)
+            client.request("test/echo", {}, timeout=60)
         with pytest.raises(EngineCrashed):
-            client.thread_request(THREAD, "test/echo", {}, timeout=5)
-        assert time.monotonic() - started < 1.0  # at once, not after the timeout
+            client.thread_request(THREAD, "test/echo", {}, timeout=60)
+        assert time.monotonic() - started < 60  # at once, not after either timeout
     finally:
         client.runtime.close()
 

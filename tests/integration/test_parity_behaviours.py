@@ -164,10 +164,8 @@ def test_tap_forwards_sigterm_and_mirrors_a_signal_death() -> None:
             assert stream is not None
             stream.close()
         proc, hello = start_wrapped(tap, "plain")
-        started = time.monotonic()
-        os.kill(hello["pid"], signal.SIGKILL)  # the engine is killed: the wrapper mirrors it at once
+        os.kill(hello["pid"], signal.SIGKILL)  # the engine is killed: the wrapper mirrors it (or wait raises)
         assert proc.wait(10) == -signal.SIGKILL
-        assert time.monotonic() - started < 0.5
         for stream in (proc.stdin, proc.stdout, proc.stderr):
             assert stream is not None
             stream.close()
