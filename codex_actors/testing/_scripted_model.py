@@ -292,6 +292,9 @@ class _Server(ThreadingHTTPServer):
     """A ThreadingHTTPServer that knows its model and its open connections (so close() can cut them)."""
 
     daemon_threads = True
+    #: The listen backlog: hundreds of turns at once open hundreds of connections in a burst (the default, 5,
+    #: would have the kernel refuse some, and the engine, which does not retry offline, fail their turns).
+    request_queue_size = 1024
 
     def __init__(self, model: ScriptedModel) -> None:
         self.model = model
