@@ -89,3 +89,10 @@ def test_usage_error() -> None:
     with pytest.raises(SystemExit) as info:
         main([])
     assert info.value.code == 2
+
+
+def test_metrics_once_in_process_prints_the_endpoint_and_the_families(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["metrics", "--port", "0", "--once"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("metrics: http://127.0.0.1:")
+    assert "codex_engines_up" in out

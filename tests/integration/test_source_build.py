@@ -17,6 +17,7 @@ import hashlib
 import http.server
 import io
 import os
+import shutil
 import socket
 import subprocess
 import tarfile
@@ -238,3 +239,67 @@ def test_the_pin_lives_in_one_place_and_the_package_metadata_echoes_it() -> None
     gitmodules = (Path(__file__).resolve().parents[2] / ".gitmodules").read_text()
     assert f"branch = {ENGINE_PIN.tag}" in gitmodules and "path = vendor/codex" in gitmodules
     assert ENGINE_PIN.sparse_paths == ("codex-rs/**", "codex-rs/scripts/**")
+
+
+def test_what_goes_wrong_in_a_source_build_is_said(
+    project: Path, upstream: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from_source(project, url=str(upstream), say=lambda line: None)
+    vendor = project / "vendor" / "codex"
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "later", cwd=vendor)
+    with pytest.raises(InstallError, match=r"not the pinned rust-v0\.163\.0"):
+        from_source(project, url=str(upstream))
+    git("checkout", "-q", ENGINE_PIN.tag, cwd=vendor)
+    (vendor / "codex-rs" / "Cargo.toml").write_text("edited\n")
+    with pytest.raises(InstallError, match="has local changes"):
+        from_source(project, url=str(upstream))
+    git("checkout", "-q", "--", ".", cwd=vendor)
+    (project / "patches" / "codex-rs" / "0001-once.patch").write_text(PATCH_1)  # an input changed: a new build
+    tools = tmp_path / "tools"
+    (tools / "cargo").write_text("#!/bin/sh\nexit 3\n")
+    with pytest.raises(InstallError, match="cargo build failed"):
+        from_source(project, url=str(upstream))
+    (tools / "cargo").write_text("#!/bin/sh\nexit 0\n")  # "succeeds" but builds nothing (the cache gone too)
+    shutil.rmtree(project / "_build")
+    with pytest.raises(InstallError, match="made no"):
+        from_source(project, url=str(upstream))
+    monkeypatch.setenv("PATH", str(tools))  # cargo, but no git
+    with pytest.raises(InstallError, match="git is not installed"):
+        from_source(project / "elsewhere", url=str(upstream))
+    with pytest.raises(InstallError, match="git clone"):
+        monkeypatch.setenv("PATH", f"{tools}{os.pathsep}/usr/bin{os.pathsep}/bin")
+        from_source(project / "elsewhere", url=str(tmp_path / "no-such-repository"))
+
+
+def test_the_command_line_says_what_failed(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/codex.tar.gz"
+    assert main(["install", "--prebuilt", "--url", url, "--project", str(project)]) == 1
+    assert "cannot download" in capsys.readouterr().err
+    assert main(["install", "--from-source", "--source-url", "/no/such/repo", "--project", str(project)]) == 1
+    assert "git clone" in capsys.readouterr().err
+    with pytest.raises(InstallError, match="no pinned sha256 for riscv64"):
+        prebuilt(target="riscv64-unknown-linux-gnu")
+
+
+def test_an_archive_without_the_engine_and_an_unreadable_install_are_said(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CODEX_ACTORS_ENGINE_DIR", str(tmp_path / "engine"))
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        info = tarfile.TarInfo("README")
+        tar.addfile(info, io.BytesIO(b""))
+    server, url = serve(buffer.getvalue())
+    try:
+        with pytest.raises(InstallError, match="holds no codex binary"):
+            prebuilt(url=url)
+    finally:
+        server.shutdown()
+        server.server_close()
+    (tmp_path / "engine").mkdir()
+    (tmp_path / "engine" / "codex.json").write_text("{}")  # a record, but no binary
+    problems = check(tmp_path)
+    assert len(problems) == 1 and "unreadable" in problems[0]
