@@ -37,7 +37,7 @@ from ._runtime import Runtime
 from ._subscription import Subscription
 from ._sync_runtime import SyncRuntime
 from ._thread_setup import ThreadSetup
-from ._turn_files import check_local_images, holding_local_images
+from ._turn_files import turn_files
 from ._unclosed import close_when_dropped
 from .actors._directory import ThreadRef
 from .errors import TransportClosedError
@@ -548,9 +548,7 @@ class AsyncThread:
     ) -> AsyncTurnHandle:
         # turn() cancelled keeps the official behaviour: the turn goes on (only the cursor is released).
         # Its local images are checked first, and the staged ones held until the turn is consumed (or dropped).
-        check_local_images(params["input"])
-        held = contextlib.ExitStack()
-        held.enter_context(holding_local_images(params["input"]))
+        held = turn_files(params["input"])
         try:
             started = await self._codex._runtime.start_turn(
                 self.id, wire_params(params), interrupt_if_cancelled=interrupt_if_cancelled

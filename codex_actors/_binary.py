@@ -33,6 +33,7 @@ __all__ = [
     "pinned_engine_path",
     "platform_key",
     "resolve_engine_binary",
+    "sha256_of",
 ]
 
 
@@ -206,7 +207,8 @@ class EngineInfo:
         return self.sha256 in ENGINE_PIN.sha256.values()
 
 
-def _sha256_of(path: Path) -> str:
+def sha256_of(path: Path) -> str:
+    """The sha256 of the file at ``path``, read in blocks."""
     digest = hashlib.sha256()
     with path.open("rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -241,7 +243,7 @@ def engine_info(path: Path | None = None) -> EngineInfo:
     return EngineInfo(
         path=binary,
         version=_version_of(binary),
-        sha256=_sha256_of(binary),
+        sha256=sha256_of(binary),
         target=target,
         expected_sha256=None if target is None else ENGINE_PIN.sha256.get(target),
     )

@@ -39,6 +39,7 @@ from ._binary import (
     installed_engine_dir,
     pinned_engine_path,
     platform_key,
+    sha256_of,
 )
 from .errors import CodexError
 
@@ -75,14 +76,6 @@ def vendor_changes(project: Path) -> str | None:
     return changed or None
 
 
-def _sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def check(project: Path, *, vendor_only: bool = False) -> list[str]:
     """The problems with this install (empty: none): the engine against the pin, ``vendor/codex`` unchanged."""
     problems: list[str] = []
@@ -99,7 +92,7 @@ def check(project: Path, *, vendor_only: bool = False) -> list[str]:
         binary = folder / "codex"
         try:
             recorded = json.loads((folder / "codex.json").read_text(encoding="utf-8")).get("sha256")
-            actual = _sha256_of(binary)
+            actual = sha256_of(binary)
         except (OSError, ValueError, AttributeError) as exc:
             return [*problems, f"the installed engine in {folder} is unreadable ({exc}); install it again"]
         if actual != recorded:
@@ -133,7 +126,7 @@ def install_binary(source: Path, origin: Mapping[str, object]) -> Path:
     os.chmod(temporary.name, 0o755)
     os.replace(temporary.name, target)
     info = target.stat()
-    record = {"sha256": _sha256_of(target), "size": info.st_size, "mtime_ns": info.st_mtime_ns, **origin}
+    record = {"sha256": sha256_of(target), "size": info.st_size, "mtime_ns": info.st_mtime_ns, **origin}
     (folder / "codex.json").write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
     return target
 
@@ -237,7 +230,7 @@ def prebuilt(
         binaries = [path for path in Path(folder).rglob("codex*") if path.is_file()]
         if not binaries:
             raise InstallError(f"{address} holds no codex binary")
-        actual = _sha256_of(binaries[0])
+        actual = sha256_of(binaries[0])
         if actual != expected:
             raise InstallError(f"the downloaded binary's sha256 is {actual}, not the pinned {expected}: refused")
         return install_binary(binaries[0], {"origin": "prebuilt", "tag": ENGINE_PIN.tag, "url": address})

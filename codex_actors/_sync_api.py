@@ -36,7 +36,7 @@ from ._runtime import Runtime
 from ._subscription import EventStream, Subscription
 from ._sync_runtime import SyncRuntime
 from ._thread_setup import ThreadSetup
-from ._turn_files import check_local_images, holding_local_images
+from ._turn_files import turn_files
 from ._unclosed import close_when_dropped
 from .actors._directory import ThreadRef
 from .models import InitializeResponse, Notification, initialize_response
@@ -522,9 +522,7 @@ class Thread:
 
     def _turn(self, params: dict[str, Any], output_type: Any) -> TurnHandle:
         # Its local images are checked first, and the staged ones held until the turn is consumed (or dropped).
-        check_local_images(params["input"])
-        held = contextlib.ExitStack()
-        held.enter_context(holding_local_images(params["input"]))
+        held = turn_files(params["input"])
         try:
             started = self._client.start_turn(self.id, wire_params(params))
         except BaseException:

@@ -19,7 +19,7 @@ from ._staging import Sniffer
 from .errors import InvalidInputError
 from .files import _in_use_paths
 
-__all__ = ["check_local_images", "holding_local_images"]
+__all__ = ["check_local_images", "holding_local_images", "turn_files"]
 
 #: Bytes read to tell an image by its magic number.
 _HEAD = 16
@@ -54,3 +54,11 @@ def check_local_images(items: Sequence[Any], field: str = "input") -> None:
 def holding_local_images(items: Sequence[Any]) -> contextlib.AbstractContextManager[None]:
     """Hold, while the block runs, the staged files among the turn's local images."""
     return _in_use_paths(path for _, path in _local_images(items))
+
+
+def turn_files(items: Sequence[Any]) -> contextlib.ExitStack:
+    """A turn's local images checked (:func:`check_local_images`), and held until the stack is closed."""
+    check_local_images(items)
+    held = contextlib.ExitStack()
+    held.enter_context(holding_local_images(items))
+    return held

@@ -267,14 +267,24 @@ def is_in_use(sha256: str) -> bool:
         return _in_use[sha256] > 0
 
 
-def _hold(staged: StagedFile) -> int:
-    """Open the staged copy and take a shared ``flock`` on it (cleanups in any process skip a locked blob)."""
+def _lock_shared(path: str) -> int:
+    """Open a staged copy (never through a symlink) and take a shared ``flock`` on it: cleanups skip it."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
     try:
-        fd = os.open(staged.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+        fcntl.flock(fd, fcntl.LOCK_SH)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _hold(staged: StagedFile) -> int:
+    """:func:`_lock_shared` on the staged copy, which must still be the one staged."""
+    try:
+        fd = _lock_shared(staged.path)
     except OSError as exc:
         raise AttachmentError(f"{staged.name!r} is no longer staged ({staged.path}): {exc.strerror}") from None
     try:
-        fcntl.flock(fd, fcntl.LOCK_SH)
         held, now = os.fstat(fd), os.stat(staged.path, follow_symlinks=False)
         if (held.st_dev, held.st_ino) != (now.st_dev, now.st_ino) or held.st_size != staged.size:
             raise AttachmentError(f"{staged.name!r} is no longer staged ({staged.path}): it was removed")
@@ -336,11 +346,9 @@ def _in_use_paths(paths: Iterable[str]) -> Iterator[None]:
             if match is None or os.path.basename(os.path.dirname(path)) != "blobs":
                 continue
             try:
-                fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+                fds.append(_lock_shared(path))
             except OSError:
                 continue
-            fds.append(fd)
-            fcntl.flock(fd, fcntl.LOCK_SH)
             with _in_use_lock:
                 _in_use[match.group(1)] += 1
             held.append(match.group(1))

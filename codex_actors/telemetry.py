@@ -29,7 +29,6 @@ Example::
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
 from typing import Any
 from wsgiref.simple_server import WSGIServer
 
@@ -38,9 +37,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
 from ._metrics import metrics_for
 from ._otel import OtelInstrumentation, current_trace_context, instrument_opentelemetry
 from ._telemetry_events import EVENTS, EventSpec
-from ._telemetry_handlers import Handler, HandlerFn, dispatch, handlers
-from ._telemetry_handlers import attach as _attach
-from ._telemetry_handlers import detach as _detach
+from ._telemetry_handlers import Handler, HandlerFn, attach, detach, dispatch, handlers
 from .files import _set_event_sink
 
 __all__ = [
@@ -69,20 +66,6 @@ def _attachment_event(name: str, measurements: dict[str, float], metadata: dict[
 
 
 _set_event_sink(_attachment_event)
-
-
-def attach(handler_id: str, event_names: Sequence[str] | None, fn: HandlerFn) -> None:
-    """Call ``fn(event_name, measurements, metadata)`` for each of ``event_names`` (``None``: every event).
-
-    ``handler_id`` names the attachment (for :func:`detach`). Raises ``ValueError`` for an id attached already
-    or an event name not in :data:`EVENTS`, ``TypeError`` for a ``fn`` that is not callable.
-    """
-    _attach(handler_id, event_names, fn)
-
-
-def detach(handler_id: str) -> bool:
-    """Stop calling the handler ``handler_id``; False if no handler is attached under that id."""
-    return _detach(handler_id)
 
 
 class MetricsServer:

@@ -486,13 +486,7 @@ class RootSupervisor(Supervisor):
                 if isinstance(thread_id, str):
                     self.directory.mark_unloaded(thread_id)
         self.unowned(batch)
-        telemetry = self._services.get("telemetry")
-        if telemetry is not None:
-            if _backlog(telemetry) >= TELEMETRY_BACKLOG:
-                self._drop_telemetry()
-                return
-            with contextlib.suppress(pykka.ActorDeadError):
-                telemetry.tell(UnownedNotifications(batch))
+        self._tell_telemetry(UnownedNotifications(batch))
 
     def _watch(self, batch: Sequence[ServerNotification]) -> None:
         """Every batch the reader delivers, on its thread: counted by method, and file changes noted.

@@ -24,6 +24,7 @@ from ._messages import (
     GetCounts,
     HandlerEvent,
     LineDroppedEvent,
+    PortEvent,
     ProtocolErrorEvent,
     TelemetryEvent,
     UnownedNotifications,
@@ -31,13 +32,27 @@ from ._messages import (
 from ._router import NotificationBuffer
 from ._supervisor import ChildContext, SupervisedActor
 
-__all__ = ["TelemetryActor", "telemetry_event"]
+__all__ = ["TelemetryActor", "telemetry_event", "tool_metadata"]
 
 
 def telemetry_event(name: str, metadata: dict[str, Any], **measurements: float) -> TelemetryEvent:
-    """The event ``name`` happening now: ``system_time`` added to its ``measurements``."""
-    measurements["system_time"] = time.time()
+    """The event ``name``, its ``measurements`` stamped with ``system_time`` (now, unless they say when)."""
+    measurements.setdefault("system_time", time.time())
     return TelemetryEvent(name, measurements, metadata)
+
+
+def tool_metadata(
+    tool: str, kind: str, server: str | None, thread_id: str | None, turn_id: str | None, call_id: str | None
+) -> dict[str, Any]:
+    """The metadata of the ``tool.*`` events of one call (``kind``: ``client`` or ``mcp``)."""
+    return {
+        "tool": tool,
+        "kind": kind,
+        "server": server,
+        "thread_id": thread_id,
+        "turn_id": turn_id,
+        "call_id": call_id,
+    }
 
 
 class TelemetryActor(SupervisedActor):
@@ -56,35 +71,14 @@ class TelemetryActor(SupervisedActor):
     def on_receive(self, message: Any) -> Any:
         """Report, count and keep what arrives."""
         match message:
-            case TelemetryEvent(name=name, measurements=measurements, metadata=metadata):
-                self._publish(name, measurements, metadata)
+            case TelemetryEvent():
+                self._publish(message)
             case UnownedNotifications():
                 self.buffer(message.items)
                 self.counts.update(note.method for note in message.items)
-            case ProtocolErrorEvent(pid=pid):
+            case ProtocolErrorEvent() | LineDroppedEvent() | EngineExitedEvent() | EngineStartedEvent():
                 self.counts[type(message).__name__] += 1
-                self._publish(
-                    "protocol.error",
-                    {"system_time": time.time(), "size_bytes": 0},
-                    {"pid": pid, "kind": "malformed_line", "method": None},
-                )
-            case LineDroppedEvent(pid=pid, size=size, method=method):
-                self.counts[type(message).__name__] += 1
-                self._publish(
-                    "protocol.error",
-                    {"system_time": time.time(), "size_bytes": size},
-                    {"pid": pid, "kind": "line_too_long", "method": method},
-                )
-            case EngineExitedEvent(pid=pid, exit_code=exit_code, stderr_tail=tail):
-                self.counts[type(message).__name__] += 1
-                self._publish(
-                    "engine.exit",
-                    {"system_time": time.time(), "stderr_tail_length": len(tail)},
-                    {"pid": pid, "exit_code": exit_code},
-                )
-            case EngineStartedEvent(pid=pid, generation=generation):
-                self.counts[type(message).__name__] += 1
-                self._publish("engine.start", {"system_time": time.time()}, {"pid": pid, "generation": generation})
+                self._publish(_catalogued(message))
             case HandlerEvent(service=service, kind=kind):
                 self.counts[f"{service}.{kind}"] += 1
             case GetCounts():
@@ -93,8 +87,26 @@ class TelemetryActor(SupervisedActor):
                 raise TypeError(f"TelemetryActor got an unknown message: {message!r}")
         return None
 
-    def _publish(self, name: str, measurements: dict[str, float], metadata: dict[str, Any]) -> None:
-        self.counts[name] += 1
+    def _publish(self, event: TelemetryEvent) -> None:
+        self.counts[event.name] += 1
         if self.metrics is not None:
-            self.metrics.record(name, measurements, metadata)
-        dispatch(name, measurements, metadata)
+            self.metrics.record(event.name, event.measurements, event.metadata)
+        dispatch(event.name, event.measurements, event.metadata)
+
+
+def _catalogued(event: PortEvent) -> TelemetryEvent:
+    """A port's own event as the catalogue's: ``protocol.error``, ``engine.exit`` or ``engine.start``."""
+    match event:
+        case ProtocolErrorEvent(pid=pid):
+            return telemetry_event(
+                "protocol.error", {"pid": pid, "kind": "malformed_line", "method": None}, size_bytes=0
+            )
+        case LineDroppedEvent(pid=pid, size=size, method=method):
+            metadata = {"pid": pid, "kind": "line_too_long", "method": method}
+            return telemetry_event("protocol.error", metadata, size_bytes=size)
+        case EngineExitedEvent(pid=pid, exit_code=exit_code, stderr_tail=tail):
+            return telemetry_event(
+                "engine.exit", {"pid": pid, "exit_code": exit_code}, stderr_tail_length=len(tail)
+            )
+        case EngineStartedEvent(pid=pid, generation=generation):
+            return telemetry_event("engine.start", {"pid": pid, "generation": generation})

@@ -103,7 +103,7 @@ from ._messages import (
 from ._options import RuntimeOptions
 from ._reply import ActorReply, Redirect, RequestDone, reply_error, reply_value, tell_quietly
 from ._supervisor import ChildContext, SupervisedActor
-from ._telemetry import telemetry_event
+from ._telemetry import telemetry_event, tool_metadata
 from ._timers import Timers
 from ._turnlog import TurnLog
 
@@ -538,20 +538,11 @@ class ThreadActor(SupervisedActor):
 
     def _on_mcp_call(self, turn: _Turn, item: McpToolCallThreadItem) -> None:
         """An MCP tool call ended: its start (dated back by its duration) and its end, told to telemetry."""
-        duration = (item.duration_ms or 0) / 1000
-        metadata: dict[str, Any] = {
-            "tool": item.tool,
-            "kind": "mcp",
-            "server": item.server,
-            "thread_id": self.thread_id,
-            "turn_id": turn.turn_id,
-            "call_id": item.id,
-        }
         if self._telemetry is None:
             return
-        start = telemetry_event("tool.start", dict(metadata))
-        start.measurements["system_time"] -= duration
-        self._telemetry(start)
+        duration = (item.duration_ms or 0) / 1000
+        metadata = tool_metadata(item.tool, "mcp", item.server, self.thread_id, turn.turn_id, item.id)
+        self._emit("tool.start", dict(metadata), system_time=time.time() - duration)
         if item.status is McpToolCallStatus.completed:
             self._emit("tool.success", metadata, duration_s=duration)
         else:

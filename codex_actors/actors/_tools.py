@@ -40,7 +40,7 @@ from ._calls import CallRunner, Finished, Outcome, Raised, TimedOut
 from ._messages import HandlerEvent, HandleServerRequest
 from ._services import ServiceSetup
 from ._supervisor import ChildContext, SupervisedActor
-from ._telemetry import telemetry_event
+from ._telemetry import telemetry_event, tool_metadata
 
 __all__ = ["ToolRegistry"]
 
@@ -191,14 +191,7 @@ class ToolRegistry(SupervisedActor):
         """Tell telemetry ``tool.start``, ``tool.success`` or ``tool.failure`` (with ``reason``) of ``call``."""
         if self.setup is None:
             return
-        metadata: dict[str, Any] = {
-            "tool": call.tool,
-            "kind": "client",
-            "server": None,
-            "thread_id": call.thread_id,
-            "turn_id": call.turn_id,
-            "call_id": call.call_id,
-        }
+        metadata = tool_metadata(call.tool, "client", None, call.thread_id, call.turn_id, call.call_id)
         if reason is not None:
             metadata["reason"] = reason
         if started is None:
