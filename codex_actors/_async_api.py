@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 import pykka
 
 from ._async_runtime import NOT_INITIALIZED, AsyncRuntime
-from ._config import CodexConfig
+from ._config import CodexConfig, with_engines
 from ._login import AsyncChatgptLoginHandle, AsyncDeviceCodeLoginHandle, chatgpt_login, device_code_login
 from ._protocol.generated import (
     LoginAccountParamsApiKey,
@@ -97,10 +97,11 @@ class AsyncCodex:
     ``ResourceWarning``; its threads and turn handles keep it alive while they are in use.
     """
 
-    def __init__(self, config: CodexConfig | None = None) -> None:
+    def __init__(self, config: CodexConfig | None = None, *, engines: int | None = None) -> None:
+        """Prepare the client (``engines``: a pool of that many, replacing ``CodexConfig.engines``)."""
         self._init: tuple[Runtime, InitializeResponse] | None = None
         # Nothing the runtime holds may refer to this client (on_start included): see codex_actors._unclosed.
-        self._runtime = AsyncRuntime(config, on_start=_check_metadata)
+        self._runtime = AsyncRuntime(with_engines(config, engines), on_start=_check_metadata)
         close_when_dropped(self, partial(_started, self._runtime))
 
     async def __aenter__(self) -> AsyncCodex:

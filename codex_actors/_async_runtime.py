@@ -24,6 +24,7 @@ import msgspec
 from ._config import CodexConfig
 from ._interrupts import Stopping, interrupt_turn, is_stopping, stopping, wait_stopped
 from ._logs import log_timeout
+from ._placement import Placement
 from ._protocol.generated import AccountLoginCompletedNotification
 from ._protocol.jsonrpc import decode_payload
 from ._runtime import Runtime
@@ -31,7 +32,7 @@ from ._waiter import Waiter
 from .actors._directory import ThreadRef
 from .actors._messages import TurnStarted
 from .actors._turnlog import TurnLog
-from .errors import RequestTimeoutError, TransportClosedError
+from .errors import CodexError, RequestTimeoutError, TransportClosedError
 from .models import Notification
 
 __all__ = ["NOT_INITIALIZED", "AsyncRuntime"]
@@ -116,11 +117,13 @@ class AsyncRuntime:
         if runtime is not None:
             await asyncio.to_thread(runtime.close)
 
-    async def request(self, method: str, params: Any = None, *, timeout: float | None = None) -> msgspec.Raw:
-        """Send a request to the engine and await its raw result."""
+    async def request(
+        self, method: str, params: Any = None, *, timeout: float | None = None, engine: int | None = None
+    ) -> msgspec.Raw:
+        """Send a request to the engine (``engine``: that one of the pool) and await its raw result."""
         runtime = await self.start()
         waiter: Waiter[msgspec.Raw] = Waiter()
-        runtime.submit(method, params, waiter.reply)
+        runtime.submit(method, params, waiter.reply, engine)
         return await self._settle(runtime, waiter, method, timeout, None)
 
     async def call(self, method: str, params: Any, result_type: type[T], *, timeout: float | None = None) -> T:
@@ -191,8 +194,20 @@ class AsyncRuntime:
     async def open_thread(self, method: str, params: Any) -> ThreadRef:
         """Send a request that answers a thread (start, resume, fork, unarchive); return the thread's address."""
         runtime = await self.start()
-        generation = runtime.directory.generation
-        return runtime.opened_by(await self.request(method, params), generation)
+        placement = Placement(runtime.directory, method, params)
+        try:
+            while True:
+                engine = placement.engine
+                generation = runtime.directory.generations[engine]
+                try:
+                    answer = await self.request(method, params, engine=engine)
+                except CodexError as exc:
+                    if placement.spill(exc):
+                        continue
+                    raise
+                return runtime.opened_by(answer, generation, engine)
+        finally:
+            placement.release()
 
     async def _thread_runtime(self, thread_id: str) -> Runtime:
         runtime = await self.start()

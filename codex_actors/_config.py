@@ -91,6 +91,11 @@ class CodexConfig:
     * ``max_restarts`` (default 3) within ``restart_window_s`` (default 5): the engine restarts allowed, failed
       restart attempts included; past them the client gives up with :class:`~codex_actors.errors.EngineCrashed`
       naming the real cause.
+    * ``engines`` (default 1): how many engine processes serve this client (an engine pool, see
+      ``docs/scaling.md``). New threads go to the engine with the fewest threads in use (or the next one, when it
+      answers "overloaded"), and a thread stays on its engine; one engine's crash restarts that engine alone and
+      resumes only its threads. The engines share one ``CODEX_HOME``: the engine refuses a second writer of a
+      thread itself. ``max_restarts`` counts per engine.
     * ``max_line_bytes`` (default 256 MiB): the longest line read from the engine. A longer one is dropped
       (memory stays bounded while it streams past), and what it belonged to fails at once with
       :class:`~codex_actors.errors.LineTooLongError`.
@@ -150,6 +155,7 @@ class CodexConfig:
     max_restarts: int = DEFAULT_MAX_RESTARTS
     restart_window_s: float = DEFAULT_RESTART_WINDOW_S
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+    engines: int = 1
     tools: Sequence[Tool] = ()
     approval_policy: ApprovalPolicyLike | None = None
     mcp_servers: Mapping[str, McpServer] | None = None
@@ -172,10 +178,17 @@ class CodexConfig:
         idle = self.thread_idle_timeout_s
         if idle is not None and not idle >= 0:
             raise ValueError(f"thread_idle_timeout_s must be >= 0 or None, got {idle!r}")
-        for name, low in (("max_restarts", 0), ("max_line_bytes", 1), ("max_parallel_tool_calls", 1)):
+        for name, low in (
+            ("max_restarts", 0),
+            ("max_line_bytes", 1),
+            ("max_parallel_tool_calls", 1),
+            ("engines", 1),
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+        if self.engines > MAX_ENGINES:
+            raise ValueError(f"engines must be at most {MAX_ENGINES}, got {self.engines!r}")
         if not isinstance(self.metrics, bool):
             raise TypeError(f"metrics must be a bool, got {self.metrics!r}")
         if self.metrics_registry is not None and not isinstance(self.metrics_registry, CollectorRegistry):
@@ -197,6 +210,17 @@ class CodexConfig:
 def _check_positive(name: str, value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0 or value == float("inf"):
         raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+
+
+#: The most engine processes one client may run (``CodexConfig.engines``).
+MAX_ENGINES = 64
+
+
+def with_engines(config: CodexConfig | None, engines: int | None) -> CodexConfig | None:
+    """``config`` with ``engines`` engines (``Codex(config, engines=N)``); unchanged for ``None``."""
+    if engines is None:
+        return config
+    return dataclasses.replace(config or CodexConfig(), engines=engines)
 
 
 #: The environment variables that fill a ``CodexConfig`` field the caller left unset.

@@ -125,7 +125,7 @@ class _Interrupt:
         try:
             if runtime.has_thread_actor(thread_id):
                 runtime.submit_thread(thread_id, "turn/interrupt", self.params, reply)
-            elif runtime.has_connection():
+            elif runtime.has_connection(runtime.engine_for(self.params)):
                 runtime.submit("turn/interrupt", self.params, reply)
             else:  # the engine is restarting: the turn ends with the old engine
                 logger.debug("turn/interrupt of turn %s not sent: no engine connection", self.log.turn_id)

@@ -13,12 +13,17 @@ engine restarts (or that reaches an engine that has just died, before it was wri
 supervisor and sent on the new engine: the caller's own timeout bounds the wait. Two lookups may block on the
 supervisor: a thread whose actor does not run (:meth:`thread_actor`, briefly) and the engine connection
 (:meth:`connection`, until a restart under way ends); ``has_*`` tell whether they would.
+
+With an engine pool (``CodexConfig.engines``) there is a connection per engine; which engine a request goes to
+is :mod:`codex_actors._placement`'s business (a thread's requests go to its engine).
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
+import logging
 import os
 from typing import Any
 
@@ -29,10 +34,12 @@ from ._config import CodexConfig, resolve
 from ._engine_requirements import FieldRequirements, runtime_version
 from ._failures import fresh, not_running
 from ._otel import current_trace_context
+from ._placement import every_engine, route
 from ._protocol.generated import LoginAccountParamsApiKey
 from ._protocol.jsonrpc import decode_payload, wire_params
 from .actors._connection import EngineConnection
 from .actors._directory import ThreadDirectory, ThreadRef
+from .actors._engine_slot import redirected
 from .actors._messages import (
     CancelRequest,
     GetConnection,
@@ -46,12 +53,14 @@ from .actors._messages import (
 )
 from .actors._options import RuntimeOptions
 from .actors._process import EngineProcess
-from .actors._reply import CallbackReply, ReplyTo, reply_error
-from .actors._root import Escalation, RootSupervisor, redirected
+from .actors._reply import CallbackReply, ReplyTo, reply_error, reply_value
+from .actors._root import Escalation, RootSupervisor
 from .errors import EngineCrashed, TransportClosedError
 from .models import initialize_response
 
 __all__ = ["Runtime"]
+
+logger = logging.getLogger("codex_actors.runtime")
 
 
 class _ThreadId(msgspec.Struct):
@@ -67,6 +76,40 @@ class _ThreadAnswer(msgspec.Struct):
 
 #: Seconds a lookup waits for the root supervisor (it answers at once unless it is restarting the engine).
 SUPERVISOR_TIMEOUT = 60.0
+
+
+class _EveryEngine:
+    """A request for every engine of a pool (a login), sent to one after the other, each once the last answered.
+
+    The engines share ``CODEX_HOME``, where a login is written: one at a time, none reads another's half-written
+    file. The caller gets the first engine's answer once the last engine answered (its error at once); the
+    others' errors are only logged (a restarted engine reads the login from ``CODEX_HOME``).
+    """
+
+    __slots__ = ("answer", "method", "params", "reply", "runtime")
+
+    def __init__(self, runtime: Runtime, method: str, params: Any, reply: ReplyTo) -> None:
+        self.runtime, self.method, self.params, self.reply = runtime, method, params, reply
+        self.answer: Any = None
+
+    def send(self, engine: int) -> None:
+        """Send to ``engine`` (past the last one: answer the caller)."""
+        if engine == self.runtime.engines:
+            reply_value(self.reply, self.answer)
+        else:
+            self.runtime._send(
+                engine, self.method, self.params, CallbackReply(functools.partial(self._answered, engine))
+            )
+
+    def _answered(self, engine: int, value: Any, error: BaseException | None) -> None:
+        if engine == 0:
+            if error is not None:
+                reply_error(self.reply, error)
+                return
+            self.answer = value
+        elif error is not None:
+            logger.warning("%s on engine %d of the pool failed: %s", self.method, engine, error)
+        self.send(engine + 1)
 
 
 def _server_version(result: dict[str, Any]) -> str | None:
@@ -94,11 +137,14 @@ class Runtime:
         self.options = (options or RuntimeOptions()).for_config(self.config)
         self._escalation = Escalation()
         #: Every thread something refers to, and the address of each.
-        self.directory = ThreadDirectory(self._escalation)
-        self._connection: EngineConnection | None = None
-        self._refreshing = False
+        count = self.options.engines
+        self.directory = ThreadDirectory(self._escalation, count)
+        #: Each engine's connection, as last known (``None``: not known yet, or its engine restarts).
+        self._connections: list[EngineConnection | None] = [None] * count
+        self._refreshing: set[int] = set()
         self._closed = False
-        # The engine is spawned first, here: it boots for tens of milliseconds while the actor tree starts.
+        # The (first) engine is spawned first, here: it boots for tens of milliseconds while the actor tree
+        # starts. The others of a pool start once it is up (see RootSupervisor._start_engines).
         engine = EngineProcess.launch(self.config, self.options)
         try:
             self.supervisor: pykka.ActorRef[RootSupervisor] = RootSupervisor.start(
@@ -113,16 +159,17 @@ class Runtime:
             raise
         self.directory.supervisor = self.supervisor
         try:
-            connection: EngineConnection = self.supervisor.ask(
-                StartEngine(), block=True, timeout=self.options.connect_timeout + SUPERVISOR_TIMEOUT
+            connections: list[EngineConnection] = self.supervisor.ask(
+                StartEngine(), block=True, timeout=self.options.connect_timeout * count + SUPERVISOR_TIMEOUT
             )
         except BaseException:
             self.close()
             raise
-        self._connection = connection
+        self._connections = list(connections)
         if self.config.api_key is not None:
-            self._log_in(connection, self.config.api_key)
-        self.initialize_result: dict[str, Any] = connection.initialize_result
+            for connection in connections:
+                self._log_in(connection, self.config.api_key)
+        self.initialize_result: dict[str, Any] = connections[0].initialize_result
         version = runtime_version(_server_version(self.initialize_result))
         self.requirements = FieldRequirements(self.config, version)
 
@@ -157,20 +204,29 @@ class Runtime:
 
     # -- the engine -------------------------------------------------------------------------------------------
 
-    def has_connection(self) -> bool:
+    @property
+    def engines(self) -> int:
+        """How many engines serve this runtime (``CodexConfig.engines``)."""
+        return len(self._connections)
+
+    def engine_for(self, params: Any) -> int:
+        """The engine of the pool a plain request with ``params`` goes to (its thread's, or the first)."""
+        return route(self.directory, params)
+
+    def has_connection(self, engine: int = 0) -> bool:
         """Whether :meth:`connection` answers without asking the supervisor (so without blocking)."""
-        cached = self._connection
+        cached = self._connections[engine]
         return cached is not None and cached.alive
 
-    def connection(self, timeout: float = SUPERVISOR_TIMEOUT) -> EngineConnection:
-        """The current engine connection; during a restart, the new one once it is up (at most ``timeout`` s)."""
+    def connection(self, timeout: float = SUPERVISOR_TIMEOUT, engine: int = 0) -> EngineConnection:
+        """Engine ``engine``'s connection; while it restarts, the new one once up (at most ``timeout`` s)."""
         self._check_usable()
-        cached = self._connection
+        cached = self._connections[engine]
         if cached is not None and cached.alive:
             return cached
         future: pykka.Future[EngineConnection] = pykka.ThreadingFuture()
         try:
-            self.supervisor.tell(GetConnection(future))
+            self.supervisor.tell(GetConnection(future, engine))
             connection = future.get(timeout=timeout)
         except pykka.ActorDeadError:
             raise not_running() from None
@@ -179,13 +235,14 @@ class Runtime:
             raise TransportClosedError(f"no engine came up within {timeout:g} s") from None
         except TransportClosedError as exc:
             raise self.final_error(exc) from None
-        self._connection = connection
+        self._connections[engine] = connection
         return connection
 
-    def submit(self, method: str, params: Any, reply: ReplyTo) -> None:
-        """Send a request to the engine (during a restart: to the new one, once up); its answer goes to ``reply``.
+    def submit(self, method: str, params: Any, reply: ReplyTo, engine: int | None = None) -> None:
+        """Send a request to an engine (during its restart: to the new one, once up); the answer goes to ``reply``.
 
-        Never blocks. A field this engine is too old for raises ``CodexError`` here (nothing is sent); every
+        Never blocks. ``engine``: which engine of the pool (by default, the one :mod:`codex_actors._placement`
+        routes it to). A field this engine is too old for raises ``CodexError`` here (nothing is sent); every
         other failure goes to ``reply``. A request that never reached the engine because it had just died is
         sent again on the next one (see the module docstring).
         """
@@ -195,36 +252,44 @@ class Runtime:
         except TransportClosedError as exc:
             reply_error(reply, self.final_error(exc))
             return
-        connection = self._connection
+        if engine is None:
+            if self.engines > 1 and every_engine(method, params):
+                _EveryEngine(self, method, params, reply).send(0)
+                return
+            engine = self.engine_for(params)
+        self._send(engine, method, params, reply)
+
+    def _send(self, engine: int, method: str, params: Any, reply: ReplyTo) -> None:
+        connection = self._connections[engine]
         if connection is not None and connection.alive:
             connection.send(method, params, redirected(self.supervisor, connection, method, params, reply))
             return
         try:
-            self.supervisor.tell(HoldRequest(method, params, reply))
+            self.supervisor.tell(HoldRequest(method, params, reply, engine=engine))
         except pykka.ActorDeadError:
             reply_error(reply, self.final_error(not_running()))
             return
-        self._refresh_connection()
+        self._refresh_connection(engine)
 
-    def _refresh_connection(self) -> None:
+    def _refresh_connection(self, engine: int) -> None:
         """Have the cached connection replaced by the new engine's once it is up (one ask at a time)."""
-        if self._refreshing:
+        if engine in self._refreshing:
             return
-        self._refreshing = True
+        self._refreshing.add(engine)
         with contextlib.suppress(pykka.ActorDeadError):
-            self.supervisor.tell(GetConnection(CallbackReply(self._refreshed)))
+            self.supervisor.tell(GetConnection(CallbackReply(functools.partial(self._refreshed, engine)), engine))
 
-    def _refreshed(self, connection: EngineConnection | None, error: BaseException | None) -> None:
-        self._refreshing = False
+    def _refreshed(self, engine: int, connection: EngineConnection | None, error: BaseException | None) -> None:
+        self._refreshing.discard(engine)
         if error is None and connection is not None and not self._closed:
-            self._connection = connection
+            self._connections[engine] = connection
 
     def cancel(self, thread_id: str | None, reply: ReplyTo) -> None:
         """Forget a request whose caller stopped waiting (best effort, never raises)."""
         if thread_id is None:
-            connection = self._connection
-            if connection is not None:
-                connection.cancel(reply)
+            for connection in self._connections:
+                if connection is not None:
+                    connection.cancel(reply)
             with contextlib.suppress(pykka.ActorDeadError):  # it may be held for a restarting engine
                 self.supervisor.tell(CancelRequest(reply))
             return
@@ -246,17 +311,17 @@ class Runtime:
         """The address of ``thread_id``'s actor (nothing is started until a message is sent to it)."""
         return self.directory.ref(thread_id)
 
-    def opened(self, thread_id: str, generation: int) -> ThreadRef:
-        """The engine of ``generation`` answered a start, resume, fork or unarchive of ``thread_id``: its address.
+    def opened(self, thread_id: str, generation: int, engine: int = 0) -> ThreadRef:
+        """``engine`` (``generation``) answered a start, resume, fork or unarchive of ``thread_id``: its address.
 
         The thread is known loaded there while something refers to the address (or to the thread's actor).
         """
-        return self.directory.mark_loaded(thread_id, generation)
+        return self.directory.mark_loaded(thread_id, generation, engine)
 
-    def opened_by(self, answer: msgspec.Raw, generation: int) -> ThreadRef:
+    def opened_by(self, answer: msgspec.Raw, generation: int, engine: int = 0) -> ThreadRef:
         """:meth:`opened`, for the raw answer to a thread start, resume, fork or unarchive."""
         decoded = decode_payload(answer, _ThreadAnswer)
-        address = self.opened(decoded.thread.id, generation)
+        address = self.opened(decoded.thread.id, generation, engine)
         if decoded.model is not None:
             self.directory.entry(decoded.thread.id).model = decoded.model
         return address
@@ -317,6 +382,6 @@ class Runtime:
         """Stop the whole tree: threads, engine (stdin, SIGTERM, SIGKILL) and services. Idempotent."""
         self._closed = True
         self.directory.closed = True
-        self._connection = None
+        self._connections = [None] * len(self._connections)
         with contextlib.suppress(pykka.ActorDeadError):
             self.supervisor.stop(block=True, timeout=timeout)

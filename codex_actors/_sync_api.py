@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 import pykka
 
-from ._config import CodexConfig
+from ._config import CodexConfig, with_engines
 from ._interrupts import interrupt_turn
 from ._login import ChatgptLoginHandle, DeviceCodeLoginHandle, chatgpt_login, device_code_login
 from ._protocol.generated import (
@@ -92,8 +92,9 @@ class Codex:
     threads and turn handles keep it alive while they are in use.
     """
 
-    def __init__(self, config: CodexConfig | None = None) -> None:
-        runtime = Runtime(config)
+    def __init__(self, config: CodexConfig | None = None, *, engines: int | None = None) -> None:
+        """Start the engine (``engines``: that many, a pool; it replaces ``CodexConfig.engines``)."""
+        runtime = Runtime(with_engines(config, engines))
         self._client = SyncRuntime(runtime)
         try:
             self._init = initialize_response(runtime.initialize_result)

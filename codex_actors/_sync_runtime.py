@@ -14,12 +14,13 @@ import pykka
 
 from ._interrupts import is_stopping, wait_stopped
 from ._logs import log_timeout
+from ._placement import Placement
 from ._protocol.generated import AccountLoginCompletedNotification
 from ._protocol.jsonrpc import decode_payload
 from ._runtime import Runtime
 from .actors._directory import ThreadRef
 from .actors._messages import TurnStarted
-from .errors import RequestTimeoutError, TransportClosedError
+from .errors import CodexError, RequestTimeoutError, TransportClosedError
 
 __all__ = ["SyncRuntime"]
 
@@ -37,10 +38,12 @@ class SyncRuntime:
         #: handle in use keep their ``Codex`` open); ``None`` for the client's own.
         self.owner = owner
 
-    def request(self, method: str, params: Any = None, *, timeout: float | None = None) -> msgspec.Raw:
-        """Send a request to the engine and wait for its raw result."""
+    def request(
+        self, method: str, params: Any = None, *, timeout: float | None = None, engine: int | None = None
+    ) -> msgspec.Raw:
+        """Send a request to the engine (``engine``: that one of the pool) and wait for its raw result."""
         future: pykka.Future[msgspec.Raw] = pykka.ThreadingFuture()
-        self.runtime.submit(method, params, future)
+        self.runtime.submit(method, params, future, engine)
         return self._wait(future, method, timeout, None)
 
     def call(self, method: str, params: Any, result_type: type[T], *, timeout: float | None = None) -> T:
@@ -91,10 +94,23 @@ class SyncRuntime:
         """Send a request that answers a thread (start, resume, fork, unarchive); return the thread's address.
 
         The thread is then known loaded on the engine that answered (while something refers to the address):
-        its actor, when it starts, does not resume it.
+        its actor, when it starts, does not resume it. In a pool, the engine is the :class:`Placement`'s.
         """
-        generation = self.runtime.directory.generation
-        return self.runtime.opened_by(self.request(method, params), generation)
+        runtime = self.runtime
+        placement = Placement(runtime.directory, method, params)
+        try:
+            while True:
+                engine = placement.engine
+                generation = runtime.directory.generations[engine]
+                try:
+                    answer = self.request(method, params, engine=engine)
+                except CodexError as exc:
+                    if placement.spill(exc):
+                        continue
+                    raise
+                return runtime.opened_by(answer, generation, engine)
+        finally:
+            placement.release()
 
     def _wait(self, future: pykka.Future[T], method: str, timeout: float | None, thread_id: str | None) -> T:
         """``future``'s value within ``timeout`` (default: the runtime's request timeout), errors made final.

@@ -130,9 +130,10 @@ _SPECS = (
     EventSpec(
         "engine.restart",
         ("attempt",),
-        ("generation", "reason"),
+        ("generation", "reason", "engine"),
         "The supervisor restarts the engine: ``reason`` ``crashed`` (it exited), ``hung`` (it stopped answering) "
-        "or ``handshake_failed``; ``attempt`` within the restart window.",
+        "or ``handshake_failed``; ``attempt`` within the restart window; ``engine`` its child name (``engine``, "
+        "or ``engine:<i>`` in a pool).",
     ),
     EventSpec(
         "attachment.staged",

@@ -49,8 +49,22 @@ __all__ = [
 ]
 
 
+def _rebuilt(cls: type[CodexError], args: tuple[Any, ...], state: dict[str, Any]) -> CodexError:
+    """An unpickled error: its class, message arguments and attributes as they were, no ``__init__`` run."""
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
+
+
 class CodexError(Exception):
-    """Base class of every error this SDK raises on purpose."""
+    """Base class of every error this SDK raises on purpose.
+
+    Every one pickles (across processes, through Ray) as the same class with the same attributes.
+    """
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuilt, (type(self), self.args, dict(self.__dict__)))
 
 
 class TransportClosedError(CodexError):

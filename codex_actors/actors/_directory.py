@@ -9,6 +9,13 @@ refers to (weakly: an entry nobody refers to goes, so the directory is bounded b
 entry's lock makes hibernation safe: a sender puts its message in the current actor's inbox while holding it,
 and an actor gives up its address (``entry.ref = None``) only while holding it *and* with an empty inbox, so no
 message is ever left behind in a stopping actor.
+
+With an engine pool (``CodexConfig.engines``), the directory also says where each thread lives: its entry's
+``engine``, the index of the engine that has it (a thread stays there: every request and resume of it goes to
+that engine), and each engine's generation (one more after each of its restarts). A new thread is placed on the
+engine with the fewest threads in use (:meth:`ThreadDirectory.reserve`); the engines of the last
+:data:`PLACEMENTS_KEPT` threads placed are remembered past their entries, so a thread used again by id alone goes
+back to the engine that still has it loaded.
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ import collections
 import functools
 import threading
 import weakref
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -44,6 +51,11 @@ __all__ = ["ThreadDirectory", "ThreadEntry", "ThreadRef", "ThreadServices"]
 
 #: Seconds a revival waits for the root supervisor (it answers at once unless it is restarting the engine).
 SUPERVISOR_TIMEOUT = 60.0
+#: What the engine answers a resume of a thread that another process (another engine of the pool) has loaded.
+ACTIVE_WRITER = "already has an active writer"
+#: Threads whose engine is remembered after nothing refers to them any more (a bounded, least recently placed
+#: first, memory): used again by id, they go back to the engine that has them loaded.
+PLACEMENTS_KEPT = 65_536
 #: Ids of a thread's finished turns remembered across hibernations (a late subscriber then gets an ended log).
 FORGOTTEN_TURNS_KEPT = 256
 
@@ -67,7 +79,7 @@ class ThreadServices:
 class ThreadEntry:
     """What a runtime knows of one thread while anything refers to it: its live actor and where it is loaded."""
 
-    __slots__ = ("__weakref__", "forgotten", "loaded", "lock", "model", "ref", "services", "thread_id")
+    __slots__ = ("__weakref__", "engine", "forgotten", "loaded", "lock", "model", "ref", "services", "thread_id")
 
     def __init__(self, thread_id: str) -> None:
         self.thread_id = thread_id
@@ -76,6 +88,8 @@ class ThreadEntry:
         self.ref: pykka.ActorRef[Any] | None = None
         #: The engine generation that has this thread loaded (``None``: none known; the actor resumes it first).
         self.loaded: int | None = None
+        #: The index of the engine of the pool this thread lives on (``None``: not placed yet).
+        self.engine: int | None = None
         #: Ids of turns that ended and are no longer kept, oldest first (bounded).
         self.forgotten: collections.OrderedDict[str, None] = collections.OrderedDict()
         #: This thread's own tools and approval policy (``None``: only the client's), set when it is opened.
@@ -118,15 +132,101 @@ class _SdkFuture(pykka.ThreadingFuture[Any]):
 class ThreadDirectory:
     """The thread entries of one runtime, and the revival of a thread's actor by its root supervisor."""
 
-    def __init__(self, escalation: _Escalated | None = None) -> None:
+    def __init__(self, escalation: _Escalated | None = None, engines: int = 1) -> None:
         self._entries: weakref.WeakValueDictionary[str, ThreadEntry] = weakref.WeakValueDictionary()
         self._lock = threading.Lock()
         self._escalation = escalation
         #: The root supervisor that starts thread actors (set when it starts).
         self.supervisor: pykka.ActorRef[Any] | None = None
-        #: The engine's generation: 0 for the first engine, one more after each restart.
-        self.generation = 0
+        #: Each engine's generation: 0 for its first process, one more after each restart.
+        self.generations = [0] * engines
+        #: The entries placed on each engine (what its load is), the starts placed there and not answered yet.
+        self._placed: list[weakref.WeakSet[ThreadEntry]] = [weakref.WeakSet() for _ in range(engines)]
+        self._reserved = [0] * engines
+        self._turn = 0
+        #: The engines of the threads placed last (see :data:`PLACEMENTS_KEPT`).
+        self._remembered: collections.OrderedDict[str, int] = collections.OrderedDict()
         self.closed = False
+
+    @property
+    def engines(self) -> int:
+        """How many engines the pool has."""
+        return len(self.generations)
+
+    def loads(self) -> list[int]:
+        """The threads in use on each engine (entries something refers to)."""
+        return [len(placed) for placed in self._placed]
+
+    def reserve(self, exclude: Collection[int] = ()) -> int:
+        """The engine a new thread goes to: the fewest threads in use and starts under way (ties in turn).
+
+        Not one of ``exclude`` (unless that is every engine). Give it back with :meth:`unreserve` once the start
+        was answered (or failed).
+        """
+        count = len(self.generations)
+        if count == 1:
+            return 0
+        with self._lock:
+            turn = self._turn = (self._turn + 1) % count
+            candidates = [i for i in range(count) if i not in exclude] or list(range(count))
+            engine = min(candidates, key=lambda i: (len(self._placed[i]) + self._reserved[i], (i - turn) % count))
+            self._reserved[engine] += 1
+            return engine
+
+    def unreserve(self, engine: int) -> None:
+        """A start :meth:`reserve` placed on ``engine`` was answered (its thread is placed now) or failed."""
+        if len(self.generations) > 1:
+            with self._lock:
+                self._reserved[engine] -= 1
+
+    def engine_of(self, thread_id: str) -> int | None:
+        """The engine ``thread_id`` lives on, if known (its entry's, or remembered)."""
+        entry = self._entries.get(thread_id)
+        if entry is not None and entry.engine is not None:
+            return entry.engine
+        return self._remembered.get(thread_id)
+
+    def place(self, entry: ThreadEntry) -> int:
+        """The engine of ``entry``'s thread: where it lives, or (never placed) the least loaded one."""
+        engine = entry.engine
+        if engine is None:
+            engine = self._remembered.get(entry.thread_id)
+            if engine is None:
+                engine = self.reserve()
+                self.unreserve(engine)
+            self.settle(entry, engine)
+        return engine
+
+    def settle(self, entry: ThreadEntry, engine: int) -> None:
+        """``entry``'s thread lives on ``engine`` from now on."""
+        if len(self.generations) == 1:
+            entry.engine = 0
+            return
+        with self._lock:
+            if entry.engine is not None and entry.engine != engine:
+                self._placed[entry.engine].discard(entry)
+            entry.engine = engine
+            self._placed[engine].add(entry)
+            remembered = self._remembered
+            remembered[entry.thread_id] = engine
+            remembered.move_to_end(entry.thread_id)
+            while len(remembered) > PLACEMENTS_KEPT:
+                remembered.popitem(last=False)
+
+    def engine_restarted(self, engine: int) -> None:
+        """``engine`` died: its generation goes up (nothing is loaded there now), and what it had is forgotten.
+
+        Threads in use stay placed there (their entries say so); others may be placed anywhere from now on.
+        """
+        with self._lock:
+            self.generations[engine] += 1
+            forgotten = [thread_id for thread_id, placed in self._remembered.items() if placed == engine]
+            for thread_id in forgotten:
+                del self._remembered[thread_id]
+
+    def generation_of(self, entry: ThreadEntry) -> int:
+        """The current generation of the engine ``entry``'s thread lives on."""
+        return self.generations[entry.engine or 0]
 
     def __len__(self) -> int:
         """The threads something still refers to."""
@@ -161,13 +261,16 @@ class ThreadDirectory:
         ref = None if entry is None else entry.ref
         return ref if ref is not None and ref.is_alive() else None
 
-    def mark_loaded(self, thread_id: str, generation: int) -> ThreadRef:
-        """The engine of ``generation`` answered a start, resume or fork of ``thread_id``: it has it loaded.
+    def mark_loaded(self, thread_id: str, generation: int, engine: int = 0) -> ThreadRef:
+        """``engine``, in ``generation``, answered a start, resume or fork of ``thread_id``: it has it loaded.
 
-        It is known so while something refers to the entry: the address returned does.
+        It is known so while something refers to the entry: the address returned does. The thread lives on
+        ``engine`` from now on.
         """
         address = self.ref(thread_id)
-        address._entry.loaded = generation
+        entry = address._entry
+        self.settle(entry, engine)
+        entry.loaded = generation
         return address
 
     def mark_unloaded(self, thread_id: str) -> None:

@@ -46,6 +46,7 @@ __all__ = [
     "IdleCheck",
     "LineDroppedEvent",
     "LineTooLongNote",
+    "MoveThread",
     "NotificationSink",
     "PortEvent",
     "PortStatus",
@@ -63,6 +64,7 @@ __all__ = [
     "StopThread",
     "SubscribeTurn",
     "TelemetryEvent",
+    "ThreadMoved",
     "ThreadRequest",
     "TurnDeadline",
     "TurnFinished",
@@ -426,31 +428,51 @@ class GetCounts(msgspec.Struct, frozen=True):
 
 
 class StartEngine(msgspec.Struct, frozen=True):
-    """Ask: start the engine child; answers its connection or raises."""
+    """Ask: start the engine children (one per engine of the pool); answers their connections or raises."""
 
 
 class GetConnection(msgspec.Struct, frozen=True):
-    """Tell (to the root): ``reply`` gets the engine connection once one is up (the error once none can be)."""
+    """Tell (to the root): ``reply`` gets engine ``engine``'s connection once it is up (or why it can't be)."""
 
     reply: ReplyTo
+    engine: int = 0
 
 
 class HoldRequest(msgspec.Struct, frozen=True):
     """Tell (to the root): send this request on the engine once one is up (or fail it once none can be).
 
-    ``bounced`` is the connection whose engine was gone when the request got to it (it is not sent there again).
+    ``bounced`` is the connection whose engine was gone when the request got to it (it is not sent there again);
+    ``engine`` the index of the engine of the pool it is for.
     """
 
     method: str
     params: Any
     reply: ReplyTo
     bounced: Any = None
+    engine: int = 0
 
 
 class StartThread(msgspec.Struct, frozen=True):
     """Ask: the actor of ``thread_id``, started if it is not running."""
 
     thread_id: str
+
+
+class MoveThread(msgspec.Struct, frozen=True):
+    """Tell (thread actor to root): another engine of the pool holds this thread; place it on one not ``tried``.
+
+    The root answers the actor with :class:`ThreadMoved`.
+    """
+
+    thread_id: str
+    tried: frozenset[int]
+
+
+class ThreadMoved(msgspec.Struct, frozen=True):
+    """Tell (root to thread actor): the thread lives on ``engine`` now (``connection``: ``None`` while down)."""
+
+    engine: int
+    connection: EngineHandle | None
 
 
 class StopThread(msgspec.Struct, frozen=True):

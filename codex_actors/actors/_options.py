@@ -56,6 +56,8 @@ class RuntimeOptions:
     restart_window: float = DEFAULT_RESTART_WINDOW_S
     #: Longest line accepted from the engine; longer ones are dropped and reported.
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+    #: Engine processes in the pool (``CodexConfig.engines``).
+    engines: int = 1
     #: Bytes of the engine's stderr kept for error messages.
     stderr_tail_bytes: int = DEFAULT_STDERR_TAIL_BYTES
     #: Bytes asked for per read of the engine's stdout.
@@ -77,4 +79,5 @@ class RuntimeOptions:
             max_restarts=config.max_restarts,
             restart_window=config.restart_window_s,
             max_line_bytes=config.max_line_bytes,
+            engines=config.engines,
         )

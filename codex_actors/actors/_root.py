@@ -7,20 +7,27 @@ RootSupervisor (one-for-one, CodexConfig.max_restarts in restart_window_s: 3 in 
  ├── approvals       ApprovalBroker     permanent
  ├── engine          EnginePort         permanent, started by the StartEngine ask (so its first start's
  │                                      error reaches the caller); a restart is a fresh engine process,
- │                                      acknowledged once it answers initialize (see below)
+ │                                      acknowledged once it answers initialize (see below). A pool
+ │                                      (CodexConfig.engines = N) has N: engine:0 ... engine:<N-1>
  └── thread:<id> (N) ThreadActor        transient: restarted only after a crash; a child only while it runs
 ```
+
+Each engine has its :class:`~codex_actors.actors._engine_slot.EngineSlot`: its router, its connection, what waits
+for it. Everything below is per engine: a thread lives on one engine of the pool (its directory entry says which),
+and only that engine's death touches it. The restart intensity is ``max_restarts`` per engine (the supervisor's
+is that times the engines).
 
 Thread actors are children only while they run: one that hibernates (idle) exits normally and is forgotten, so
 the tree, like the :class:`~codex_actors.actors._directory.ThreadDirectory` through which addresses reach them,
 is bounded by the threads in use. :class:`StartThread` starts (or revives) one.
 
-The :class:`~codex_actors.actors._router.Router` outlives engine restarts: thread actors stay bound to it. When the
-engine goes down, the directory's engine generation goes up (every thread known loaded is now not) and every
-running thread actor is told :class:`EngineDown` (in-flight turns fail at once); once a new engine is up,
-:class:`EngineUp`: each resumes its thread on it when next used, or at once if requests wait for it. Past the
-restart intensity the supervisor stops everything and every ask raises :class:`~codex_actors.errors.EngineCrashed`,
-which it also records in the runtime's :class:`Escalation` (so callers see it without asking).
+The :class:`~codex_actors.actors._router.Router` outlives engine restarts: thread actors stay bound to it. When an
+engine goes down, its generation in the directory goes up (every thread known loaded there is now not) and every
+running thread actor placed on it is told :class:`EngineDown` (in-flight turns fail at once); once a new engine
+is up, :class:`EngineUp`: each resumes its thread on it when next used, or at once if requests wait for it.
+Past the restart intensity the supervisor stops everything and every ask raises
+:class:`~codex_actors.errors.EngineCrashed`, which it also records in the runtime's :class:`Escalation` (so
+callers see it without asking).
 
 A restart never blocks the supervisor's mailbox for the engine's handshake: the engine child's spec is
 ``acknowledged``; its start spawns the process and sends ``initialize``, and the answer comes back here as a
@@ -30,9 +37,9 @@ acknowledged (and the threads told :class:`EngineUp`); failed or timed out, the 
 failed restart attempt. So ``close()``, asks and other children's reports are handled while a handshake hangs.
 
 Requests that find no engine (:class:`HoldRequest`: the runtime's plain requests during a restart, or ones that
-reached a port whose engine had just died, :class:`~codex_actors._failures.NotSent`) are held here (bounded:
-1,024) and sent once a new engine is up; :class:`GetConnection` waits likewise. After escalation they fail at
-once with the ``EngineCrashed``, and at stop with ``TransportClosedError``.
+reached a port whose engine had just died, :class:`~codex_actors._failures.NotSent`) are held in their engine's
+slot (bounded: 1,024) and sent once a new engine is up; :class:`GetConnection` waits likewise. After escalation
+they fail at once with the ``EngineCrashed``, and at stop with ``TransportClosedError``.
 """
 
 from __future__ import annotations
@@ -43,7 +50,7 @@ import logging
 import operator
 import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 import pykka
@@ -58,6 +65,7 @@ from ..models import initialize_response
 from ._approvals import ApprovalBroker, file_change_seen
 from ._connection import EngineConnection, PendingHandshake
 from ._directory import ThreadDirectory
+from ._engine_slot import EngineSlot, engine_child_name, redirected
 from ._login_waiters import LoginWaiters
 from ._messages import (
     Abandon,
@@ -67,17 +75,19 @@ from ._messages import (
     GetConnection,
     HandleServerRequest,
     HoldRequest,
+    MoveThread,
     PortEvent,
     StartEngine,
     StartThread,
     StopThread,
+    ThreadMoved,
     UnownedNotifications,
     WaitLogin,
 )
 from ._options import RuntimeOptions
 from ._port import EnginePort
 from ._process import EngineProcess
-from ._reply import ActorReply, Redirect, ReplyTo, RequestDone, is_for, reply_error, reply_value, tell_quietly
+from ._reply import ActorReply, ReplyTo, RequestDone, reply_error, reply_value, tell_quietly
 from ._router import NotificationBuffer, Router
 from ._services import ServiceSetup
 from ._supervisor import ChildContext, ChildSpec, RestartPolicy, Supervisor, SupervisorGaveUp, TerminateChild
@@ -86,9 +96,8 @@ from ._thread import ThreadActor, thread_child_name
 from ._timers import Timers
 from ._tools import ToolRegistry
 
-__all__ = ["MAX_HELD_REQUESTS", "Escalation", "RootSupervisor", "redirected"]
+__all__ = ["Escalation", "RootSupervisor", "redirected"]
 
-ENGINE = "engine"
 LOGIN_COMPLETED = "account/login/completed"
 _METHOD = operator.attrgetter("method")
 #: The notifications after which the engine no longer has a thread loaded.
@@ -107,37 +116,18 @@ def _backlog(ref: pykka.ActorRef[Any]) -> int:
     return 0 if qsize is None else int(qsize())
 
 
-#: Plain requests held while the engine restarts; past this they fail at once.
-MAX_HELD_REQUESTS = 1024
-
-
 class _Handshake(msgspec.Struct, frozen=True):
     """The tag of a restarted engine's ``initialize`` answer, told back to the root."""
 
     generation: int
+    engine: int = 0
 
 
 class _HandshakeTimeout(msgspec.Struct, frozen=True):
     """Tell (timer to root): the restarted engine of ``generation`` had ``handshake_timeout`` to answer."""
 
     generation: int
-
-
-def _hold_again(
-    supervisor: pykka.ActorRef[Any], request: HoldRequest, bounced: EngineConnection, error: BaseException
-) -> None:
-    try:
-        supervisor.tell(HoldRequest(request.method, request.params, request.reply, bounced))
-    except pykka.ActorDeadError:
-        reply_error(request.reply, error)
-
-
-def redirected(
-    supervisor: pykka.ActorRef[Any], connection: EngineConnection, method: str, params: Any, reply: ReplyTo
-) -> Redirect:
-    """``reply``, for a request sent on ``connection``: if its engine was gone first, the root holds it instead."""
-    request = HoldRequest(method, params, reply)
-    return Redirect(reply, functools.partial(_hold_again, supervisor, request, connection))
+    engine: int = 0
 
 
 class Escalation:
@@ -150,7 +140,7 @@ class Escalation:
 
 
 class RootSupervisor(Supervisor):
-    """Supervises the engine port, the service actors and one actor per live thread."""
+    """Supervises the engine ports (one per engine of the pool), the service actors and one actor per thread."""
 
     use_daemon_thread = True
 
@@ -165,28 +155,34 @@ class RootSupervisor(Supervisor):
         directory: ThreadDirectory | None = None,
     ) -> None:
         self.config = config
-        self._spawned = engine  # started by the caller (see EngineProcess.launch); the first port adopts it
         self.options = options or RuntimeOptions()
+        count = self.options.engines
         self.escalated = escalation or Escalation()
-        #: Every thread something refers to: its running actor (if any) and where it is loaded.
-        self.directory = ThreadDirectory(self.escalated) if directory is None else directory
+        #: Every thread something refers to: its running actor (if any), its engine and where it is loaded.
+        self.directory = ThreadDirectory(self.escalated, count) if directory is None else directory
         #: Idle checks and resume backoffs of every thread actor, on one thread.
         self.timers = Timers()
         #: The latest notifications that belong to no live thread actor (bounded; the oldest are dropped).
         self.unowned = NotificationBuffer(unowned_buffer_size)
-        self.router = Router(
-            default=self._on_unowned,
-            requests=self._on_server_request,
-            events=self._on_event,
-            watch=self._watch,
-        )
-        self._connection: EngineConnection | None = None
-        #: The restarted engine's handshake under way: its generation and the pending handshake.
-        self._handshake: tuple[int, PendingHandshake] | None = None
-        self._engine_started = False
-        #: What waits for a new engine: plain requests, and GetConnection replies.
-        self._held: list[HoldRequest] = []
-        self._waiting: list[ReplyTo] = []
+        #: The engines of the pool, by index.
+        self.engines = [
+            EngineSlot(
+                index,
+                engine_child_name(index, count),
+                Router(
+                    default=self._on_unowned,
+                    requests=functools.partial(self._on_server_request, index),
+                    events=self._on_event,
+                    watch=self._watch,
+                    engine=index,
+                ),
+                engine if index == 0 else None,  # started by the caller (EngineProcess.launch): the first port's
+            )
+            for index in range(count)
+        ]
+        self._slots = {slot.name: slot for slot in self.engines}
+        #: The first engine's router (the only one, without a pool).
+        self.router = self.engines[0].router
         self.logins = LoginWaiters()
         self._services: dict[str, pykka.ActorRef[Any]] = {}
         #: Telemetry messages dropped because the telemetry actor was :data:`TELEMETRY_BACKLOG` behind.
@@ -198,9 +194,6 @@ class RootSupervisor(Supervisor):
         self.metrics = metrics_for(config.metrics_registry) if config.metrics else None
         if self.metrics is not None:
             self.metrics.watch(self.directory)
-        #: Why the engine is being restarted (told in ``engine.restart``), and attempts since it was last up.
-        self._restart_reason = "crashed"
-        self._restart_attempts = 0
         self._setup = ServiceSetup(config, self.directory, self.timers, self._tell_telemetry)
         self._service_specs = [
             ChildSpec("telemetry", self._service(TelemetryActor, "telemetry", self.metrics)),
@@ -208,7 +201,10 @@ class RootSupervisor(Supervisor):
             ChildSpec("approvals", self._service(ApprovalBroker, "approvals", self._setup)),
         ]
         super().__init__(
-            [], max_restarts=self.options.max_restarts, max_seconds=self.options.restart_window, name="root"
+            [],
+            max_restarts=self.options.max_restarts * count,
+            max_seconds=self.options.restart_window,
+            name="root",
         )
 
     # -- children ---------------------------------------------------------------------------------------------
@@ -228,38 +224,61 @@ class RootSupervisor(Supervisor):
 
         return start
 
-    def _start_engine(self, context: ChildContext) -> pykka.ActorRef[Any]:
-        process, self._spawned = self._spawned, None
-        ref = EnginePort.start(self.config, self.router, self.options, context=context, process=process)
-        if self._engine_started:  # a restart: its handshake is watched from the mailbox (see the module docstring)
-            generation = context.generation
-            self._restart_attempts += 1
-            self._tell_telemetry(
-                telemetry_event(
-                    "engine.restart",
-                    {"generation": generation, "reason": self._restart_reason},
-                    attempt=self._restart_attempts,
-                )
-            )
-            self._restart_reason = "handshake_failed"  # unless it comes up, the next attempt is for that
-            reply = ActorReply(self.actor_ref, _Handshake(generation))
-            self._handshake = (generation, EngineConnection.handshake(ref, self.router, self.options, reply))
-            timeout = functools.partial(tell_quietly, self.actor_ref, _HandshakeTimeout(generation))
-            self.timers.call_later(self.options.handshake_timeout, timeout)
+    def _start_engine(self, slot: EngineSlot, context: ChildContext) -> pykka.ActorRef[Any]:
+        process, slot.spawned = slot.spawned, None
+        ref = EnginePort.start(self.config, slot.router, self.options, context=context, process=process)
+        if not slot.started:  # a first start: StartEngine waits for its handshake
+            slot.handshake = (context.generation, EngineConnection.handshake(ref, slot.router, self.options))
             return ref
-        handshake = EngineConnection.handshake(ref, self.router, self.options)
+        # A restart: its handshake is watched from the mailbox (see the module docstring).
+        generation = context.generation
+        slot.restart_attempts += 1
+        self._tell_telemetry(
+            telemetry_event(
+                "engine.restart",
+                {"generation": generation, "reason": slot.restart_reason, "engine": slot.name},
+                attempt=slot.restart_attempts,
+            )
+        )
+        slot.restart_reason = "handshake_failed"  # unless it comes up, the next attempt is for that
+        reply = ActorReply(self.actor_ref, _Handshake(generation, slot.index))
+        slot.handshake = (generation, EngineConnection.handshake(ref, slot.router, self.options, reply))
+        timeout = functools.partial(tell_quietly, self.actor_ref, _HandshakeTimeout(generation, slot.index))
+        self.timers.call_later(self.options.handshake_timeout, timeout)
+        return ref
+
+    def _start_engines(self) -> list[EngineConnection]:
+        """The first start of every engine: the first one, then (once it answered) the others at once.
+
+        The first engine creates the state database of ``CODEX_HOME`` if there is none: engines that start on a
+        new ``CODEX_HOME`` at the same moment fail to (checked on 0.163.0), ones that start beside it do not.
+        """
+        first, *others = self.engines
+        self._start_slot(first)
         # The engine takes tens of milliseconds to answer the handshake: the services start meanwhile.
         for spec in self._service_specs:
             if spec.name not in self._services:
                 self._start_new(spec)
-        self._connection = handshake.wait()
-        self._engine_started = True
-        self._engine_up(self._connection)
-        return ref
+        self._wait_started(first)
+        for slot in others:
+            self._start_slot(slot)
+        for slot in others:
+            self._wait_started(slot)
+        return self._require_engines()
+
+    def _start_slot(self, slot: EngineSlot) -> None:
+        if slot.name not in self._children:
+            self._start_new(ChildSpec(slot.name, functools.partial(self._start_engine, slot), acknowledged=True))
+
+    def _wait_started(self, slot: EngineSlot) -> None:
+        if slot.handshake is not None:
+            pending, slot.handshake = slot.handshake[1], None
+            slot.connection = pending.wait()
+            slot.started = True
+            self._engine_up(slot.connection)
 
     def _engine_up(self, connection: EngineConnection) -> None:
         """An engine answered its handshake: the build info names its version."""
-        self._restart_attempts = 0
         if self.metrics is not None:
             try:
                 info = initialize_response(connection.initialize_result).serverInfo
@@ -269,9 +288,11 @@ class RootSupervisor(Supervisor):
             words = version.split()
             self.metrics.engine_version(words[0] if words else "unknown")  # "0.163.0 (...)": the number
 
-    def _handshaken(self, generation: int, raw: msgspec.Raw | None, error: BaseException | None) -> None:
+    def _handshaken(
+        self, slot: EngineSlot, generation: int, raw: msgspec.Raw | None, error: BaseException | None
+    ) -> None:
         """The restarted engine of ``generation`` answered ``initialize`` (or failed to)."""
-        current = self._handshake
+        current = slot.handshake
         if current is None or current[0] != generation:
             return  # an attempt given up on already
         pending = current[1]
@@ -281,70 +302,58 @@ class RootSupervisor(Supervisor):
             except Exception as exc:
                 error = exc
         if error is not None:
-            self._abandon(pending, error)
+            self._abandon(slot, pending, error)
             return
-        self._handshake = None
-        self._connection = connection
         self._engine_up(connection)
-        self.acknowledge(ENGINE, generation)  # on_child_restarted: the threads switch to it
-        waiting, self._waiting = self._waiting, []
-        for reply in waiting:
-            reply_value(reply, connection)
-        held, self._held = self._held, []
-        for request in held:
-            self._send(connection, request)
+        slot.connection = connection  # before on_child_restarted: the threads switch to it
+        self.acknowledge(slot.name, generation)
+        slot.up(self.actor_ref, connection)
 
-    def _handshake_timed_out(self, generation: int) -> None:
-        current = self._handshake
+    def _handshake_timed_out(self, slot: EngineSlot, generation: int) -> None:
+        current = slot.handshake
         if current is not None and current[0] == generation:
             timeout = self.options.handshake_timeout
             log_timeout("initialize", timeout)
-            self._abandon(current[1], RequestTimeoutError("initialize", timeout))
+            self._abandon(slot, current[1], RequestTimeoutError("initialize", timeout))
 
-    def _abandon(self, pending: PendingHandshake, error: BaseException) -> None:
+    def _abandon(self, slot: EngineSlot, pending: PendingHandshake, error: BaseException) -> None:
         """A restarted engine failed its handshake: its port crashes with ``error`` (a failed restart attempt)."""
-        self._handshake = None
+        slot.handshake = None
         tell_quietly(pending.connection.ref, Abandon(error))
 
+    def _slot(self, engine: int) -> EngineSlot:
+        """Engine ``engine`` of the pool (the first one for an index out of range)."""
+        return self.engines[engine] if 0 <= engine < len(self.engines) else self.engines[0]
+
     def _hold(self, request: HoldRequest) -> None:
-        """Send ``request`` on the engine if one is up, else keep it for the next one."""
+        """Send ``request`` on its engine if it is up, else keep it for the next one."""
         if self.escalation is not None:
             reply_error(request.reply, fresh(self.escalation))
             return
-        connection = self._connection
-        if connection is not None and connection is not request.bounced and connection.alive:
-            self._send(connection, request)
-        elif len(self._held) >= MAX_HELD_REQUESTS:
-            reply_error(request.reply, TransportClosedError("too many requests held while the engine restarts"))
-        else:
-            self._held.append(request)
+        self._slot(request.engine).hold(self.actor_ref, request)
 
-    def _send(self, connection: EngineConnection, request: HoldRequest) -> None:
-        reply = redirected(self.actor_ref, connection, request.method, request.params, request.reply)
-        connection.send(request.method, request.params, reply)
-
-    def _get_connection(self, reply: ReplyTo) -> None:
+    def _get_connection(self, reply: ReplyTo, engine: int) -> None:
+        slot = self._slot(engine)
         if self.escalation is not None:
             reply_error(reply, fresh(self.escalation))
-        elif self._connection is not None:
-            reply_value(reply, self._connection)
-        elif not self._engine_started:
+        elif slot.connection is not None:
+            reply_value(reply, slot.connection)
+        elif not slot.started:
             reply_error(reply, not_running())
         else:
-            self._waiting.append(reply)
+            slot.waiting.append(reply)
 
     def _cancel(self, reply: ReplyTo) -> None:
-        self._held = [request for request in self._held if not is_for(request.reply, reply)]
-        self._waiting = [waiting for waiting in self._waiting if waiting is not reply]
+        for slot in self.engines:
+            slot.cancel(reply)
 
     def _fail_waiting(self, error: BaseException) -> None:
-        held, self._held = self._held, []
-        waiting, self._waiting = self._waiting, []
-        for reply in [request.reply for request in held] + waiting:
-            reply_error(reply, fresh(error))
+        for slot in self.engines:
+            for reply in slot.fail_waiting():
+                reply_error(reply, fresh(error))
 
     def _start_thread(self, thread_id: str) -> pykka.ActorRef[Any]:
-        """The running actor of ``thread_id``, started (or revived) if none runs."""
+        """The running actor of ``thread_id``, started (or revived) if none runs, on its thread's engine."""
         if self.escalation is not None:
             raise self.escalation
         entry = self.directory.entry(thread_id)
@@ -357,12 +366,13 @@ class RootSupervisor(Supervisor):
             # An incarnation on its way out (it hibernated, or crashed and is not reported yet): its report will
             # be stale, as the new one's generation is above it.
             self._forget_generation(name)
+        connection = self._slot(self.directory.place(entry)).connection
 
         def start(context: ChildContext) -> pykka.ActorRef[Any]:
             ref = ThreadActor.start(
                 context,
                 thread_id,
-                self._connection,
+                connection,
                 global_sink=self._on_unowned,
                 directory=self.directory,
                 entry=entry,
@@ -376,42 +386,60 @@ class RootSupervisor(Supervisor):
 
         return self._start_new(ChildSpec(name, start, RestartPolicy.transient))
 
-    def _thread_refs(self) -> list[pykka.ActorRef[Any]]:
-        return [
-            child.ref
-            for name, child in self._children.items()
-            if name.startswith("thread:") and child.ref is not None
-        ]
+    def _move_thread(self, message: MoveThread) -> None:
+        """A thread's actor found its thread held by another engine of the pool: place it on one not tried."""
+        entry = self.directory.find(message.thread_id)
+        if entry is None:
+            return
+        engine = self.directory.reserve(exclude=message.tried)
+        self.directory.unreserve(engine)
+        self.directory.settle(entry, engine)
+        ref = entry.ref
+        if ref is not None:
+            tell_quietly(ref, ThreadMoved(engine, self._slot(engine).connection))
 
-    def _require_engine(self) -> EngineConnection:
-        """The connection of the first engine start (what ``StartEngine`` answers)."""
+    def _thread_refs(self, engine: int) -> list[pykka.ActorRef[Any]]:
+        """The running thread actors placed on ``engine``."""
+        refs = []
+        for name, child in self._children.items():
+            if name.startswith("thread:") and child.ref is not None:
+                entry = self.directory.find(name[len("thread:") :])
+                if entry is not None and (entry.engine or 0) == engine:
+                    refs.append(child.ref)
+        return refs
+
+    def _require_engines(self) -> list[EngineConnection]:
+        """The connections of the first engine starts (what ``StartEngine`` answers)."""
         if self.escalation is not None:
             raise self.escalation
-        if self._connection is None:
+        connections = [slot.connection for slot in self.engines]
+        if any(connection is None for connection in connections):
             raise not_running()
-        return self._connection
+        return cast(list[EngineConnection], connections)
 
     # -- supervisor hooks -------------------------------------------------------------------------------------
 
     def on_child_down(self, name: str, reason: BaseException | None) -> None:
-        """The engine died: fail every thread's in-flight turn now, before the restart."""
-        if name != ENGINE:
+        """An engine died: fail the in-flight turns of the threads on it now, before the restart."""
+        slot = self._slots.get(name)
+        if slot is None:
             return
-        self._connection = None
-        self.directory.generation += 1
-        self._restart_reason = "hung" if isinstance(reason, EngineHungError) else "crashed"
+        slot.connection = None
+        self.directory.engine_restarted(slot.index)
+        slot.restart_reason = "hung" if isinstance(reason, EngineHungError) else "crashed"
         error = reason if reason is not None else not_running()
-        for ref in self._thread_refs():
+        for ref in self._thread_refs(slot.index):
             with contextlib.suppress(pykka.ActorDeadError):
                 ref.tell(EngineDown(error))
 
     def on_child_restarted(self, name: str, ref: pykka.ActorRef[Any]) -> None:
-        """A fresh engine is up: every running thread actor switches to it (and resumes its thread when used)."""
-        if name != ENGINE or self._connection is None:
+        """A fresh engine is up: the thread actors on it switch to it (and resume their threads when used)."""
+        slot = self._slots.get(name)
+        if slot is None or slot.connection is None:
             return
-        for thread_ref in self._thread_refs():
+        for thread_ref in self._thread_refs(slot.index):
             with contextlib.suppress(pykka.ActorDeadError):
-                thread_ref.tell(EngineUp(self._connection))
+                thread_ref.tell(EngineUp(slot.connection))
 
     def escalation_error(self, gave_up: SupervisorGaveUp) -> EngineCrashed:
         """Giving up is the runtime's :class:`EngineCrashed` (with the engine's exit code and stderr tail)."""
@@ -427,17 +455,19 @@ class RootSupervisor(Supervisor):
 
     def on_escalate(self, error: BaseException) -> None:
         """Gave up: nothing runs any more; asks raise ``error``; login waiters get it too."""
-        self._connection = None
-        self._handshake = None
+        for slot in self.engines:
+            slot.connection = None
+            slot.handshake = None
         self.timers.close()
         self.logins.fail_all(error)
         self._fail_waiting(error)
 
     def on_stop(self) -> None:
         """Stop every child; login waiters fail with ``TransportClosedError``."""
-        if self._spawned is not None:  # an engine started for a port that never came
-            self._spawned.stop(grace=0.0, term_grace=self.options.term_grace)
-            self._spawned = None
+        for slot in self.engines:
+            if slot.spawned is not None:  # an engine started for a port that never came
+                slot.spawned.stop(grace=0.0, term_grace=self.options.term_grace)
+                slot.spawned = None
         super().on_stop()
         self.timers.close()
         self.logins.fail_all(not_running())
@@ -447,10 +477,9 @@ class RootSupervisor(Supervisor):
         """Answer the runtime's own asks."""
         match message:
             case StartEngine():
-                self._start_new(ChildSpec(ENGINE, self._start_engine, acknowledged=True))
-                return self._require_engine()
-            case GetConnection(reply=reply):
-                self._get_connection(reply)
+                return self._start_engines()
+            case GetConnection(reply=reply, engine=engine):
+                self._get_connection(reply, engine)
                 return None
             case HoldRequest():
                 self._hold(message)
@@ -458,14 +487,17 @@ class RootSupervisor(Supervisor):
             case CancelRequest(reply=reply):
                 self._cancel(reply)
                 return None
-            case RequestDone(tag=_Handshake(generation=generation)):
-                self._handshaken(generation, message.result, message.error)
+            case RequestDone(tag=_Handshake(generation=generation, engine=engine)):
+                self._handshaken(self._slot(engine), generation, message.result, message.error)
                 return None
-            case _HandshakeTimeout(generation=generation):
-                self._handshake_timed_out(generation)
+            case _HandshakeTimeout(generation=generation, engine=engine):
+                self._handshake_timed_out(self._slot(engine), generation)
                 return None
             case StartThread():
                 return self._start_thread(message.thread_id)
+            case MoveThread():
+                self._move_thread(message)
+                return None
             case StopThread():
                 return self.on_receive(TerminateChild(thread_child_name(message.thread_id)))
             case WaitLogin():
@@ -515,8 +547,8 @@ class RootSupervisor(Supervisor):
                 with contextlib.suppress(pykka.ActorDeadError):
                     approvals.tell(seen)
 
-    def _on_server_request(self, request: ServerRequest) -> None:
-        connection = self._connection
+    def _on_server_request(self, engine: int, request: ServerRequest) -> None:
+        connection = self.engines[engine].connection
         service = self._services.get("tools" if request.method == "item/tool/call" else "approvals")
         if connection is None or service is None:
             return

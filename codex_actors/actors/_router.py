@@ -81,7 +81,10 @@ class Router:
         requests: RequestSink | None = None,
         events: EventSink | None = None,
         watch: NotificationSink | None = None,
+        engine: int = 0,
     ) -> None:
+        #: The index, in its client's pool, of the engine whose port this router serves.
+        self.engine = engine
         self.default: NotificationSink = NotificationBuffer() if default is None else default
         self.requests: RequestSink | None = requests
         self.events: EventSink = _ignore_event if events is None else events

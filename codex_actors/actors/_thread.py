@@ -80,7 +80,7 @@ from ..errors import (
 )
 from ..models import Notification
 from ._coalesce import DELTAS
-from ._directory import ThreadDirectory, ThreadEntry
+from ._directory import ACTIVE_WRITER, ThreadDirectory, ThreadEntry
 from ._messages import (
     CancelRequest,
     DrainNotifications,
@@ -89,12 +89,14 @@ from ._messages import (
     EngineUp,
     IdleCheck,
     LineTooLongNote,
+    MoveThread,
     NotificationSink,
     ReleaseThread,
     RetryResume,
     RunTurn,
     StartTurn,
     SubscribeTurn,
+    ThreadMoved,
     ThreadRequest,
     TurnDeadline,
     TurnFinished,
@@ -242,6 +244,8 @@ class ThreadActor(SupervisedActor):
         # one of them fails it; to any other, the thread is resumed and the turn started again. Bounded by them.
         self._retried: set[int] = set()
         self._resuming: int | None = None
+        #: The engines of the pool whose resume said another engine holds the thread (see ``_move``).
+        self._tried_engines: set[int] = set()
         self._resume_generation = 0
         self._resume_attempt = 0
         self._resume_backoff = False
@@ -256,8 +260,8 @@ class ThreadActor(SupervisedActor):
 
     @property
     def _generation(self) -> int:
-        """The current engine's generation (0 for a bare actor, which has no directory)."""
-        return 0 if self._directory is None else self._directory.generation
+        """The current generation of the thread's engine (0 for a bare actor, which has no directory)."""
+        return 0 if self._directory is None else self._directory.generation_of(self._entry)
 
     # -- lifecycle --------------------------------------------------------------------------------------------
 
@@ -368,6 +372,8 @@ class ThreadActor(SupervisedActor):
                 self._on_engine_down(message.error)
             case EngineUp():
                 self._on_engine_up(message.connection)
+            case ThreadMoved():
+                self._on_moved(message)
             case IdleCheck():
                 self._on_idle_check()
                 return None
@@ -766,12 +772,15 @@ class ThreadActor(SupervisedActor):
         if error is None:
             self._needs_resume = False
             self._resume_attempt = 0
+            self._tried_engines.clear()
             self._entry.loaded = self._resume_generation
             logger.info("thread %s resumed", self.thread_id, extra={"thread_id": self.thread_id})
             self._send_held()
             return
         if isinstance(error, TransportClosedError):
             return  # the engine died again: the requests wait for the next one (EngineDown, EngineUp)
+        if self._move(error):
+            return
         self._resume_attempt += 1
         options = self._options
         if is_retryable_error(error) and self._resume_attempt < options.resume_attempts and self._timers:
@@ -810,6 +819,42 @@ class ThreadActor(SupervisedActor):
         )
         for message in held:  # the next use tries again
             self._fail_request(message, failure)
+
+    def _move(self, error: BaseException) -> bool:
+        """Another engine of the pool holds the thread (its resume said so): have the root place it on another.
+
+        Each engine is tried once; the requests wait meanwhile. False (nothing done) for any other error.
+        """
+        directory = self._directory
+        if directory is None or directory.engines == 1 or ACTIVE_WRITER not in str(error):
+            return False
+        tried = self._tried_engines
+        tried.add(self._entry.engine or 0)
+        supervisor = self.context.supervisor if self.context is not None else None
+        if len(tried) >= directory.engines or supervisor is None:
+            return False
+        logger.info(
+            "thread %s is loaded on another engine of the pool; moving it",
+            self.thread_id,
+            extra={"thread_id": self.thread_id},
+        )
+        self._resuming = -1  # nothing else goes out until the root answers
+        tell_quietly(supervisor, MoveThread(self.thread_id, frozenset(tried)))
+        return True
+
+    def _on_moved(self, moved: ThreadMoved) -> None:
+        """The root placed the thread on ``moved.engine``: resume it there."""
+        self._resuming = None
+        if self._connection is not None:
+            self._connection.unbind_thread(self.thread_id, self._deliver)
+        self._connection = moved.connection
+        if moved.connection is None:  # that engine restarts: its EngineUp resumes the thread
+            self._down = not_running()
+            return
+        moved.connection.bind_thread(self.thread_id, self._deliver)
+        self._down = None
+        if self._held:
+            self._resume()
 
     # -- turn timeouts ----------------------------------------------------------------------------------------
 

@@ -284,7 +284,7 @@ def test_a_request_that_reaches_a_dying_port_waits_for_the_new_engine(monkeypatc
     monkeypatch.setattr(EnginePort, "_on_stdout_closed", slow_exit)
     client = SyncRuntime(Runtime(fake_engine_config()))
     try:
-        loaded = client.runtime.opened(THREAD, client.runtime.directory.generation)  # as if started here
+        loaded = client.runtime.opened(THREAD, client.runtime.directory.generations[0])  # as if started here
         actor = client.bind_thread(THREAD)
         assert loaded.thread_id == THREAD
         port = client.runtime.connection().ref

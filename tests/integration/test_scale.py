@@ -210,7 +210,7 @@ def test_a_resume_refused_as_overloaded_is_retried_with_backoff(caplog: pytest.L
     client = SyncRuntime(Runtime(fake_engine_config(FAKE_ENGINE_OVERLOAD_RESUMES="3")))
     try:
         thread_id = "thr_busy"
-        address = client.runtime.opened(thread_id, client.runtime.directory.generation)
+        address = client.runtime.opened(thread_id, client.runtime.directory.generations[0])
         assert client.thread_request(thread_id, "test/echo", {"n": 1}, timeout=10)  # loaded: no resume
         pid = client.runtime.connection().status().pid
         assert pid is not None

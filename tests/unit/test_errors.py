@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import pickle
+
 import pytest
 
+from codex_actors import errors
 from codex_actors.errors import (
     CodexError,
     CodexRpcError,
@@ -70,3 +73,28 @@ def test_hierarchy_and_extras() -> None:
     error = TransportClosedError("gone", exit_code=3, stderr_tail="tail")
     assert (error.exit_code, error.stderr_tail, str(error)) == (3, "tail", "gone")
     assert TransportClosedError("x").exit_code is None
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        errors.InvalidRequestError(-32600, "bad", {"x": 1}),
+        errors.UnknownThreadError(-32600, "no rollout", None, thread_id="t"),
+        errors.ServerBusyError(-32001, "Server overloaded; retry later."),
+        errors.RequestTimeoutError("turn/start", 1.5),
+        errors.TurnTimeoutError("u", 2.0),
+        errors.InvalidInputError("input[0].text", "not UTF-8"),
+        errors.LineTooLongError("too long", size=5, limit=3),
+        errors.OutputValidationError("no match", raw_text="x", errors=[{"loc": ["a"]}]),
+        errors.TransportClosedError("gone", exit_code=3, stderr_tail="tail"),
+        errors.EngineCrashed("gave up"),
+        errors.UnknownMessageError("what"),
+    ],
+    ids=lambda error: type(error).__name__,
+)
+def test_every_error_pickles_as_the_same_class_with_the_same_attributes(error: errors.CodexError) -> None:
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is type(error)
+    assert str(copy) == str(error)
+    assert copy.args == error.args
+    assert copy.__dict__ == error.__dict__

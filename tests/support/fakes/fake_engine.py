@@ -41,7 +41,9 @@ find it; FAKE_ENGINE_PIDS names a file each process appends its pid to (one line
 FAKE_ENGINE_VERSION is the version in its user agent (default 0.163.0; an older one exercises version gating);
 FAKE_ENGINE_REFUSE (comma-separated methods) answers those with the -32600 unknown-variant error;
 FAKE_ENGINE_OVERLOAD_RESUMES=N answers the first N ``thread/resume`` of each thread (per process) with the
-engine's ``-32001 Server overloaded`` (otherwise a resume is answered like a start).
+engine's ``-32001 Server overloaded`` (otherwise a resume is answered like a start);
+FAKE_ENGINE_OVERLOAD_STARTS names a file: the process that creates it (the first of a pool to start) answers every
+``thread/start`` with ``-32001``, the others answer them.
 """
 
 from __future__ import annotations
@@ -159,6 +161,17 @@ def init_mode() -> str | None:
         return later
 
 
+def first_of_pool(marker: str | None) -> bool:
+    """Whether this process is the first to claim ``marker`` (``None``: no marker, False)."""
+    if marker is None:
+        return False
+    try:
+        with open(marker, "x"):
+            return True
+    except FileExistsError:
+        return False
+
+
 def main() -> int:
     pids = os.environ.get("FAKE_ENGINE_PIDS")
     if pids is not None:
@@ -174,6 +187,7 @@ def main() -> int:
     refused = set(filter(None, os.environ.get("FAKE_ENGINE_REFUSE", "").split(",")))
     overloaded_resumes = int(os.environ.get("FAKE_ENGINE_OVERLOAD_RESUMES", "0"))
     resumes: dict[str, int] = {}
+    overloaded_starts = first_of_pool(os.environ.get("FAKE_ENGINE_OVERLOAD_STARTS"))
     huge_item = int(os.environ.get("FAKE_ENGINE_HUGE_ITEM", "0"))
     while True:
         msg = read_message()
@@ -235,6 +249,8 @@ def main() -> int:
             error = "Login server error: Login was not completed"
             completed = {"loginId": params.get("loginId"), "success": False, "error": error}
             send({"method": "account/login/completed", "params": completed})
+        elif method == "thread/start" and overloaded_starts:
+            send({"id": mid, "error": {"code": -32001, "message": "Server overloaded; retry later."}})
         elif method == "thread/start":
             send({"id": mid, "result": thread_started(next_thread())})
         elif method == "thread/resume":
