@@ -28,7 +28,7 @@ import pytest
 
 from codex_actors import ApprovalMode, AsyncCodex, Codex, CodexConfig, ServerBusyError, telemetry
 from codex_actors._runtime import Runtime
-from codex_actors.actors import RunTurn
+from codex_actors.actors import RunTurn, ThreadRef
 from codex_actors.errors import TransportClosedError
 from codex_actors.testing import Gate, OfflineEngine, ScriptedModel, message, reply
 from codex_actors.testing._home import SHELL_HOME, offline_env
@@ -165,46 +165,44 @@ def test_without_a_pool_an_overloaded_start_is_raised(tmp_path: Path) -> None:
         codex.thread_start()
 
 
+def forgotten_thread(codex: Codex) -> tuple[str, int, list[ThreadRef]]:
+    """A thread with one turn, loaded on its engine, that the pool no longer knows the place of.
+
+    Nothing refers to it, and (as after PLACEMENTS_KEPT other threads) its placement is no longer remembered;
+    two other threads on its engine make the other engine the less loaded one, tried first. Returns its id, its
+    engine, and the addresses that keep those two in use.
+    """
+    runtime = runtime_of(codex)
+    directory = runtime.directory
+    thread = codex.thread_start()
+    assert thread.run("one").final_response == "ok"
+    thread_id, holder = thread.id, directory.engine_of(thread.id)
+    assert holder is not None
+    del thread
+    wait_until(lambda: gc.collect() >= 0 and directory.find(thread_id) is None, "the thread forgotten", 30)
+    directory._remembered.clear()
+    assert directory.engine_of(thread_id) is None
+    busy = [runtime.opened(f"busy-{index}", directory.generations[holder], holder) for index in range(2)]
+    assert directory.loads()[holder] == len(busy)
+    return thread_id, holder, busy
+
+
 def test_a_resume_of_a_thread_another_engine_holds_goes_to_that_engine(offline: OfflineEngine) -> None:
     with Codex(offline.config, engines=2) as codex:
-        runtime = runtime_of(codex)
-        directory = runtime.directory
-        thread = codex.thread_start()
-        assert thread.run("one").final_response == "ok"
-        thread_id, holder = thread.id, directory.engine_of(thread.id)
-        assert holder is not None
-        # The pool forgets where it is (nothing refers to it, and, as after PLACEMENTS_KEPT other threads, its
-        # placement is no longer remembered); its engine still has it loaded.
-        del thread
-        wait_until(lambda: gc.collect() >= 0 and directory.find(thread_id) is None, "the thread forgotten", 30)
-        directory._remembered.clear()
-        assert directory.engine_of(thread_id) is None
-        # Two other threads on the holder: a resume tries the other engine first.
-        busy = [runtime.opened(f"busy-{index}", directory.generations[holder], holder) for index in range(2)]
-        assert directory.loads()[holder] == len(busy)
+        thread_id, holder, _busy = forgotten_thread(codex)
         resumed = codex.thread_resume(thread_id)
-        assert directory.engine_of(thread_id) == holder
+        assert runtime_of(codex).directory.engine_of(thread_id) == holder
         assert resumed.run("two").final_response == "ok"
         assert len(resumed.read(include_turns=True).thread.turns) == 2
 
 
 def test_a_thread_used_by_its_address_alone_finds_the_engine_that_holds_it(offline: OfflineEngine) -> None:
     with Codex(offline.config, engines=2) as codex:
-        runtime = runtime_of(codex)
-        directory = runtime.directory
-        thread = codex.thread_start()
-        assert thread.run("one").final_response == "ok"
-        thread_id, holder = thread.id, directory.engine_of(thread.id)
-        assert holder is not None
-        del thread
-        wait_until(lambda: gc.collect() >= 0 and directory.find(thread_id) is None, "the thread forgotten", 30)
-        directory._remembered.clear()
-        busy = [runtime.opened(f"busy-{index}", directory.generations[holder], holder) for index in range(2)]
+        thread_id, holder, _busy = forgotten_thread(codex)
         finished = codex.thread_ref(thread_id).ask(RunTurn(input="two"), timeout=60)
         assert finished.error is None
         assert finished.result.final_response == "ok"
-        assert directory.engine_of(thread_id) == holder
-        assert len(busy) == 2
+        assert runtime_of(codex).directory.engine_of(thread_id) == holder
 
 
 def test_an_async_pool_places_threads_and_runs_turns(offline: OfflineEngine) -> None:
