@@ -19,23 +19,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from .actors._directory import ACTIVE_WRITER, ThreadDirectory
+from .actors._pending import thread_of
 from .errors import CodexRpcError, is_retryable_error
 
-__all__ = ["OPENING", "Placement", "every_engine", "route", "thread_of"]
+__all__ = ["Placement", "every_engine", "route", "thread_of"]
 
-#: The requests whose answer is a thread the answering engine has loaded from then on.
-OPENING = frozenset({"thread/start", "thread/resume", "thread/fork", "thread/unarchive"})
 #: The opening requests that make a new thread (any engine may take it: "overloaded" moves it on).
 _NEW = frozenset({"thread/start", "thread/fork"})
-
-
-def thread_of(params: Any) -> str | None:
-    """The thread a request's params name (``threadId``), if any."""
-    if isinstance(params, Mapping):
-        thread_id = params.get("threadId")
-        if isinstance(thread_id, str):
-            return thread_id
-    return None
 
 
 def route(directory: ThreadDirectory, params: Any) -> int:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .._logs import REQUESTS
@@ -38,8 +38,9 @@ class _Trace:
         self.started_ns = time.monotonic_ns()
 
 
-def _thread_of(params: Any) -> str | None:
-    value = params.get("threadId") if isinstance(params, dict) else getattr(params, "thread_id", None)
+def thread_of(params: Any) -> str | None:
+    """The thread a request's params name (``threadId`` of a mapping, ``thread_id`` of a struct), if any."""
+    value = params.get("threadId") if isinstance(params, Mapping) else getattr(params, "thread_id", None)
     return value if isinstance(value, str) else None
 
 
@@ -81,7 +82,7 @@ class PendingRequests:
                 return False
             self._items[request_id] = reply
             if method is not None:
-                self.traced[request_id] = _Trace(method, _thread_of(params))
+                self.traced[request_id] = _Trace(method, thread_of(params))
             return True
 
     def pop(self, request_id: RequestId | None) -> ReplyTo | None:
